@@ -1,0 +1,206 @@
+"""RunConfig: the one typed description of a fine-tuning run.
+
+The GUI form binds to it field by field, the VRAM estimator reads it, it is written into the run
+directory as ``config.yaml``, and the worker and the CLI take it. Invalid values are rejected here,
+with messages that name the field (``training.learning_rate: must be > 0``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from studio.core.methods import LoraMethod, MethodConfig
+
+SCHEMA_VERSION = 1
+
+DEMO = "demo"  # the value of ModelSpec.source / DataSpec.source that selects the embedded demo
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSpec(_Section):
+    source: Literal["demo", "local", "hub"] = Field(
+        "demo", title="Source",
+        description="The embedded demo model, a local Hugging Face folder (or one in the HF cache), or a hub id.")
+    path: str = Field("", title="Model",
+                      description="Folder holding config.json and weights, or a hub id such as Qwen/Qwen2.5-0.5B.")
+    revision: Optional[str] = Field(None, description="Hub revision (branch, tag or commit); hub ids only.")
+    trust_remote_code: bool = Field(False, title="Trust remote code",
+                                    description="Run Python code shipped with the model. Only for models you trust.")
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = Field(
+        "auto", title="Attention", description="Attention kernel. 'auto' picks SDPA (PyTorch's fused attention).")
+
+    @model_validator(mode="after")
+    def _path_required(self) -> "ModelSpec":
+        if self.source != "demo" and not self.path.strip():
+            raise ValueError("path: choose a model folder or enter a hub id")
+        return self
+
+
+DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "prompt_completion", "text"]
+
+
+class DataSpec(_Section):
+    source: Literal["demo", "file", "hub"] = Field("demo", title="Source")
+    path: str = Field("", title="Dataset", description="A .jsonl/.json/.csv/.tsv/.parquet/.txt file, a folder, or a hub dataset id.")
+    format: DataFormat = Field("auto", title="Format",
+                               description="Shape of the rows. 'auto' detects it and shows the evidence.")
+    column_map: dict[str, str] = Field(default_factory=dict, title="Column mapping",
+                                       description="Your column -> studio field, e.g. question -> instruction.")
+    subset: Optional[str] = Field(None, description="Hub dataset configuration (subset), hub ids only.")
+    split: str = Field("train", description="Split to train on (hub datasets and save_to_disk folders).")
+    template: Literal["auto", "chatml", "alpaca", "llama3"] = Field(
+        "auto", title="Chat template",
+        description="How turns become text: 'auto' uses the tokenizer's own chat template, else ChatML.")
+    train_on: Literal["completion", "all"] = Field(
+        "completion", title="Train on",
+        description="'completion': loss only on answers/assistant turns (recommended). 'all': on every token.")
+    add_eos: bool = Field(True, title="Append EOS",
+                          description="End every example with the tokenizer's end-of-sequence token so the model learns to stop.")
+    validation_split: float = Field(0.0, ge=0.0, le=0.5, title="Validation share",
+                                    description="Share of rows held out to measure validation loss (0 = none).")
+    validation_path: str = Field("", title="Validation file", description="A separate validation file (overrides the share).")
+    shuffle_seed: int = Field(42, ge=0, title="Shuffle seed")
+    dedup: bool = Field(True, title="Drop exact duplicates")
+    packing: bool = Field(False, title="Pack sequences",
+                          description="Concatenate short examples into full-length sequences to waste no compute on padding.")
+    max_rows: Optional[int] = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
+
+    @model_validator(mode="after")
+    def _path_required(self) -> "DataSpec":
+        if self.source != "demo" and not self.path.strip():
+            raise ValueError("path: choose a dataset file or enter a hub dataset id")
+        return self
+
+
+class TrainingSpec(_Section):
+    learning_rate: float = Field(2e-4, gt=0, le=1.0, title="Learning rate",
+                                 description="Peak learning rate. 1e-4 to 3e-4 suits LoRA; full fine-tuning wants ~1e-5.")
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = Field(
+        "cosine", title="Schedule", description="How the learning rate changes after warm-up.")
+    warmup_ratio: float = Field(0.03, ge=0.0, le=0.5, title="Warm-up share",
+                                description="Share of steps spent ramping the learning rate up from 0.")
+    epochs: float = Field(1.0, gt=0, le=1000, title="Epochs", description="Passes over the training data (ignored when Max steps > 0).")
+    max_steps: int = Field(0, ge=0, title="Max steps", description="Stop after this many optimizer steps; 0 = use Epochs.")
+    batch_size: int = Field(4, ge=1, le=4096, title="Micro-batch",
+                            description="Examples per forward pass. Larger is faster until memory runs out.")
+    grad_accum: int = Field(1, ge=1, le=4096, title="Gradient accumulation",
+                            description="Micro-batches summed per optimizer step; effective batch = micro-batch x this.")
+    max_seq_len: int = Field(1024, ge=8, le=1_048_576, title="Max length",
+                             description="Longest example in tokens; longer ones are truncated (the data page shows how many).")
+    gradient_checkpointing: Literal["auto", "on", "off"] = Field(
+        "auto", title="Gradient checkpointing",
+        description="Recompute activations in the backward pass: much less memory, ~20-30% slower. 'auto' turns it on only when needed.")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", title="Precision", description="'auto': bf16 on GPUs that support it, fp16 on older GPUs, fp32 on the CPU.")
+    optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "sgd"] = Field(
+        "adamw", title="Optimizer", description="AdamW is the standard; the 8-bit variants (bitsandbytes) store its state in a quarter of the memory.")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0, title="Weight decay")
+    max_grad_norm: float = Field(1.0, ge=0.0, title="Gradient clipping", description="Clip the gradient norm to this (0 = off).")
+    loss_impl: Literal["auto", "standard", "chunked"] = Field(
+        "auto", title="Loss", description="'chunked' computes cross-entropy in slices so full fp32 logits never exist; 'auto' picks it.")
+    seed: int = Field(42, ge=0, title="Seed", description="Seeds weights of new layers, shuffling and dropout, for reproducible runs.")
+    logging_steps: int = Field(1, ge=1, title="Log every", description="Report loss every N optimizer steps.")
+    eval_steps: int = Field(0, ge=0, title="Evaluate every", description="Validation loss every N steps (0 = at the end only).")
+    save_steps: int = Field(0, ge=0, title="Checkpoint every", description="Save a resumable checkpoint every N steps (0 = only at the end).")
+    device: Literal["auto", "cuda", "cpu"] = Field("auto", title="Device")
+
+
+class RunConfig(_Section):
+    """Everything that defines a run. ``schema_version`` lets later versions migrate old files."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str = Field("run", min_length=1, max_length=80, title="Run name")
+    output_dir: str = Field("", title="Output folder",
+                            description="Where run folders are created; empty = the studio's runs folder.")
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    data: DataSpec = Field(default_factory=DataSpec)
+    method: MethodConfig = Field(default_factory=LoraMethod)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        bad = set('/\\:*?"<>|') & set(v)
+        if bad:
+            raise ValueError(f"may not contain {''.join(sorted(bad))}")
+        return v.strip()
+
+    # ---- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        return cls.model_validate(migrate(data))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        """Read a YAML or JSON config; raises ConfigError with field-level messages."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read config ({e.strerror or e})") from e
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+        try:
+            return cls.from_dict(data)
+        except ValidationError as e:
+            raise ConfigError(f"{p}: " + describe_validation_error(e)) from e
+
+    def replace(self, dotted: str, value: Any) -> "RunConfig":
+        """A copy with one field changed by dotted path (``training.batch_size``), validated."""
+        data = self.to_dict()
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+        return RunConfig.from_dict(data)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is meant for the user as it is."""
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """Turn pydantic's error list into lines like ``training.batch_size: must be >= 1``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not _is_union_tag(p))
+        msg = e["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(lines)
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the discriminator value (e.g. 'lora') into the location of union members.
+    from studio.core.methods import method_names
+
+    return isinstance(part, str) and part in method_names()
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Upgrade an older config dict to SCHEMA_VERSION (no older versions exist yet)."""
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"this config was written by a newer studio (schema {version}; this one reads up to {SCHEMA_VERSION})")
+    return {**data, "schema_version": SCHEMA_VERSION}
