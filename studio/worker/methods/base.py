@@ -1,0 +1,56 @@
+"""MethodRuntime: the hooks a method implements; defaults suit full-parameter training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from studio.core.config import RunConfig
+
+
+class MethodRuntime:
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.method = cfg.method
+
+    def quantization_config(self, compute_dtype: Any) -> Optional[Any]:
+        return None
+
+    def wrap(self, model: Any) -> Any:
+        return model
+
+    def trainable_parameters(self, model: Any) -> list[Any]:
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def param_groups(self, model: Any) -> list[dict[str, Any]]:
+        t = self.cfg.training
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
+        groups = [{"params": decay, "weight_decay": t.weight_decay}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        return [g for g in groups if g["params"]]
+
+    def make_optimizer(self, model: Any) -> Any:
+        import torch
+
+        t = self.cfg.training
+        groups = self.param_groups(model)
+        if t.optimizer in ("adamw_8bit", "paged_adamw_8bit"):
+            import bitsandbytes as bnb
+
+            cls = bnb.optim.PagedAdamW8bit if t.optimizer == "paged_adamw_8bit" else bnb.optim.AdamW8bit
+            return cls(groups, lr=t.learning_rate)
+        if t.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=t.learning_rate, momentum=0.9)
+        fused = all(p.is_cuda for g in groups for p in g["params"])
+        return torch.optim.AdamW(groups, lr=t.learning_rate, betas=(0.9, 0.999), fused=fused or None)
+
+    def on_step_end(self, model: Any, step: int, total_steps: int) -> None:
+        return None
+
+    def save(self, model: Any, out_dir: Path) -> None:
+        model.save_pretrained(out_dir, safe_serialization=True)
