@@ -1,0 +1,1 @@
+"""Modal dialogs: about, errors, closing during a run."""

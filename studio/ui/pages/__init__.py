@@ -1,0 +1,1 @@
+"""One folder per page; each ``page.py`` exposes a ``...Page(QWidget)`` taking the ConfigModel."""

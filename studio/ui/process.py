@@ -1,0 +1,324 @@
+"""WorkerProcess: starts (or re-attaches to) a worker process and turns its output into Qt signals.
+
+A run must be able to outlive the GUI, so the worker is a plain ``subprocess.Popen`` child in its
+own session (QProcess would kill it when destroyed). A reader thread drains its stdout
+continuously (an unread pipe would block the child) and hands each line to the GUI thread
+through a queued signal. Protocol lines become ``sig_event_received``, everything else
+``sig_log_received``; ``sig_finished(state, message)`` comes exactly once.
+
+A run whose worker is alive but is not our child (the GUI was restarted) is followed instead by
+tailing ``events.jsonl`` and ``worker.log`` from a QTimer; stopping and killing work the same.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+
+from studio.core.protocol import ProtocolError, decode
+from studio.core.runs import Run, pid_alive
+
+DEFAULT_STOP_TIMEOUT_S = 60.0
+LOG_TAIL_LINES = 12
+
+
+def worker_command(*args: str) -> list[str]:
+    """The command line that starts a worker, from source or from a frozen build."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--worker", *args]
+    return [sys.executable, "-m", "studio", "--worker", *args]
+
+
+class _LineBridge(QObject):
+    """Carries lines from the reader thread to the GUI thread (queued connection)."""
+
+    sig_line_read = Signal(str)
+    sig_stream_closed = Signal()
+
+
+class WorkerProcess(QObject):
+    sig_event_received = Signal(dict)
+    sig_log_received = Signal(str)
+    sig_finished = Signal(str, str)  # final state, message for the user
+
+    def __init__(self, run: Run, kind: str = "train", extra_args: tuple[str, ...] = (),
+                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, parent: Optional[QObject] = None):
+        super().__init__(parent)
+        self.run = run
+        self.kind = kind
+        self.extra_args = tuple(extra_args)
+        self.stop_timeout_s = stop_timeout_s
+        self.pid: Optional[int] = None
+        self._proc: Optional[subprocess.Popen] = None
+        self._attached = False
+        self._finished = False
+        self._stop_requested = False
+        self._killed_after_timeout = False
+        self._last_step: Optional[int] = None
+        self._done: Optional[dict] = None
+        self._error: Optional[dict] = None
+        self._artifacts: list[dict] = []
+        self._log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self._kill_timer = QTimer(self, singleShot=True)
+        self._kill_timer.timeout.connect(self._on_kill_timer_timeout)
+        self._bridge = _LineBridge()
+        self._bridge.sig_line_read.connect(self._on_reader_line, Qt.ConnectionType.QueuedConnection)
+        self._bridge.sig_stream_closed.connect(self._on_reader_closed, Qt.ConnectionType.QueuedConnection)
+        # attached mode: tail files
+        self._poll_timer = QTimer(self)
+        self._poll_timer.timeout.connect(self._on_poll_timer_timeout)
+        self._events_offset = 0
+        self._log_offset = 0
+        self._events_rest = b""
+        self._log_rest = b""
+
+    # ---- starting -----------------------------------------------------------------------
+    def command(self) -> list[str]:
+        return worker_command(self.kind, str(self.run.path), *self.extra_args)
+
+    def start(self) -> None:
+        """Launch the worker; raises OSError with a readable message if it cannot start."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+        if not getattr(sys, "frozen", False):
+            # From source the child must import this very studio package, wherever the cwd is.
+            root = str(Path(__file__).resolve().parents[2])
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        kwargs: dict = {}
+        if os.name == "nt":  # pragma: no cover - Windows has no sessions
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        else:
+            kwargs["start_new_session"] = True
+        self._proc = subprocess.Popen(
+            self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=str(self.run.path), env=env, bufsize=0, **kwargs)
+        self.pid = self._proc.pid
+        if self.kind == "train":
+            # Recorded at once so a GUI restarted in the next second can still find the worker.
+            self.run.write_status(state="running", pid=self.pid, started=time.time())
+        threading.Thread(target=self._read_stdout, args=(self._proc.stdout,), daemon=True,
+                         name=f"worker-reader-{self.pid}").start()
+
+    def attach(self, poll_ms: int = 300) -> None:
+        """Follow a run whose live worker another GUI started: tail its files, watch its pid."""
+        self._attached = True
+        self.pid = int(self.run.status().get("pid") or 0) or None
+        self._poll_timer.start(poll_ms)
+        self._on_poll_timer_timeout()
+
+    # ---- state --------------------------------------------------------------------------
+    @property
+    def attached(self) -> bool:
+        return self._attached
+
+    def is_running(self) -> bool:
+        return (self.pid is not None or self._attached) and not self._finished
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
+    @property
+    def last_step(self) -> Optional[int]:
+        return self._last_step
+
+    # ---- stopping -----------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask for a graceful stop; kill the worker if it has not exited within the timeout."""
+        if self._finished or self._stop_requested:
+            return
+        self._stop_requested = True
+        self.run.request_stop()
+        if self.kind == "train":
+            self.run.write_status(state="stopping")
+        self._kill_timer.start(int(self.stop_timeout_s * 1000))
+
+    def kill(self) -> None:
+        """Kill the worker and everything it started (its process group)."""
+        pid = self.pid
+        if not pid or self._finished:
+            return
+        try:
+            if os.name == "nt":  # pragma: no cover
+                if self._proc:
+                    self._proc.kill()
+                else:
+                    os.kill(pid, signal.SIGTERM)
+            else:
+                os.killpg(pid, signal.SIGKILL)  # session leader: its pgid is its pid
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(pid, signal.SIGKILL)
+
+    def detach(self) -> None:
+        """Stop following without touching the worker (the GUI exits, the run keeps training)."""
+        self._kill_timer.stop()
+        self._poll_timer.stop()
+        self._finished = True
+        try:
+            self._bridge.sig_line_read.disconnect(self._on_reader_line)
+            self._bridge.sig_stream_closed.disconnect(self._on_reader_closed)
+        except (RuntimeError, TypeError):
+            pass
+
+    def _on_kill_timer_timeout(self) -> None:
+        if self._finished:
+            return
+        self._killed_after_timeout = True
+        self.kill()
+        if self._attached:
+            self._on_poll_timer_timeout()
+
+    # ---- own child: reader thread -> GUI thread ----------------------------------------
+    def _read_stdout(self, stream) -> None:
+        bridge = self._bridge
+        try:
+            for raw in iter(stream.readline, b""):
+                bridge.sig_line_read.emit(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                stream.close()
+            except OSError:
+                pass
+            bridge.sig_stream_closed.emit()
+
+    def _on_reader_line(self, line: str) -> None:
+        self._handle_line(line, from_file=False)
+
+    def _on_reader_closed(self) -> None:
+        returncode = self._proc.wait() if self._proc else None
+        self._finish(returncode)
+
+    def _handle_line(self, line: str, from_file: bool) -> None:
+        try:
+            event = decode(line) if not from_file else _decode_json(line)
+        except ProtocolError as e:
+            self._log(f"[studio] {e}: {line[:200]}")
+            return
+        if event is None:
+            self._log(line)
+            return
+        kind = event.get("type")
+        if kind == "step" and isinstance(event.get("step"), int):
+            self._last_step = event["step"]
+        elif kind == "done":
+            self._done = event
+        elif kind == "error":
+            self._error = event
+        elif kind == "artifact":
+            self._artifacts.append(event)
+        self.sig_event_received.emit(event)
+
+    def _log(self, line: str) -> None:
+        self._log_tail.append(line)
+        self.sig_log_received.emit(line)
+
+    # ---- attached: tail files -----------------------------------------------------------
+    def _on_poll_timer_timeout(self) -> None:
+        if self._finished:
+            return
+        alive = bool(self.pid) and pid_alive(self.pid)
+        self._events_offset, self._events_rest = _tail(
+            self.run.events_path, self._events_offset, self._events_rest, lambda s: self._handle_line(s, True))
+        self._log_offset, self._log_rest = _tail(self.run.log_path, self._log_offset, self._log_rest, self._log)
+        if not alive:
+            self._poll_timer.stop()
+            self._finish(None)
+
+    # ---- the end ------------------------------------------------------------------------
+    def _finish(self, returncode: Optional[int]) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._kill_timer.stop()
+        self._poll_timer.stop()
+        state, message = self._outcome(returncode)
+        if self.kind == "train":
+            status = self.run.status()
+            if status.get("state") in ("created", "running", "stopping") or state == "killed":
+                self.run.write_status(state=state, ended=time.time(), message=message)
+        self.sig_finished.emit(state, message)
+
+    def _outcome(self, returncode: Optional[int]) -> tuple[str, str]:
+        tail = "\n".join(self._log_tail) or self.run.log_tail(LOG_TAIL_LINES)
+        with_tail = (lambda m: f"{m}\n\nLast log lines:\n{tail}") if tail else (lambda m: m)
+        if self._killed_after_timeout:
+            return "killed", f"Did not stop within {self.stop_timeout_s:g} s; killed."
+        if self._done is not None:
+            status = self._done.get("status", "failed")
+            message = self._done.get("message") or ""
+            if status == "stopped" and self.kind == "train":
+                saved = any(a.get("kind") == "adapter" for a in self._artifacts) or self.run.adapter_dir.exists()
+                step = f"step {self._last_step}" if self._last_step is not None else "the current step"
+                message = f"Stopped after finishing {step}" + (", adapter saved." if saved else ".")
+            elif status == "completed" and not message:
+                message = "Finished."
+            elif status == "failed":
+                message = message or (self._error or {}).get("message") or "The worker failed."
+                return "failed", with_tail(message)
+            return status, message
+        if self._attached:
+            status = self.run.status()
+            state = status.get("state", "failed")
+            if state in ("created", "running", "stopping"):
+                return "failed", with_tail("The worker stopped without finishing (killed or crashed).")
+            return state, status.get("message") or state
+        if self._error is not None:
+            return "failed", with_tail(self._error.get("message") or "The worker failed.")
+        if returncode is not None and returncode < 0:
+            name = _signal_name(-returncode)
+            hint = " (the system may have run out of memory)" if -returncode == getattr(signal, "SIGKILL", 9) else ""
+            return "failed", with_tail(f"The worker was killed by {name}{hint}.")
+        if returncode:
+            return "failed", with_tail(f"The worker exited with status {returncode} without finishing.")
+        return "failed", with_tail("The worker exited without reporting an outcome.")
+
+
+def _decode_json(line: str) -> Optional[dict]:
+    import json
+
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) and "type" in event else None
+
+
+def _tail(path: Path, offset: int, rest: bytes, emit) -> tuple[int, bytes]:
+    """Emit the complete new lines of a growing file; keep a torn last line for next time."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return offset, rest
+    if not data:
+        return offset, rest
+    new_offset = offset + len(data)
+    *lines, rest = (rest + data).split(b"\n")
+    for raw in lines:
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if text:
+            emit(text)
+    return new_offset, rest
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -1,0 +1,1 @@
+"""Reusable widgets: the generated config form, cards, curves, the module picker."""

@@ -1,0 +1,48 @@
+"""Fixtures for GUI tests: a fresh run store, the fake worker, a fake GPU."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from studio.core import gpu
+from studio.core.config import RunConfig
+from studio.core.runs import RunStore
+
+FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def fake_worker(monkeypatch):
+    """Make every WorkerProcess launch tests/ui/fake_worker.py; set FAKE_MODE etc. via the returned setter."""
+    import studio.ui.process as process
+
+    monkeypatch.setattr(process, "worker_command", lambda *args: [sys.executable, str(FAKE_WORKER), *args])
+
+    def configure(mode: str = "ok", steps: int = 5, step_s: float = 0.05) -> None:
+        monkeypatch.setenv("FAKE_MODE", mode)
+        monkeypatch.setenv("FAKE_STEPS", str(steps))
+        monkeypatch.setenv("FAKE_STEP_S", str(step_s))
+
+    configure()
+    return configure
+
+
+@pytest.fixture(autouse=True)
+def no_gpu():
+    """GUI tests see no NVIDIA GPU unless they install a fake one."""
+    gpu.use_fake(None)
+    yield
+    gpu.reset()
+
+
+@pytest.fixture
+def demo_config() -> RunConfig:
+    return RunConfig(name="test-run")
