@@ -3,7 +3,9 @@
 Each method is a pydantic model whose ``name`` field is its discriminator; the run config holds
 exactly one of them. Field metadata (``title``, ``description``, ``ge``/``le``) drives both
 validation and the generated form, so every knob has one definition. Availability on the current
-machine (``availability``) is decided without importing torch.
+machine and model (``availability``) is decided without importing torch; ``problems(facts)`` says
+what is wrong with particular settings for a particular model; ``params.trainable_params``
+computes the trainable-parameter count from the model's config.
 """
 
 from __future__ import annotations
@@ -12,13 +14,32 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from studio.core.methods.base import MethodBase, MethodInfo, Availability
-from studio.core.methods.lora import LoraMethod, QLoraMethod
+from studio.core.methods.adalora import AdaLoraMethod
+from studio.core.methods.base import Availability, MethodBase, MethodInfo
+from studio.core.methods.full import FreezeMethod, FullMethod, GaloreMethod, LisaMethod
+from studio.core.methods.ia3 import IA3Method
+from studio.core.methods.lora import DoraMethod, LoraMethod, LoraPlusMethod, QDoraMethod, QLoraMethod
+from studio.core.methods.prompts import LlamaAdapterMethod, PrefixTuningMethod, PromptTuningMethod, PTuningMethod
+from studio.core.methods.qr_adaptor import QrAdaptorMethod
+from studio.core.methods.vector import VbLoraMethod, WaveFtMethod
 
 # Every concrete method class, in the order the GUI lists them.
-METHOD_CLASSES: list[type[MethodBase]] = [LoraMethod, QLoraMethod]
+METHOD_CLASSES: list[type[MethodBase]] = [
+    LoraMethod, QLoraMethod, DoraMethod, QDoraMethod, LoraPlusMethod, AdaLoraMethod, QrAdaptorMethod,
+    IA3Method, VbLoraMethod, WaveFtMethod,
+    PromptTuningMethod, PTuningMethod, PrefixTuningMethod, LlamaAdapterMethod,
+    FullMethod, FreezeMethod, GaloreMethod, LisaMethod,
+]
 
-MethodConfig = Annotated[Union[LoraMethod, QLoraMethod], Field(discriminator="name")]
+MethodConfig = Annotated[
+    Union[
+        LoraMethod, QLoraMethod, DoraMethod, QDoraMethod, LoraPlusMethod, AdaLoraMethod, QrAdaptorMethod,
+        IA3Method, VbLoraMethod, WaveFtMethod,
+        PromptTuningMethod, PTuningMethod, PrefixTuningMethod, LlamaAdapterMethod,
+        FullMethod, FreezeMethod, GaloreMethod, LisaMethod,
+    ],
+    Field(discriminator="name"),
+]
 
 
 def method_class(name: str) -> type[MethodBase]:
@@ -35,13 +56,29 @@ def method_names() -> list[str]:
 
 
 __all__ = [
+    "AdaLoraMethod",
     "Availability",
+    "DoraMethod",
+    "FreezeMethod",
+    "FullMethod",
+    "GaloreMethod",
+    "IA3Method",
+    "LisaMethod",
+    "LlamaAdapterMethod",
     "LoraMethod",
+    "LoraPlusMethod",
     "METHOD_CLASSES",
     "MethodBase",
     "MethodConfig",
     "MethodInfo",
+    "PTuningMethod",
+    "PrefixTuningMethod",
+    "PromptTuningMethod",
+    "QDoraMethod",
     "QLoraMethod",
+    "QrAdaptorMethod",
+    "VbLoraMethod",
+    "WaveFtMethod",
     "method_class",
     "method_names",
 ]

@@ -1,0 +1,107 @@
+"""VB-LoRA and WaveFT: adapters with far fewer parameters than LoRA at similar expressiveness."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from studio.core.methods.base import MethodBase, MethodInfo
+from studio.core.methods.lora import TargetModules, check_targets
+
+
+def _clean_targets(v: Any) -> Any:
+    if isinstance(v, list):
+        v = [m.strip() for m in v if m.strip()]
+        if not v:
+            raise ValueError("name at least one module, or use 'all-linear'")
+    return v
+
+
+def _target_shapes(targets: TargetModules, facts: Any) -> list[Any]:
+    shapes = list(getattr(facts, "linear_shapes", ()) or ())
+    if targets == "all-linear":
+        return shapes
+    return [s for s in shapes if any(s.name == t or s.name.endswith("." + t) for t in targets)]
+
+
+class VbLoraMethod(MethodBase):
+    name: Literal["vblora"] = "vblora"
+    r: int = Field(4, ge=1, le=256, title="Rank", description="Rank of each low-rank update.")
+    num_vectors: int = Field(256, ge=2, le=65536, title="Vector bank size",
+                             description="Number of shared vectors every adapter is composed from.")
+    vector_length: int = Field(256, ge=1, le=65536, title="Vector length",
+                               description="Length of each bank vector; must divide every targeted layer's "
+                                           "input and output width.")
+    topk: int = Field(2, ge=1, le=64, title="Top-k",
+                      description="Bank vectors mixed into each sub-vector (2 in the paper).")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, title="Dropout", description="Dropout on the adapter's input.")
+    target_modules: TargetModules = Field("all-linear", title="Target modules",
+                                          description="'all-linear' or a list of module names.")
+
+    info = MethodInfo(
+        title="VB-LoRA",
+        summary="Every LoRA matrix is assembled from one small shared bank of vectors (top-k mixtures), so "
+                "the whole adapter stores a bank plus selection logits.",
+        when_to_pick="When adapter size matters most (many adapters, storage or transfer limits): a fraction "
+                     "of LoRA's parameters at similar quality in the paper's experiments.",
+        costs="Slower steps than LoRA (the matrices are rebuilt from the bank every forward); the bank "
+              "needs its own learning rate in the paper, the studio uses one rate for all.",
+        mergeable=True,
+        merge_note="The assembled low-rank update merges like LoRA's.",
+        family="Tiny adapters",
+    )
+    recommended_lr = 2e-3
+
+    _targets = field_validator("target_modules")(classmethod(lambda cls, v: _clean_targets(v)))
+
+    @model_validator(mode="after")
+    def _topk_fits(self) -> "VbLoraMethod":
+        if self.topk > self.num_vectors:
+            raise ValueError("topk: cannot mix more vectors than the bank holds")
+        return self
+
+    def problems(self, facts: Any) -> list[str]:
+        out = check_targets(self.target_modules, facts)
+        bad = sorted({s.name for s in _target_shapes(self.target_modules, facts)
+                      if s.in_features % self.vector_length or s.out_features % self.vector_length})
+        if bad:
+            out.append(f"vector_length: {self.vector_length} does not divide the widths of {', '.join(bad)}; "
+                       "choose a divisor of the model's hidden and MLP sizes (e.g. 64 or 128)")
+        return out
+
+
+class WaveFtMethod(MethodBase):
+    name: Literal["waveft"] = "waveft"
+    n_frequency: int = Field(2592, ge=1, le=10_000_000, title="Coefficients per layer",
+                             description="Trainable wavelet coefficients in each adapted layer "
+                                         "(2592 matches LoRA rank 1 on a 1296-wide layer).")
+    scaling: float = Field(25.0, gt=0, le=10_000, title="Scaling",
+                           description="Multiplier on the reconstructed update, like LoRA's alpha.")
+    wavelet_family: Literal["db1", "db2", "db3", "sym2", "sym3", "coif1"] = Field(
+        "db1", title="Wavelet", description="Wavelet the update is expressed in; db1 (Haar) is the paper's default.")
+    target_modules: TargetModules = Field("all-linear", title="Target modules",
+                                          description="'all-linear' or a list of module names.")
+
+    info = MethodInfo(
+        title="WaveFT",
+        summary="Learns a sparse set of wavelet coefficients per layer; the inverse wavelet transform turns "
+                "them into a full-rank weight update.",
+        when_to_pick="When you want fewer parameters than LoRA rank 1 with a full-rank update "
+                     "(new in 2025; less tested than LoRA).",
+        costs="An inverse wavelet transform per adapted layer each step: slower than LoRA.",
+        mergeable=True,
+        merge_note="The reconstructed update is a dense matrix that adds into the weight.",
+        family="Tiny adapters",
+    )
+    recommended_lr = 1e-3
+
+    _targets = field_validator("target_modules")(classmethod(lambda cls, v: _clean_targets(v)))
+
+    def problems(self, facts: Any) -> list[str]:
+        out = check_targets(self.target_modules, facts)
+        small = [s.name for s in _target_shapes(self.target_modules, facts)
+                 if s.in_features * s.out_features < self.n_frequency]
+        if small:
+            out.append(f"n_frequency: {', '.join(small)} have fewer weights than {self.n_frequency} coefficients")
+        return out
