@@ -1,16 +1,56 @@
-"""Read dataset files into plain row dicts, reporting bad lines instead of crashing on them."""
+"""Read dataset files into plain row dicts, reporting bad lines instead of crashing on them.
+
+Readers are generators that stream the file, so the preview reads only the head of a 1 GB JSONL.
+Every row keeps its location (file, line) so a problem found later can still point at it.
+Folders, ``datasets.save_to_disk`` folders and hub ids are resolved by ``resolve_source``.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from studio.core.data.errors import DataError, Problem
 
-SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
+_ARROW_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+@dataclass
+class Source:
+    """Where rows come from: ``files`` (one or many), an ``arrow`` save_to_disk folder, or ``hub``."""
+
+    kind: str
+    label: str
+    files: list[Path] = field(default_factory=list)
+    path: str = ""  # the folder (arrow) or hub id
+    subset: Optional[str] = None
+    split: str = "train"
+    text_unit: str = "auto"  # .txt: "file" | "paragraph" | "auto"
+
+    def fingerprint(self) -> str:
+        """Identity of the data as it is now: changes when any file changes."""
+        if self.kind == "hub":
+            return f"hub:{self.path}:{self.subset}:{self.split}"
+        paths = self.files if self.kind == "files" else sorted(Path(self.path).rglob("*"))
+        parts = []
+        for p in paths:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
+        return f"{self.kind}:{self.text_unit}:{self.split}:" + "|".join(parts)
+
+    def unit_for(self, path: Path) -> str:
+        if self.text_unit != "auto":
+            return self.text_unit
+        # A folder of .txt files is usually one document per file; a single file, blank-line blocks.
+        return "file" if len(self.files) > 1 else "paragraph"
 
 
 @dataclass
@@ -19,126 +59,309 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     source: str = ""
     skipped: int = 0  # rows that could not be read
+    locations: list[tuple[str, int]] = field(default_factory=list)  # (file, line) per row
+    complete: bool = True  # False when ``limit`` stopped reading early
+
+
+def resolve_source(spec_or_path: Any) -> Source:
+    """Turn a DataSpec (or a path) into a Source; DataError when it can't be used."""
+    if isinstance(spec_or_path, (str, Path)):
+        path, kind, subset, split, unit = str(spec_or_path), "file", None, "train", "auto"
+    else:
+        kind = getattr(spec_or_path, "source", "file")
+        if kind == "demo":
+            from studio.core.paths import demo_dataset_path
+
+            path = str(demo_dataset_path())
+            kind = "file"
+        else:
+            path = spec_or_path.path
+        subset = getattr(spec_or_path, "subset", None)
+        split = getattr(spec_or_path, "split", "train") or "train"
+        unit = getattr(spec_or_path, "text_unit", "auto")
+    if kind == "hub":
+        return Source("hub", path.strip(), path=path.strip(), subset=subset, split=split)
+    p = Path(path).expanduser()
+    if not str(path).strip():
+        raise DataError("no dataset chosen: pick a file or folder.")
+    if not p.exists():
+        raise DataError(f"{p}: file not found. Check the path, or pick the file again.")
+    if p.is_dir():
+        if any((p / m).is_file() for m in _ARROW_MARKERS):
+            return Source("arrow", str(p), path=str(p), split=split)
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
+                       and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        if not files:
+            raise DataError(f"{p}: the folder holds no dataset files; it needs .jsonl, .json, .csv, .tsv, "
+                            ".parquet or .txt files (or a folder written by datasets.save_to_disk).")
+        return Source("files", str(p), files=files, path=str(p), split=split, text_unit=unit)
+    suffix = p.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataError(f"{p}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+    return Source("files", str(p), files=[p], path=str(p), split=split, text_unit=unit)
 
 
 def load_dataset_rows(spec_or_path: Any, limit: Optional[int] = None) -> LoadResult:
     """Rows from a DataSpec (or a plain path). ``limit`` reads only the first N rows."""
-    path = _resolve_path(spec_or_path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found. Check the path, or pick the file again.")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; pick a .jsonl, .json, .csv, .tsv or .parquet file.")
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty (0 bytes).")
-    reader = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".tsv": _read_csv,
-              ".parquet": _read_parquet}[suffix]
-    result = reader(path, limit)
-    result.source = str(path)
-    if not result.rows:
-        detail = f" ({result.problems[0]})" if result.problems else ""
-        raise DataError(f"{path}: no usable rows{detail}.")
-    return result
+    source = resolve_source(spec_or_path)
+    problems: list[Problem] = []
+    rows: list[dict[str, Any]] = []
+    locations: list[tuple[str, int]] = []
+    complete = True
+    for file, line, row in iter_records(source, problems):
+        if limit is not None and len(rows) >= limit:
+            complete = False
+            break
+        rows.append(row)
+        locations.append((file, line))
+    skipped = sum(1 for p in problems if "skipped" in p.message)
+    if not rows:
+        detail = f" ({problems[0]})" if problems else ""
+        raise DataError(f"{source.label}: no usable rows{detail}.")
+    return LoadResult(rows, problems, source.label, skipped, locations, complete)
 
 
-def _resolve_path(spec_or_path: Any) -> Path:
-    if isinstance(spec_or_path, (str, Path)):
-        return Path(spec_or_path).expanduser()
-    if getattr(spec_or_path, "source", None) == "demo":
-        from studio.core.paths import demo_dataset_path
+def iter_records(source: Source, problems: list[Problem]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(file, line, row) for every readable row; unreadable ones become Problems."""
+    if source.kind == "hub":
+        from studio.core.data.hub import iter_hub_rows
 
-        return demo_dataset_path()
-    return Path(spec_or_path.path).expanduser()
+        for i, row in enumerate(iter_hub_rows(source), start=1):
+            yield source.path, i, row
+        return
+    if source.kind == "arrow":
+        ds = open_arrow_folder(source)
+        for i, row in enumerate(ds, start=1):
+            yield source.path, i, row
+        return
+    types = ColumnTypes()
+    for path in source.files:
+        if path.stat().st_size == 0:
+            problems.append(Problem("the file is empty (0 bytes); ignored. Pick a file that holds data.", str(path),
+                                    severity="error" if len(source.files) == 1 else "warning"))
+            continue
+        reader = _READERS[path.suffix.lower()]
+        for line, row in reader(path, problems, source.unit_for(path)):
+            types.observe(row, str(path), line)
+            yield str(path), line, row
+    problems.extend(types.problems())
 
 
-def _read_text(path: Path) -> str:
+def open_arrow_folder(source: Source):
+    """The split of a ``save_to_disk`` folder as a datasets.Dataset."""
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(source.path)
+    except Exception as e:
+        raise DataError(f"{source.path}: not a readable datasets folder ({e}). Was it copied completely?") from e
+    if isinstance(ds, datasets.DatasetDict):
+        if source.split not in ds:
+            raise DataError(f"{source.path}: no split '{source.split}'; it has {', '.join(ds)}. Choose one of those.")
+        ds = ds[source.split]
+    return ds
+
+
+class ColumnTypes:
+    """Notices a column holding numbers in some rows and text in others (reported once per column)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict[str, tuple[str, int, int]]] = {}
+
+    def observe(self, row: dict[str, Any], file: str, line: int) -> None:
+        for key, value in row.items():
+            if value is None:
+                continue
+            kind = _kind(value)
+            by_kind = self._seen.setdefault(key, {})
+            if kind in by_kind:
+                f, ln, n = by_kind[kind]
+                by_kind[kind] = (f, ln, n + 1)
+            else:
+                by_kind[kind] = (file, line, 1)
+
+    def problems(self) -> list[Problem]:
+        out = []
+        for key, by_kind in self._seen.items():
+            if len(by_kind) < 2:
+                continue
+            main = max(by_kind, key=lambda k: by_kind[k][2])
+            for kind, (file, line, n) in by_kind.items():
+                if kind == main:
+                    continue
+                out.append(Problem(
+                    f"column `{key}` holds {kind} in {n:,} row(s) (first here) but {main} elsewhere; "
+                    f"those values are used as text. If that's wrong, fix the column so every row has {main}.",
+                    file, line))
+        return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "numbers"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "lists"
+    if isinstance(value, dict):
+        return "objects"
+    return type(value).__name__
+
+
+def _decode_line(raw: bytes, path: Path, lineno: int, problems: list[Problem]) -> Optional[str]:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        problems.append(Problem(f"bytes that are not UTF-8 (column {e.start + 1}); row skipped. Re-save the file "
+                                "as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.jsonl > out.jsonl).", str(path), lineno))
+        return None
+
+
+def _read_jsonl(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            line = _decode_line(raw, path, lineno, problems)
+            if line is None:
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(Problem(f"malformed JSON ({e.msg} at column {e.colno}); row skipped. "
+                                        "Fix or delete that line.", str(path), lineno))
+                continue
+            if not isinstance(obj, dict):
+                problems.append(Problem(f"expected a JSON object, got {type(obj).__name__}; row skipped.",
+                                        str(path), lineno))
+                continue
+            yield lineno, obj
+
+
+def _read_whole_text(path: Path) -> str:
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}:{line}: bytes that are not UTF-8 (at byte {e.start}). "
-            "Re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
-        ) from e
+        raise DataError(f"{path}:{line}: bytes that are not UTF-8 (at byte {e.start}). "
+                        "Re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from e
 
 
-def _read_jsonl(path: Path, limit: Optional[int]) -> LoadResult:
-    rows: list[dict[str, Any]] = []
-    problems: list[Problem] = []
-    skipped = 0
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
-        if limit is not None and len(rows) >= limit:
-            break
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            skipped += 1
-            problems.append(Problem(f"malformed JSON ({e.msg} at column {e.colno}); row skipped", str(path), lineno))
-            continue
-        if not isinstance(obj, dict):
-            skipped += 1
-            problems.append(Problem(f"expected a JSON object, got {type(obj).__name__}; row skipped", str(path), lineno))
-            continue
-        rows.append(obj)
-    return LoadResult(rows, problems, skipped=skipped)
-
-
-def _read_json(path: Path, limit: Optional[int]) -> LoadResult:
-    text = _read_text(path)
+def _read_json(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
+    text = _read_whole_text(path)
+    if not text.strip():
+        problems.append(Problem("the file holds only whitespace; ignored.", str(path), severity="error"))
+        return
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
+        if _looks_like_jsonl(text):
+            # A .json file that is really JSON Lines: read it as such rather than give up.
+            yield from _read_jsonl(path, problems, unit)
+            return
         raise DataError(f"{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno}). "
                         "Fix that line, or save the data as JSON Lines (one object per line).") from e
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):
         obj = obj["data"]
     if not isinstance(obj, list):
-        raise DataError(f"{path}: expected a JSON array of objects (or {{\"data\": [...]}}).")
-    rows, problems = [], []
+        raise DataError(f"{path}: expected a JSON array of objects (or {{\"data\": [...]}}); "
+                        f"the file holds a single {type(obj).__name__}.")
     for i, item in enumerate(obj, start=1):
-        if limit is not None and len(rows) >= limit:
-            break
         if isinstance(item, dict):
-            rows.append(item)
+            yield i, item
         else:
-            problems.append(Problem(f"item is {type(item).__name__}, not an object; skipped", str(path), i))
-    return LoadResult(rows, problems, skipped=len(problems))
+            problems.append(Problem(f"item {i} is {type(item).__name__}, not an object; skipped.", str(path), i))
 
 
-def _read_csv(path: Path, limit: Optional[int]) -> LoadResult:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    text = _read_text(path)
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+def _looks_like_jsonl(text: str) -> bool:
+    lines = [ln for ln in text.splitlines()[:5] if ln.strip()]
     try:
-        header = next(reader)
-    except StopIteration:
-        raise DataError(f"{path}: the file has no header row.") from None
-    rows, problems = [], []
-    for lineno, values in enumerate(reader, start=2):
-        if limit is not None and len(rows) >= limit:
-            break
-        if not values:
-            continue
-        if len(values) != len(header):
-            problems.append(Problem(f"has {len(values)} fields, the header has {len(header)}; row skipped",
-                                    str(path), lineno))
-            continue
-        rows.append(dict(zip(header, values)))
-    return LoadResult(rows, problems, skipped=len(problems))
+        return len(lines) > 1 and all(isinstance(json.loads(ln), dict) for ln in lines[:2])
+    except json.JSONDecodeError:
+        return False
 
 
-def _read_parquet(path: Path, limit: Optional[int]) -> LoadResult:
+def _read_csv(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with path.open("rb") as fb:
+        text_stream = io.TextIOWrapper(fb, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text_stream, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            problems.append(Problem("the file has no header row; ignored.", str(path), 1, "error"))
+            return
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}:1: bytes that are not UTF-8. Re-save the file as UTF-8.") from e
+        header = [h.strip() for h in header]
+        if not any(header):
+            problems.append(Problem("the header row is empty; file ignored. The first line must name the columns.",
+                                    str(path), 1, "error"))
+            return
+        while True:
+            lineno = reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: bytes that are not UTF-8. Re-save the file as UTF-8 "
+                                "(e.g. iconv -f latin1 -t utf-8).") from e
+            except csv.Error as e:
+                problems.append(Problem(f"unreadable CSV ({e}); the rest of the file was skipped.", str(path), lineno))
+                return
+            if not values or not any(v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                problems.append(Problem(f"has {len(values)} fields, the header has {len(header)}; row skipped. "
+                                        "Quote fields that contain the delimiter.", str(path), lineno))
+                continue
+            yield lineno, dict(zip(header, values))
+
+
+def _read_parquet(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
     try:
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types for truncated/corrupt files
-        raise DataError(f"{path}: not a readable Parquet file ({e}). Was it copied completely?") from e
-    if limit is not None:
-        table = table.slice(0, limit)
-    return LoadResult(table.to_pylist())
+        raise DataError(f"{path}: not a readable Parquet file ({e}). Was it copied completely? "
+                        "Copy or export it again.") from e
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1024):
+            for item in batch.to_pylist():
+                row += 1
+                yield row, item
+    except Exception as e:
+        raise DataError(f"{path}: the Parquet file breaks off after row {row} ({e}). "
+                        "It is probably truncated; copy or export it again.") from e
+
+
+def _read_txt(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
+    text = _read_whole_text(path)
+    if unit == "file":
+        if text.strip():
+            yield 1, {"text": text.strip("\n")}
+        return
+    block: list[str] = []
+    start = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            if not block:
+                start = lineno
+            block.append(line)
+        elif block:
+            yield start, {"text": "\n".join(block)}
+            block = []
+    if block:
+        yield start, {"text": "\n".join(block)}
+
+
+_READERS = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".tsv": _read_csv,
+            ".parquet": _read_parquet, ".txt": _read_txt}

@@ -1,17 +1,24 @@
 """Turn a conversation into token ids and a per-token loss mask.
 
-Rendering works segment by segment: each turn becomes a piece of text that either carries loss
-(assistant turns, when training on completions) or not, so the mask is exact whatever the
-tokenizer. The tokenizer is any object with ``encode(text, add_special_tokens=False)`` and
-``eos_token``; torch is never needed here.
+Rendering works segment by segment: the conversation becomes pieces of text that either carry
+loss (assistant turns, when training on completions) or not, and each piece is tokenized on its
+own, so the mask is exact whatever the tokenizer. With the model's own chat template (template
+"auto"), the pieces come from rendering growing prefixes of the conversation and diffing them:
+the text an assistant turn adds after the generation prompt is exactly the part that carries loss.
+
+EOS is explicit: with ``add_eos`` the tokenizer's EOS token ends every example unless the text
+already ends with it, and it carries loss when the example ends with an answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
+
+from studio.core.data.errors import DataError
 
 IGNORE_INDEX = -100
+TEMPLATE_NAMES = ("chatml", "alpaca", "llama3")
 
 # Fallback templates for base models without a chat template: (prefix, suffix) per role.
 TEMPLATES = {
@@ -32,48 +39,142 @@ class Example:
     input_ids: list[int]
     labels: list[int]  # IGNORE_INDEX where no loss
     truncated: bool = False
+    # Packed examples: lengths of the original examples inside, so attention/positions can restart.
+    seq_lens: Optional[list[int]] = None
 
     @property
     def loss_tokens(self) -> int:
         return sum(1 for x in self.labels if x != IGNORE_INDEX)
 
 
-def segments(conv: list[dict[str, str]], template: str, train_on: str, eos: str) -> list[tuple[str, bool]]:
-    """(text, carries_loss) pieces in order. Raw-text rows are one piece that always carries loss."""
+def resolve_template(template: str, tokenizer: Any) -> str:
+    """'auto' means the tokenizer's chat template when it has one, else ChatML."""
+    if template == "auto":
+        return "tokenizer" if getattr(tokenizer, "chat_template", None) else "chatml"
+    return template if template in TEMPLATES else "chatml"
+
+
+def segments(conv: list[dict[str, str]], template: str, train_on: str, eos: str,
+             tokenizer: Any = None) -> list[tuple[str, bool]]:
+    """(text, carries_loss) pieces in order, adjacent pieces with the same flag merged.
+
+    ``template`` is a fallback name or "tokenizer" (use ``tokenizer.apply_chat_template``).
+    Raw-text rows are one piece that always carries loss.
+    """
     if conv and conv[0]["role"] == "text":
-        return [(conv[0]["content"] + (eos or ""), True)]
-    name = template if template in TEMPLATES else "chatml"
-    tpl = TEMPLATES[name]
-    out: list[tuple[str, bool]] = []
-    for turn in conv:
-        prefix, suffix = tpl[turn["role"]]
-        if turn["role"] == "assistant":
-            out.append((prefix, train_on == "all"))
-            out.append((turn["content"] + suffix, True))
+        text = conv[0]["content"]
+        if eos and not text.endswith(eos):
+            text += eos
+        return [(text, True)]
+    if template == "tokenizer":
+        out = _template_segments(conv, tokenizer)
+    else:
+        tpl = TEMPLATES[template if template in TEMPLATES else "chatml"]
+        out = []
+        for turn in conv:
+            prefix, suffix = tpl[turn["role"]]
+            if turn["role"] == "assistant":
+                out.append((prefix, False))
+                out.append((turn["content"] + suffix, True))
+            else:
+                out.append((prefix + turn["content"] + suffix, False))
+    if train_on == "all":
+        out = [(t, True) for t, _ in out]
+    if eos and out and not "".join(t for t, _ in out).rstrip().endswith(eos):
+        ends_with_answer = conv[-1]["role"] == "assistant" or train_on == "all"
+        out.append((eos, ends_with_answer))
+    return _merge(out)
+
+
+def _merge(pieces: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    merged: list[tuple[str, bool]] = []
+    for text, loss in pieces:
+        if not text:
+            continue
+        if merged and merged[-1][1] == loss:
+            merged[-1] = (merged[-1][0] + text, loss)
         else:
-            out.append((prefix + turn["content"] + suffix, train_on == "all"))
-    if eos and out:
-        text, _ = out[-1]
-        out[-1] = (text + eos, True if conv[-1]["role"] == "assistant" else train_on == "all")
+            merged.append((text, loss))
+    return merged
+
+
+def _template_segments(conv: list[dict[str, str]], tokenizer: Any) -> list[tuple[str, bool]]:
+    render = tokenizer.apply_chat_template
+    full = render(conv, add_generation_prompt=False)
+    pieces: list[tuple[str, bool]] = []
+    pos = 0
+    for i, turn in enumerate(conv):
+        if turn["role"] != "assistant":
+            continue
+        before = render(conv[:i], add_generation_prompt=True)
+        after = render(conv[: i + 1], add_generation_prompt=False)
+        if not (after.startswith(before) and full.startswith(after) and len(before) >= pos):
+            return _search_segments(conv, full)
+        pieces.append((full[pos:len(before)], False))
+        pieces.append((full[len(before):len(after)], True))
+        pos = len(after)
+    pieces.append((full[pos:], False))
+    return pieces
+
+
+def _search_segments(conv: list[dict[str, str]], full: str) -> list[tuple[str, bool]]:
+    """For templates that re-render earlier turns (so prefixes don't line up): find each answer in the text."""
+    pieces: list[tuple[str, bool]] = []
+    pos = 0
+    for turn in conv:
+        if turn["role"] != "assistant" or not turn["content"]:
+            continue
+        at = full.find(turn["content"], pos)
+        if at < 0:
+            raise DataError("the model's chat template changes the answers' text, so the loss mask can't be placed "
+                            "exactly; choose a named template (chatml, alpaca, llama3) instead.")
+        pieces.append((full[pos:at], False))
+        pieces.append((turn["content"], True))
+        pos = at + len(turn["content"])
+    pieces.append((full[pos:], False))
+    return pieces
+
+
+def render_text(conv: list[dict[str, str]], template: str = "chatml", eos: str = "", tokenizer: Any = None) -> str:
+    return "".join(t for t, _ in segments(conv, template, "all", eos, tokenizer))
+
+
+def tokenize_segments(pieces_per_row: list[list[tuple[str, bool]]], tokenizer: Any,
+                      add_bos: bool) -> list[tuple[list[int], list[int]]]:
+    """Token ids and labels for many rows in one batched tokenizer call."""
+    flat = [text for pieces in pieces_per_row for text, _ in pieces]
+    encoded = tokenizer.encode_batch(flat) if flat else []
+    bos = getattr(tokenizer, "bos_token_id", None) if add_bos else None
+    out = []
+    k = 0
+    for pieces in pieces_per_row:
+        ids: list[int] = []
+        labels: list[int] = []
+        if bos is not None:
+            ids.append(bos)
+            labels.append(IGNORE_INDEX)
+        for _, loss in pieces:
+            piece = encoded[k]
+            k += 1
+            ids.extend(piece)
+            labels.extend(piece if loss else [IGNORE_INDEX] * len(piece))
+        out.append((ids, labels))
     return out
 
 
-def render_text(conv: list[dict[str, str]], template: str = "chatml", eos: str = "") -> str:
-    return "".join(t for t, _ in segments(conv, template, "all", eos))
+def wants_bos(template: str, tokenizer: Any) -> bool:
+    """Plain templates get the BOS the tokenizer would add itself; chat templates write their own."""
+    return template != "tokenizer" and bool(getattr(tokenizer, "adds_bos", False))
 
 
 def render_example(conv: list[dict[str, str]], tokenizer: Any, *, template: str = "chatml",
                    train_on: str = "completion", add_eos: bool = True, max_len: int = 1024) -> Example:
-    eos = (getattr(tokenizer, "eos_token", None) or "") if add_eos else ""
-    ids: list[int] = []
-    labels: list[int] = []
-    bos = getattr(tokenizer, "bos_token_id", None)
-    if bos is not None and getattr(tokenizer, "add_bos_token", False):
-        ids.append(bos)
-        labels.append(IGNORE_INDEX)
-    for text, carries in segments(conv, template, train_on, eos):
-        piece = tokenizer.encode(text, add_special_tokens=False)
-        ids.extend(piece)
-        labels.extend(piece if carries else [IGNORE_INDEX] * len(piece))
+    from studio.core.data.tokenizer import wrap_tokenizer
+
+    tok = wrap_tokenizer(tokenizer)
+    name = resolve_template(template, tok)
+    eos = (tok.eos_token or "") if add_eos else ""
+    pieces = segments(conv, name, train_on, eos, tok)
+    ((ids, labels),) = tokenize_segments([pieces], tok, wants_bos(name, tok))
     truncated = len(ids) > max_len
     return Example(ids[:max_len], labels[:max_len], truncated)
