@@ -2,6 +2,8 @@
 
 The frozen app's executable has the same entry, so the GUI starts its workers as
 ``<executable> --worker ...`` when frozen and ``python -m studio --worker ...`` from source.
+``--version``, ``--diagnose [--json]`` and ``--self-test [CHECK...]`` describe and test the
+installation itself (see studio.core.diagnostics and studio.selftest).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         from studio.worker.main import main as worker_main
 
         return worker_main(argv[1:])
-    if argv and (not argv[0].startswith("-") or argv[0] in ("-h", "--help", "--version")):
+    if argv and argv[0] in ("--version", "--diagnose", "--self-test"):
+        return _installation_command(argv)
+    if argv and (not argv[0].startswith("-") or argv[0] in ("-h", "--help")):
         from studio.cli import main as cli_main
 
         return cli_main(argv)
@@ -25,5 +29,34 @@ def main(argv: Optional[list[str]] = None) -> int:
     return gui_main(argv)
 
 
+def _installation_command(argv: list[str]) -> int:
+    if argv[0] == "--version":
+        from studio.core.diagnostics import stack_versions
+
+        versions = stack_versions()
+        print(f"studio {versions.pop('studio')}")
+        for name, version in versions.items():
+            print(f"  {name:<20} {version or 'not installed'}")
+        return 0
+    if argv[0] == "--diagnose":
+        from studio.core import diagnostics
+
+        runtime = diagnostics.probe_runtime()
+        if "--json" in argv[1:]:
+            import json
+
+            print(json.dumps(runtime))  # what the GUI's diagnostics dialog reads from this child
+        else:
+            print(diagnostics.collect_report(runtime).to_text(), end="")
+        return 0
+    from studio.selftest import run_self_test
+
+    return run_self_test(only=argv[1:] or None)
+
+
 if __name__ == "__main__":
+    # PyInstaller: a frozen multiprocessing child re-enters here; freeze_support() runs it and exits
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     sys.exit(main())

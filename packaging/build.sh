@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Build the studio for Linux x86_64: a PyInstaller one-folder app, a portable tarball and a .deb.
+#
+#   packaging/build.sh cpu|gpu [--no-venv] [--no-freeze]
+#
+# Outputs (VERSION from studio/__init__.py):
+#   dist/FLAVOUR/studio/                                  the one-folder app (run ./studio)
+#   dist/studio-VERSION-linux-x86_64-FLAVOUR.tar.xz       portable tarball of that folder
+#   dist/studio-FLAVOUR_VERSION_amd64.deb                 installs /opt/studio, /usr/bin/studio, menu entry
+#
+# Steps: (1) a clean venv build/venv-FLAVOUR with packaging/requirements-FLAVOUR.txt (skipped
+# with --no-venv when it exists), (2) PyInstaller with packaging/studio.spec, (3) tarball and
+# .deb with dpkg-deb. Runs niced: the freeze is CPU-bound and takes a while.
+# Environment: PYTHON (3.10-3.12 with a shared libpython; default python3.11), TORCH_CPU_INDEX
+# (index for the +cpu torch wheel; default https://download.pytorch.org/whl/cpu), XZ_LEVEL (default 6).
+set -euo pipefail
+
+FLAVOUR="${1:-}"
+case "$FLAVOUR" in cpu|gpu) ;; *) echo "usage: packaging/build.sh cpu|gpu [--no-venv] [--no-freeze]" >&2; exit 2;; esac
+shift
+MAKE_VENV=1; FREEZE=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-venv) MAKE_VENV=0;;
+        --no-freeze) FREEZE=0;;
+        *) echo "unknown option $arg" >&2; exit 2;;
+    esac
+done
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+VERSION="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' studio/__init__.py)"
+VENV="build/venv-$FLAVOUR"
+WORK="build/$FLAVOUR"
+DIST="dist/$FLAVOUR"
+APP="$DIST/studio"
+XZ_LEVEL="${XZ_LEVEL:-6}"
+NICE="nice -n 10"
+step() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+T0=$(date +%s)
+
+if [ "$MAKE_VENV" = 1 ] || [ ! -x "$VENV/bin/python" ]; then
+    step "venv $VENV"
+    "${PYTHON:-python3.11}" -m venv --clear "$VENV"
+    EXTRA=()
+    [ "$FLAVOUR" = cpu ] && EXTRA=(--extra-index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}")
+    $NICE "$VENV/bin/pip" install --disable-pip-version-check -q "${EXTRA[@]}" -r "packaging/requirements-$FLAVOUR.txt"
+fi
+
+if [ "$FREEZE" = 1 ]; then
+    step "freeze with PyInstaller ($FLAVOUR)"
+    mkdir -p "$WORK"
+    printf '{"flavour": "%s", "version": "%s", "built": "%s", "commit": "%s"}\n' "$FLAVOUR" "$VERSION" \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        > "$WORK/studio_build.json"
+    STUDIO_FLAVOUR="$FLAVOUR" STUDIO_BUILD_INFO="$ROOT/$WORK/studio_build.json" \
+        $NICE "$VENV/bin/pyinstaller" --noconfirm --log-level WARN \
+        --distpath "$DIST" --workpath "$WORK/work" packaging/studio.spec
+    # readable by every user once installed under /opt (some inputs are created 0600)
+    chmod -R u+rwX,go+rX,go-w "$APP"
+fi
+[ -x "$APP/studio" ] || { echo "no frozen app at $APP (run without --no-freeze)" >&2; exit 1; }
+
+step "tarball"
+TARBALL="dist/studio-$VERSION-linux-x86_64-$FLAVOUR.tar.xz"
+STAGE_TAR="$WORK/tar/studio-$VERSION-$FLAVOUR"
+rm -rf "$WORK/tar" && mkdir -p "$STAGE_TAR"
+cp -a "$APP/." "$STAGE_TAR/"
+install -m 644 packaging/linux/studio.desktop packaging/linux/studio.svg "$STAGE_TAR/"
+install -m 755 packaging/linux/install-desktop-entry.sh "$STAGE_TAR/"
+tar -C "$WORK/tar" --owner=0 --group=0 --numeric-owner -cf - "studio-$VERSION-$FLAVOUR" \
+    | $NICE xz -T0 "-$XZ_LEVEL" > "$TARBALL"
+
+step "deb"
+PKG="studio-$FLAVOUR"
+OTHER="studio-$([ "$FLAVOUR" = cpu ] && echo gpu || echo cpu)"
+DEB="dist/${PKG}_${VERSION}_amd64.deb"
+STAGE="$WORK/deb"
+rm -rf "$STAGE" && mkdir -p "$STAGE/DEBIAN" "$STAGE/opt" "$STAGE/usr/bin" "$STAGE/usr/share/applications" \
+    "$STAGE/usr/share/icons/hicolor/256x256/apps" "$STAGE/usr/share/icons/hicolor/scalable/apps"
+cp -a "$APP" "$STAGE/opt/studio"
+install -m 755 packaging/linux/studio-wrapper.sh "$STAGE/usr/bin/studio"
+install -m 644 packaging/linux/studio.desktop "$STAGE/usr/share/applications/studio.desktop"
+install -m 644 packaging/linux/studio.png "$STAGE/usr/share/icons/hicolor/256x256/apps/studio.png"
+install -m 644 packaging/linux/studio.svg "$STAGE/usr/share/icons/hicolor/scalable/apps/studio.svg"
+install -m 755 packaging/linux/postinst packaging/linux/postrm "$STAGE/DEBIAN/"
+sed -e "s/@PACKAGE@/$PKG/" -e "s/@OTHER@/$OTHER/" -e "s/@VERSION@/$VERSION/" -e "s/@FLAVOUR@/$FLAVOUR/" \
+    -e "s/@SIZE_KB@/$(du -sk "$STAGE" | cut -f1)/" packaging/linux/control.in > "$STAGE/DEBIAN/control"
+$NICE dpkg-deb --root-owner-group -Zxz "-z$XZ_LEVEL" --build "$STAGE" "$DEB" >/dev/null
+
+step "done in $(( $(date +%s) - T0 )) s"
+printf '%-60s %s\n' "$APP (unpacked)" "$(du -sh "$APP" | cut -f1)"
+for f in "$TARBALL" "$DEB"; do printf '%-60s %s\n' "$f" "$(du -h "$f" | cut -f1)"; done
