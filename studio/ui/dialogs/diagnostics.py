@@ -119,7 +119,11 @@ class DiagnosticsDialog(QDialog):
     def _on_copy_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self.report_text())
         self._copy_button.setText("Copied")
-        QTimer.singleShot(1500, lambda: self._copy_button.setText("Copy for a bug report"))
+        # the dialog as context: the timer dies with it if it is closed within the 1.5 s
+        QTimer.singleShot(1500, self, self._reset_copy_label)
+
+    def _reset_copy_label(self) -> None:
+        self._copy_button.setText("Copy for a bug report")
 
 
 def report_html(report: Report) -> str:
