@@ -8,7 +8,6 @@ Folders, ``datasets.save_to_disk`` folders and hub ids are resolved by ``resolve
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,16 +287,24 @@ def _looks_like_jsonl(text: str) -> bool:
 
 def _read_csv(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    def lines(fb):
+        # Decode line by line so a bad byte is reported on its own line (a text stream decodes in blocks).
+        for n, raw in enumerate(fb, start=1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{n}: bytes that are not UTF-8 (column {e.start + 1}). Re-save the file "
+                                "as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from e
+
     with path.open("rb") as fb:
-        text_stream = io.TextIOWrapper(fb, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text_stream, delimiter=delimiter)
+        reader = csv.reader(lines(fb), delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
             problems.append(Problem("the file has no header row; ignored.", str(path), 1, "error"))
             return
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}:1: bytes that are not UTF-8. Re-save the file as UTF-8.") from e
         header = [h.strip() for h in header]
         if not any(header):
             problems.append(Problem("the header row is empty; file ignored. The first line must name the columns.",
@@ -309,9 +316,6 @@ def _read_csv(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[
                 values = next(reader)
             except StopIteration:
                 return
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{lineno}: bytes that are not UTF-8. Re-save the file as UTF-8 "
-                                "(e.g. iconv -f latin1 -t utf-8).") from e
             except csv.Error as e:
                 problems.append(Problem(f"unreadable CSV ({e}); the rest of the file was skipped.", str(path), lineno))
                 return

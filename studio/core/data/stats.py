@@ -95,9 +95,9 @@ def column(ds: Any, name: str) -> np.ndarray:
 
 
 def row_entries(ds: Any) -> np.ndarray:
-    """True for table entries that are rows (not reading notes such as mixed-type warnings)."""
+    """True for table entries that are rows, readable or skipped (not notes such as mixed-type warnings)."""
     problems = ds.data.column("problem").to_pylist()
-    return np.fromiter((not p.startswith("!") for p in problems), dtype=bool, count=len(problems))
+    return np.fromiter((not p.startswith("!") or "skipped" in p for p in problems), dtype=bool, count=len(problems))
 
 
 def plan_rows(ds: Any, spec: Any, max_len: int, val_ds: Any = None) -> Plan:
