@@ -77,6 +77,7 @@ class ModelFacts:
     experts_per_token: int = 0
     norms_per_layer: int = 2
     attention_bias: bool = False
+    final_logit_softcapping: Optional[float] = None
     weight_dtypes: tuple[str, ...] = ()  # safetensors dtypes seen (e.g. ("BF16",))
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -183,7 +184,14 @@ def facts_from_config(cfg: dict[str, Any], *, path: str = "", name: str = "") ->
         tie_word_embeddings=tie, max_position_embeddings=max_pos, torch_dtype=dtype.replace("torch.", ""),
         params_from_config=params, linear_shapes=tuple(shapes), multimodal=multimodal,
         num_experts=experts, experts_per_token=topk, norms_per_layer=norms, attention_bias=attn_bias,
+        final_logit_softcapping=_softcap(text, model_type),
     )
+
+
+def _softcap(text: dict[str, Any], model_type: str) -> Optional[float]:
+    # Gemma 2 soft-caps its logits (default 30.0 when the key is absent); Gemma 3 does not.
+    value = text.get("final_logit_softcapping", 30.0 if model_type == "gemma2" else None)
+    return float(value) if value else None
 
 
 _TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "gpt2"}

@@ -1,0 +1,87 @@
+"""The VRAM estimator: "will this run fit on this GPU?", answered before anything loads.
+
+``estimate(config, facts, budget_bytes=...)`` takes the RunConfig and the model's facts
+(``studio.core.models``) and returns an ``Estimate``: peak allocated / reserved / device memory,
+a breakdown, and the phase of the step that holds the peak. ``resolve_auto`` is the decision
+the training engine makes for ``gradient_checkpointing: auto`` (on only when the run does not
+fit without it) and ``loss_impl: auto`` (chunked). ``suggest`` proposes config changes when a
+run does not fit; ``plan_table`` fills the Planner's methods x lengths table. Pure Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from studio.core.models import ModelFacts
+from studio.core.vram.estimator import (
+    COMPONENT_TITLES, COMPONENTS, GIB, MIB, PHASE_TITLES, Estimate, Overheads, budget_for, estimate_setup,
+)
+from studio.core.vram.gpus import GPU_CATALOG, GpuSpec, find_gpu, gpu_names
+from studio.core.vram.setup import STUDIO, Recipe, Setup, hf_peft_recipe, resolve_setup
+
+
+@dataclass(frozen=True)
+class AutoDecision:
+    gradient_checkpointing: bool
+    loss_impl: str
+    reason: str
+
+
+def _overheads(overheads: Optional[Overheads]) -> Overheads:
+    if overheads is not None:
+        return overheads
+    from studio.core.vram.calibration import current_overheads
+
+    return current_overheads()
+
+
+def resolve_auto(config: Any, facts: ModelFacts, budget_bytes: Optional[int], *, recipe: Recipe = STUDIO,
+                 overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> AutoDecision:
+    """What 'auto' means for this run on this budget: checkpointing only if needed, chunked loss."""
+    t = config.training
+    loss = recipe.force_loss or ("chunked" if t.loss_impl == "auto" else t.loss_impl)
+    if t.gradient_checkpointing != "auto":
+        on = t.gradient_checkpointing == "on"
+        return AutoDecision(on, loss, "set explicitly")
+    if budget_bytes is None:
+        return AutoDecision(False, loss, "no memory limit known: checkpointing stays off")
+    ov = _overheads(overheads)
+    without = estimate_setup(resolve_setup(config, facts, recipe=recipe, gc=False, bf16_supported=bf16_supported),
+                             facts, ov)
+    if without.fits(budget_bytes):
+        return AutoDecision(False, loss, f"fits without checkpointing ({without.device_used / GIB:.1f} GiB)")
+    return AutoDecision(True, loss, f"needs {without.device_used / GIB:.1f} GiB without checkpointing; "
+                                    f"{budget_bytes / GIB:.1f} GiB available")
+
+
+def estimate(config: Any, facts: ModelFacts, *, budget_bytes: Optional[int] = None, recipe: Recipe = STUDIO,
+             overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> Estimate:
+    """Peak memory of a training step of ``config`` on the model described by ``facts``."""
+    ov = _overheads(overheads)
+    gc = None
+    if config.training.gradient_checkpointing == "auto":
+        gc = resolve_auto(config, facts, budget_bytes, recipe=recipe, overheads=ov,
+                          bf16_supported=bf16_supported).gradient_checkpointing
+    setup = resolve_setup(config, facts, recipe=recipe, gc=gc, bf16_supported=bf16_supported)
+    return estimate_setup(setup, facts, ov)
+
+
+def estimate_recipes(config: Any, facts: ModelFacts, *, overheads: Optional[Overheads] = None,
+                     budget_bytes: Optional[int] = None) -> dict[str, Estimate]:
+    """The studio's estimate next to plain transformers + PEFT (with and without kbit prep)."""
+    out = {"studio": estimate(config, facts, overheads=overheads, budget_bytes=budget_bytes)}
+    recipes = [hf_peft_recipe(kbit_prep=False)]
+    if resolve_setup(config, facts).quant_bits:
+        recipes.insert(0, hf_peft_recipe(kbit_prep=True))
+    for r in recipes:
+        # The plain recipe has no 'auto': it checkpoints only if asked; treat auto as off.
+        out[r.name] = estimate(config, facts, recipe=r, overheads=overheads, budget_bytes=None)
+    return out
+
+
+__all__ = [
+    "AutoDecision", "COMPONENTS", "COMPONENT_TITLES", "Estimate", "GIB", "GPU_CATALOG", "GpuSpec", "MIB",
+    "Overheads", "PHASE_TITLES", "Recipe", "STUDIO", "Setup", "budget_for", "estimate", "estimate_recipes",
+    "estimate_setup", "find_gpu", "gpu_names", "hf_peft_recipe", "resolve_auto", "resolve_setup",
+]

@@ -1,0 +1,205 @@
+"""Turn a RunConfig (plus a recipe) into the flat, resolved numbers the memory formulas read.
+
+Method configs are read by ``name`` with ``getattr`` and defaults, so methods the registry does
+not know yet (or that gained fields later) still resolve. A ``Recipe`` says how the training
+code behaves where that moves memory: the studio's own engine, or the plain transformers + PEFT
+recipe that tutorials teach (standard loss, optional ``prepare_model_for_kbit_training``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from studio.core.models import LinearShape, ModelFacts
+
+# Method names -> family the formulas know. Unknown names are treated as LoRA-like adapters.
+LORA_LIKE = {"lora", "qlora", "dora", "qdora", "adalora", "pissa", "olora", "rslora", "lora_plus",
+             "loraplus", "loha", "lokr", "vera", "vb_lora", "vblora"}
+PROMPT_LIKE = {"prompt_tuning", "p_tuning", "prefix_tuning", "llama_adapter", "adaption_prompt"}
+QUANTIZED_BY_NAME = {"qlora", "qdora"}
+
+CHUNK_BYTES = 1 << 28  # fp32 logits per slice of the studio's chunked loss (studio/worker/loss.py)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the training code handles memory-relevant details the RunConfig does not state."""
+
+    name: str = "studio"
+    title: str = "the studio's engine"
+    kbit_prep: bool = False  # peft.prepare_model_for_kbit_training: non-quantized params -> fp32
+    force_loss: Optional[str] = None  # "standard" for the plain HF recipe
+    autocast: bool = False  # adapter inputs saved in the compute dtype instead of the adapter dtype
+    adapter_bytes: int = 4  # PEFT keeps adapter weights in fp32 (autocast_adapter_dtype=True)
+    fused_optimizer: bool = True
+
+
+STUDIO = Recipe()
+
+
+def hf_peft_recipe(kbit_prep: bool = True) -> Recipe:
+    """Plain transformers + PEFT: standard loss; QLoRA through prepare_model_for_kbit_training."""
+    return Recipe(name="hf_peft" + ("" if kbit_prep else "_noprep"),
+                  title="transformers + PEFT" + (" (kbit prep)" if kbit_prep else ""),
+                  kbit_prep=kbit_prep, force_loss="standard")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything the formulas need, resolved: no 'auto' left."""
+
+    method: str
+    family: str  # lora | ia3 | prompt | full | galore | lisa | freeze | waveft
+    batch: int
+    seq: int  # padded sequence length, virtual tokens included
+    grad_accum: int
+    gc: bool
+    loss: str  # standard | chunked
+    p: int  # bytes of the compute dtype
+    precision: str  # bf16 | fp16 | fp32
+    attention: str  # sdpa | eager | flash_attention_2
+    packing: bool
+    optimizer: str
+    quant_bits: int = 0  # 0 = not quantized, 4 or 8
+    double_quant: bool = True
+    compute_bytes: int = 2  # QLoRA compute dtype bytes
+    rank: int = 16
+    dropout: float = 0.0
+    targets: tuple[LinearShape, ...] = ()
+    dora: bool = False
+    adalora: bool = False
+    ia3_ff: tuple[str, ...] = ()
+    virtual_tokens: int = 0
+    prompt_kind: str = ""
+    trainable_layers: int = 0  # LISA / freeze: how many decoder layers train at once
+    galore_rank: int = 128
+    galore_layerwise: bool = False
+    galore_8bit: bool = False
+    vb_vectors: int = 0
+    vb_vector_length: int = 0
+    waveft_coeffs: int = 0
+    recipe: Recipe = field(default_factory=Recipe)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.seq
+
+
+def _targets(spec: Any, facts: ModelFacts, default: str = "all-linear") -> tuple[tuple[LinearShape, ...], list[str]]:
+    notes: list[str] = []
+    if spec is None:
+        spec = default
+    if isinstance(spec, str):
+        if spec in ("all-linear", "all_linear", "all"):
+            return tuple(facts.linear_shapes), notes
+        spec = [spec]
+    names = [str(s) for s in spec]
+    chosen = tuple(s for s in facts.linear_shapes
+                   if any(s.name == n or s.name.endswith("." + n) or n.endswith("." + s.name) for n in names))
+    missing = [n for n in names if not any(s.name == n or s.name.endswith("." + n) or n.endswith("." + s.name)
+                                           for s in facts.linear_shapes)]
+    if missing:
+        notes.append(f"target modules not in this model: {', '.join(missing)} "
+                     f"(it has {', '.join(facts.linear_modules)})")
+    return chosen, notes
+
+
+def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc: Optional[bool] = None,
+                  bf16_supported: bool = True) -> Setup:
+    """Resolve a RunConfig into a Setup. ``gc`` decides 'auto' checkpointing (None = off)."""
+    m = config.method
+    t = config.training
+    name = str(getattr(m, "name", "lora"))
+    notes: list[str] = []
+
+    precision = t.precision
+    if precision == "auto":
+        precision = "bf16" if bf16_supported else "fp16"
+    p = 4 if precision == "fp32" else 2
+
+    loss = recipe.force_loss or ("chunked" if t.loss_impl == "auto" else t.loss_impl)
+    if t.gradient_checkpointing == "auto":
+        use_gc = bool(gc)
+    else:
+        use_gc = t.gradient_checkpointing == "on"
+
+    attention = getattr(config.model, "attn_implementation", "auto")
+    if attention == "auto":
+        attention = "sdpa"
+
+    family = "lora"
+    quant_bits = 0
+    kw: dict[str, Any] = {}
+    if name in LORA_LIKE or name not in PROMPT_LIKE | {"ia3", "full", "freeze", "galore", "lisa", "waveft"}:
+        if name not in LORA_LIKE:
+            notes.append(f"method {name!r} is estimated as a LoRA-style adapter")
+        family = "lora"
+        targets, tnotes = _targets(getattr(m, "target_modules", "all-linear"), facts)
+        notes += tnotes
+        rank = int(getattr(m, "r", None) or getattr(m, "rank", None) or 16)
+        if name == "adalora":
+            rank = int(getattr(m, "init_r", None) or 12)
+        kw.update(targets=targets, rank=rank, dropout=float(getattr(m, "dropout", 0.0) or 0.0),
+                  dora=name in ("dora", "qdora") or bool(getattr(m, "use_dora", False)),
+                  adalora=name == "adalora")
+        if name in ("vb_lora", "vblora"):
+            kw.update(vb_vectors=int(getattr(m, "num_vectors", 256)),
+                      vb_vector_length=int(getattr(m, "vector_length", 256)))
+        bits = getattr(m, "bits", None)
+        if name in QUANTIZED_BY_NAME or getattr(m, "quantize", False) or getattr(m, "load_in_4bit", False):
+            quant_bits = int(bits or 4)
+    elif name == "ia3":
+        family = "ia3"
+        default_targets = [n for n in ("k_proj", "v_proj", "down_proj") if n in facts.linear_modules] or "all-linear"
+        targets, tnotes = _targets(getattr(m, "target_modules", None) or default_targets, facts)
+        notes += tnotes
+        ff = getattr(m, "feedforward_modules", None)
+        ff_names = tuple(ff) if isinstance(ff, (list, tuple)) else (
+            tuple(s.name for s in targets if s.name in ("down_proj", "mlp.c_proj", "w2")) if ff is None else (ff,))
+        kw.update(targets=targets, ia3_ff=ff_names)
+    elif name in PROMPT_LIKE:
+        family = "prompt"
+        n_virtual = int(getattr(m, "num_virtual_tokens", None) or getattr(m, "adapter_len", None) or
+                        (10 if name in ("llama_adapter", "adaption_prompt") else 20))
+        kw.update(virtual_tokens=n_virtual, prompt_kind=name)
+        if name in ("llama_adapter", "adaption_prompt"):
+            kw.update(trainable_layers=int(getattr(m, "adapter_layers", None) or min(30, facts.num_layers)))
+    elif name == "waveft":
+        family = "waveft"
+        targets, tnotes = _targets(getattr(m, "target_modules", "all-linear"), facts)
+        notes += tnotes
+        kw.update(targets=targets, waveft_coeffs=int(getattr(m, "n_frequency", None) or 2592))
+    elif name == "galore":
+        family = "galore"
+        optim_name = str(getattr(m, "optim", "") or "")
+        kw.update(galore_rank=int(getattr(m, "rank", None) or getattr(m, "r", None) or 128),
+                  galore_layerwise=bool(getattr(m, "layerwise", False)) or "layerwise" in optim_name,
+                  galore_8bit=bool(getattr(m, "eight_bit", False)) or "8bit" in optim_name)
+    elif name == "lisa":
+        family = "lisa"
+        kw.update(trainable_layers=int(getattr(m, "n_layers", None) or getattr(m, "active_layers", None) or 2))
+    elif name == "freeze":
+        family = "freeze"
+        kw.update(trainable_layers=int(getattr(m, "trainable_layers", None) or getattr(m, "num_layers", None) or 2))
+    else:  # full
+        family = "full"
+
+    if quant_bits:
+        cd = str(getattr(m, "compute_dtype", "bf16"))
+        kw.update(quant_bits=quant_bits, double_quant=bool(getattr(m, "double_quant", True)),
+                  compute_bytes=4 if cd == "fp32" else 2)
+
+    if loss == "chunked" and family == "prompt":
+        loss = "standard"
+        notes.append("prompt-learning methods use the standard loss (virtual tokens are added inside PEFT)")
+    elif loss == "chunked" and facts.final_logit_softcapping:
+        loss = "standard"
+        notes.append("this model soft-caps its logits, so the engine uses the standard loss")
+
+    seq = int(t.max_seq_len) + (kw.get("virtual_tokens", 0) if kw.get("prompt_kind") in ("prompt_tuning", "p_tuning") else 0)
+    packing = bool(getattr(config.data, "packing", False))
+    return Setup(method=name, family=family, batch=int(t.batch_size), seq=seq, grad_accum=int(t.grad_accum),
+                 gc=use_gc, loss=loss, p=p, precision=precision, attention=attention, packing=packing,
+                 optimizer=str(t.optimizer), recipe=recipe, notes=tuple(notes), **kw)

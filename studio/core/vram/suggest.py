@@ -1,0 +1,211 @@
+"""When a run does not fit: concrete config changes, cheapest in speed first, and the limits.
+
+Every ``Suggestion`` is a dict of dotted config paths to values, so the GUI applies it with one
+click (``ConfigModel.update``) and the CLI prints it. ``fit_limits`` finds the largest
+micro-batch and the longest max length that fit, by binary search over the estimator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
+
+from studio.core.models import ModelFacts
+from studio.core.vram.estimator import GIB, Estimate, Overheads, estimate_setup
+from studio.core.vram.setup import STUDIO, Recipe, Setup, resolve_setup
+
+MAX_BATCH = 4096
+MAX_SEQ = 1_048_576
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    title: str
+    changes: dict[str, Any]  # dotted RunConfig path -> value
+    speed_cost: str  # what it costs, in words
+    cost_rank: int  # 0 = free; higher = slower
+    device_used: int  # estimated memory after the change
+    saves: int  # bytes saved
+    fits: bool
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} = {v}" for k, v in self.changes.items())
+
+
+@dataclass(frozen=True)
+class FitLimits:
+    max_batch: int  # 0 = not even a batch of 1 fits
+    max_seq_len: int  # at the current batch size; 0 = nothing fits
+
+
+def _setup_fits(make: Callable[[bool], Setup], facts: ModelFacts, ov: Overheads, budget: int, gc_mode: str) -> bool:
+    """Does it fit, letting 'auto' checkpointing turn on as the engine would?"""
+    if gc_mode == "auto":
+        return (estimate_setup(make(False), facts, ov).device_used <= budget
+                or estimate_setup(make(True), facts, ov).device_used <= budget)
+    return estimate_setup(make(gc_mode == "on"), facts, ov).device_used <= budget
+
+
+def _largest(fits: Callable[[int], bool], lo: int, hi: int) -> int:
+    """Largest n in [lo, hi] with fits(n), assuming monotonicity; lo - 1 when none."""
+    if not fits(lo):
+        return lo - 1
+    n = lo
+    while n < hi and fits(min(hi, n * 2)):
+        n = min(hi, n * 2)
+    if n == hi:
+        return hi
+    good, bad = n, min(hi, n * 2)
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+def fit_limits(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe = STUDIO,
+               overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> FitLimits:
+    from studio.core.vram import _overheads
+
+    ov = _overheads(overheads)
+    gc_mode = config.training.gradient_checkpointing
+    base = {g: resolve_setup(config, facts, recipe=recipe, gc=g, bf16_supported=bf16_supported) for g in (False, True)}
+    extra = base[False].seq - int(config.training.max_seq_len)  # virtual tokens
+
+    def batch_fits(b: int) -> bool:
+        return _setup_fits(lambda g: replace(base[g], batch=b), facts, ov, budget_bytes, gc_mode)
+
+    def seq_fits(s: int) -> bool:
+        return _setup_fits(lambda g: replace(base[g], seq=s + extra), facts, ov, budget_bytes, gc_mode)
+
+    max_batch = max(0, _largest(batch_fits, 1, MAX_BATCH))
+    seq_cap = MAX_SEQ
+    max_seq = max(0, _largest(seq_fits, 8, seq_cap))
+    if max_seq >= 128:
+        max_seq -= max_seq % 64  # a round number a person would type
+    return FitLimits(max_batch, max_seq)
+
+
+_CANDIDATES = [
+    # (cost rank, title, speed cost)
+    (0, "Use the chunked loss", "no slowdown; full fp32 logits never exist"),
+    (1, "Use the 8-bit AdamW optimizer", "about the same speed; needs bitsandbytes"),
+    (2, "Turn on gradient checkpointing", "about 20-30% slower (activations are recomputed)"),
+    (3, "Smaller micro-batch, more accumulation", "slower: fewer tokens per pass; same effective batch"),
+    (4, "Quantize the base model (QLoRA)", "10-40% slower and a small quality cost; needs an NVIDIA GPU"),
+    (5, "Shorter max length", "longer examples are truncated"),
+]
+
+
+def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe = STUDIO,
+            overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> list[Suggestion]:
+    """Changes that make the run smaller, ranked by speed cost; empty when it already fits."""
+    from studio.core.vram import _overheads, estimate
+
+    ov = _overheads(overheads)
+
+    def est(cfg: Any) -> Estimate:
+        return estimate(cfg, facts, budget_bytes=budget_bytes, recipe=recipe, overheads=ov,
+                        bf16_supported=bf16_supported)
+
+    current = est(config)
+    if current.fits(budget_bytes):
+        return []
+    t = config.training
+    s = current.setup
+    proposals: list[tuple[int, dict[str, Any]]] = []
+    if s.loss == "standard" and t.loss_impl == "standard":
+        proposals.append((0, {"training.loss_impl": "auto"}))
+    if t.optimizer == "adamw" and current.breakdown["optimizer"] > 128 * 1024 ** 2:
+        proposals.append((1, {"training.optimizer": "adamw_8bit"}))
+    if not s.gc:
+        proposals.append((2, {"training.gradient_checkpointing": "on"}))
+    limits = fit_limits(config, facts, budget_bytes, recipe=recipe, overheads=ov, bf16_supported=bf16_supported)
+    if t.batch_size > 1:
+        b = max(1, min(limits.max_batch, t.batch_size - 1))
+        accum = math.ceil(t.grad_accum * t.batch_size / b)
+        proposals.append((3, {"training.batch_size": b, "training.grad_accum": min(4096, accum)}))
+    method = str(getattr(config.method, "name", ""))
+    if method in ("lora", "dora") and not s.quant_bits:
+        target = "qlora" if method == "lora" else "qdora"
+        if _method_known(target):
+            proposals.append((4, {"method.name": target}))
+    if 8 <= limits.max_seq_len < t.max_seq_len:
+        proposals.append((5, {"training.max_seq_len": limits.max_seq_len}))
+
+    out: list[Suggestion] = []
+    for rank, changes in proposals:
+        cfg = _apply(config, changes)
+        if cfg is None:
+            continue
+        e = est(cfg)
+        if e.device_used >= current.device_used:
+            continue
+        _, title, cost = _CANDIDATES[rank]
+        out.append(Suggestion(_title(title, changes), changes, cost, rank, e.device_used,
+                              current.device_used - e.device_used, e.fits(budget_bytes)))
+    if out and not any(x.fits for x in out):
+        combined = _combine(config, out, est, budget_bytes)
+        if combined is not None:
+            out.append(combined)
+    return out
+
+
+def _title(title: str, changes: dict[str, Any]) -> str:
+    if "training.batch_size" in changes:
+        return f"Micro-batch {changes['training.batch_size']} x {changes['training.grad_accum']} accumulation"
+    if "training.max_seq_len" in changes:
+        return f"Max length {changes['training.max_seq_len']} tokens"
+    return title
+
+
+def _combine(config: Any, single: list[Suggestion], est: Callable[[Any], Estimate],
+             budget: int) -> Optional[Suggestion]:
+    """Apply the cheapest changes one after another until the run fits."""
+    changes: dict[str, Any] = {}
+    before = est(config).device_used
+    for sug in sorted(single, key=lambda x: x.cost_rank):
+        if sug.cost_rank == 5:
+            continue  # recomputed below for the combined setting
+        trial = {**changes, **sug.changes}
+        if "training.batch_size" in sug.changes:
+            trial["training.batch_size"] = 1
+            trial["training.grad_accum"] = min(4096, config.training.grad_accum * config.training.batch_size)
+        cfg = _apply(config, trial)
+        if cfg is None:
+            continue
+        changes = trial
+        e = est(cfg)
+        if e.fits(budget):
+            return Suggestion("All of: " + ", ".join(_short(k) for k in changes), changes,
+                              "the sum of their costs", 6, e.device_used, before - e.device_used, True)
+    return None
+
+
+def _short(path: str) -> str:
+    return {"training.loss_impl": "chunked loss", "training.optimizer": "8-bit optimizer",
+            "training.gradient_checkpointing": "checkpointing", "training.batch_size": "micro-batch 1",
+            "training.grad_accum": "more accumulation", "method.name": "QLoRA"}.get(path, path)
+
+
+def _apply(config: Any, changes: dict[str, Any]) -> Any:
+    try:
+        cfg = config
+        for k, v in changes.items():
+            cfg = cfg.replace(k, v)
+        return cfg
+    except Exception:  # a change this config cannot take (e.g. method not registered)
+        return None
+
+
+def _method_known(name: str) -> bool:
+    from studio.core.methods import method_names
+
+    return name in method_names()
+
+
+def gib(n: int) -> str:
+    return f"{n / GIB:.1f} GiB"
