@@ -70,13 +70,15 @@ def estimate(config: Any, facts: ModelFacts, *, budget_bytes: Optional[int] = No
 def estimate_recipes(config: Any, facts: ModelFacts, *, overheads: Optional[Overheads] = None,
                      budget_bytes: Optional[int] = None) -> dict[str, Estimate]:
     """The studio's estimate next to plain transformers + PEFT (with and without kbit prep)."""
-    out = {"studio": estimate(config, facts, overheads=overheads, budget_bytes=budget_bytes)}
+    ov = _overheads(overheads)
+    studio = estimate(config, facts, overheads=ov, budget_bytes=budget_bytes)
+    out = {"studio": studio}
     recipes = [hf_peft_recipe(kbit_prep=False)]
-    if resolve_setup(config, facts).quant_bits:
+    if studio.setup.quant_bits:
         recipes.insert(0, hf_peft_recipe(kbit_prep=True))
     for r in recipes:
-        # The plain recipe has no 'auto': it checkpoints only if asked; treat auto as off.
-        out[r.name] = estimate(config, facts, recipe=r, overheads=overheads, budget_bytes=None)
+        # Same checkpointing choice as the studio, so the comparison shows the engine's difference.
+        out[r.name] = estimate_setup(resolve_setup(config, facts, recipe=r, gc=studio.setup.gc), facts, ov)
     return out
 
 

@@ -90,3 +90,54 @@ def _core_name(catalog_name: str) -> str:
     # "RTX 4090 24GB" -> "4090"; "A100 80GB" -> "a100"
     parts = [p for p in catalog_name.lower().split() if not p.endswith("gb") and p != "rtx"]
     return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The GPU a run is planned for: its total memory and the budget a run may use on it."""
+
+    label: str
+    total_bytes: int
+    budget_bytes: int
+    bf16: bool = True
+    detected: bool = False
+
+
+def target_for_spec(spec: GpuSpec) -> Target:
+    from studio.core.vram.estimator import budget_for
+
+    return Target(spec.name, spec.memory_bytes, budget_for(spec.memory_bytes), spec.bf16)
+
+
+def target_for_memory(gib: float) -> Target:
+    from studio.core.vram.estimator import budget_for
+
+    total = int(gib * GIB)
+    return Target(f"{gib:g} GiB GPU", total, budget_for(total))
+
+
+def detected_target(index: int = 0) -> Optional[Target]:
+    """This machine's GPU as NVML sees it now (memory used by other programs is subtracted)."""
+    from studio.core.gpu import gpu_snapshot
+    from studio.core.vram.estimator import budget_for
+
+    states = gpu_snapshot()
+    if not states or index >= len(states):
+        return None
+    g = states[index]
+    spec = spec_for_detected(g.name, g.mem_total)
+    return Target(f"{g.name} (this machine)", g.mem_total, budget_for(g.mem_total, g.mem_used), spec.bf16, True)
+
+
+def resolve_target(gpu: Optional[str] = None, memory_gib: Optional[float] = None) -> Optional[Target]:
+    """--gpu NAME / --memory GB / the detected GPU / None. Raises ValueError for an unknown name."""
+    if memory_gib is not None:
+        if memory_gib <= 0:
+            raise ValueError("memory must be a positive number of GB")
+        return target_for_memory(memory_gib)
+    if gpu:
+        spec = find_gpu(gpu)
+        if spec is None:
+            raise ValueError(f"unknown GPU {gpu!r}; known: {', '.join(gpu_names())} (or give --memory GB)")
+        return target_for_spec(spec)
+    return detected_target()

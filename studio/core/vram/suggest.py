@@ -142,15 +142,20 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
         if cfg is None:
             continue
         e = est(cfg)
-        if e.device_used >= current.device_used:
-            continue
+        saves = current.device_used - e.device_used
+        if saves <= 0 or (saves < 0.02 * current.device_used and not e.fits(budget_bytes)):
+            continue  # not worth a click
         _, title, cost = _CANDIDATES[rank]
-        out.append(Suggestion(_title(title, changes), changes, cost, rank, e.device_used,
-                              current.device_used - e.device_used, e.fits(budget_bytes)))
-    if out and not any(x.fits for x in out):
-        combined = _combine(config, out, est, budget_bytes)
+        out.append(Suggestion(_title(title, changes), changes, cost, rank, e.device_used, saves,
+                              e.fits(budget_bytes)))
+    if not any(x.fits and x.cost_rank < 5 for x in out):
+        combined = _combine(config, facts, est, budget_bytes, current.device_used,
+                            lambda c: fit_limits(c, facts, budget_bytes, recipe=recipe, overheads=ov,
+                                                 bf16_supported=bf16_supported))
         if combined is not None:
-            out.append(combined)
+            # before truncation: keeping every token is worth the combined speed cost
+            at = next((i for i, x in enumerate(out) if x.cost_rank == 5), len(out))
+            out.insert(at, combined)
     return out
 
 
@@ -162,33 +167,55 @@ def _title(title: str, changes: dict[str, Any]) -> str:
     return title
 
 
-def _combine(config: Any, single: list[Suggestion], est: Callable[[Any], Estimate],
-             budget: int) -> Optional[Suggestion]:
-    """Apply the cheapest changes one after another until the run fits."""
+def _combine(config: Any, facts: ModelFacts, est: Callable[[Any], Estimate], budget: int, before: int,
+             limits: Callable[[Any], FitLimits]) -> Optional[Suggestion]:
+    """Keep the length: apply the free and cheap savers, then the largest micro-batch that fits
+    (accumulating more to keep the effective batch), then QLoRA if still needed."""
+    t = config.training
+    steps: list[dict[str, Any]] = []
+    if t.loss_impl == "standard":
+        steps.append({"training.loss_impl": "auto"})
+    if t.optimizer == "adamw":
+        steps.append({"training.optimizer": "adamw_8bit"})
+    if t.gradient_checkpointing != "on":
+        steps.append({"training.gradient_checkpointing": "on"})
+    method = str(getattr(config.method, "name", ""))
+    quantize = {"lora": "qlora", "dora": "qdora"}.get(method)
     changes: dict[str, Any] = {}
-    before = est(config).device_used
-    for sug in sorted(single, key=lambda x: x.cost_rank):
-        if sug.cost_rank == 5:
-            continue  # recomputed below for the combined setting
-        trial = {**changes, **sug.changes}
-        if "training.batch_size" in sug.changes:
-            trial["training.batch_size"] = 1
-            trial["training.grad_accum"] = min(4096, config.training.grad_accum * config.training.batch_size)
-        cfg = _apply(config, trial)
-        if cfg is None:
+    cfg = config
+    for extra in steps + [None, {"method.name": quantize} if quantize and _method_known(quantize) else None, None]:
+        if extra is None:  # shrink the micro-batch as far as needed
+            lim = limits(cfg)
+            if lim.max_batch >= 1 and lim.max_batch < t.batch_size:
+                extra = {"training.batch_size": lim.max_batch,
+                         "training.grad_accum": min(4096, math.ceil(t.grad_accum * t.batch_size / lim.max_batch))}
+            else:
+                continue
+        trial = _apply(cfg, extra)
+        if trial is None:
             continue
-        changes = trial
-        e = est(cfg)
+        e = est(trial)
+        if e.device_used > 0.98 * est(cfg).device_used:
+            continue  # does not help enough to be worth its cost
+        cfg = trial
+        changes.update(extra)
         if e.fits(budget):
-            return Suggestion("All of: " + ", ".join(_short(k) for k in changes), changes,
-                              "the sum of their costs", 6, e.device_used, before - e.device_used, True)
+            names = []
+            for k in changes:
+                short = _short(k, changes)
+                if short and short not in names:
+                    names.append(short)
+            return Suggestion("Together: " + ", ".join(names), changes, "the sum of their costs", 6,
+                              e.device_used, before - e.device_used, True)
     return None
 
 
-def _short(path: str) -> str:
+def _short(path: str, changes: dict[str, Any]) -> str:
+    if path == "training.batch_size":
+        return f"micro-batch {changes[path]} x {changes.get('training.grad_accum', 1)}"
     return {"training.loss_impl": "chunked loss", "training.optimizer": "8-bit optimizer",
-            "training.gradient_checkpointing": "checkpointing", "training.batch_size": "micro-batch 1",
-            "training.grad_accum": "more accumulation", "method.name": "QLoRA"}.get(path, path)
+            "training.gradient_checkpointing": "checkpointing", "training.grad_accum": "",
+            "method.name": "QLoRA"}.get(path, path)
 
 
 def _apply(config: Any, changes: dict[str, Any]) -> Any:

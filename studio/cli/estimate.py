@@ -1,0 +1,104 @@
+"""`studio estimate CONFIG.yaml [--gpu NAME | --memory GB] [--json]`: will this run fit?
+
+Prints the predicted peak memory with its breakdown, the phase of the step that holds it, the
+plain transformers + PEFT recipe's number for comparison, and when the run does not fit the
+suggested changes (cheapest in speed first) and the largest batch and length that fit.
+Exit status: 0 fits (or no GPU to compare with), 1 does not fit, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("estimate", help="predict a run's peak GPU memory",
+                              description="Predict the peak GPU memory of a run and whether it fits.")
+    p.add_argument("config", help="a run config (YAML or JSON), e.g. a run folder's config.yaml")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--gpu", help="plan for a GPU from the catalog, e.g. '4090' or 'A100 80' (default: this machine's)")
+    g.add_argument("--memory", type=float, metavar="GB", help="plan for a GPU with this much memory (GiB)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 1024 ** 3:.1f} GiB"
+
+
+def run(args: Any) -> int:
+    from studio.core.config import ConfigError, RunConfig
+    from studio.core.models import ModelError, resolve_facts
+    from studio.core.vram import COMPONENT_TITLES, COMPONENTS, estimate, estimate_recipes, resolve_auto
+    from studio.core.vram.gpus import resolve_target
+    from studio.core.vram.suggest import fit_limits, suggest
+
+    try:
+        config = RunConfig.load(args.config)
+        facts = resolve_facts(config.model.source, config.model.path)
+        target = resolve_target(args.gpu, args.memory)
+    except (ConfigError, ModelError, ValueError) as e:
+        print(f"studio estimate: {e}", file=sys.stderr)
+        return 2
+    budget = target.budget_bytes if target else None
+    bf16 = target.bf16 if target else True
+    est = estimate(config, facts, budget_bytes=budget, bf16_supported=bf16)
+    auto = resolve_auto(config, facts, budget, bf16_supported=bf16)
+    recipes = estimate_recipes(config, facts, budget_bytes=budget)
+    suggestions = suggest(config, facts, budget, bf16_supported=bf16) if budget is not None else []
+    limits = fit_limits(config, facts, budget, bf16_supported=bf16) if budget is not None else None
+    fits = est.fits(budget)
+
+    if args.json:
+        out = {
+            "model": facts.name, "params": facts.num_params, "method": config.method.name,
+            "estimate": est.to_dict(), "auto": {"gradient_checkpointing": auto.gradient_checkpointing,
+                                                "loss_impl": auto.loss_impl, "reason": auto.reason},
+            "target": None if target is None else {"label": target.label, "total_bytes": target.total_bytes,
+                                                   "budget_bytes": target.budget_bytes},
+            "fits": fits if target else None,
+            "recipes": {k: v.device_used for k, v in recipes.items()},
+            "suggestions": [{"title": s.title, "changes": s.changes, "speed_cost": s.speed_cost,
+                             "device_used": s.device_used, "fits": s.fits} for s in suggestions],
+            "limits": None if limits is None else {"max_batch": limits.max_batch, "max_seq_len": limits.max_seq_len},
+        }
+        print(json.dumps(out, indent=1))
+        return 0 if fits else 1
+
+    t = config.training
+    s = est.setup
+    print(f"Model      {facts.name}: {facts.num_params / 1e9:.2f} B parameters ({facts.architecture or facts.model_type})")
+    print(f"Run        {config.method.name}, micro-batch {t.batch_size} x {t.max_seq_len} tokens, "
+          f"accumulation {t.grad_accum}, {s.precision}, optimizer {t.optimizer}")
+    gc_text = "on" if s.gc else "off"
+    if t.gradient_checkpointing == "auto":
+        gc_text += f" (auto: {auto.reason})"
+    print(f"Engine     checkpointing {gc_text}; loss {s.loss}; attention {s.attention}")
+    print(f"Trainable  {est.trainable_params:,} parameters ({100 * est.trainable_params / max(1, est.total_params):.2f}%)")
+    print(f"Peak       {_gib(est.device_used)} on the GPU ({_gib(est.peak_allocated)} allocated, "
+          f"{_gib(est.peak_reserved)} reserved), at the {est.phase_title}")
+    for key in COMPONENTS:
+        if est.breakdown[key]:
+            print(f"  {COMPONENT_TITLES[key]:<26} {_gib(est.breakdown[key]):>10}")
+    for note in est.notes:
+        print(f"Note       {note}")
+    for name, e in recipes.items():
+        if name != "studio":
+            print(f"Compare    {e.setup.recipe.title}: {_gib(e.device_used)}")
+    if target is None:
+        print("GPU        none detected: give --gpu NAME or --memory GB to check the fit")
+        return 0
+    verdict = (f"fits with {_gib(est.headroom(budget))} headroom" if fits
+               else f"does NOT fit: {_gib(-est.headroom(budget))} over")
+    print(f"GPU        {target.label}: {_gib(target.budget_bytes)} usable of {_gib(target.total_bytes)} -> {verdict}")
+    if limits is not None:
+        print(f"Limits     largest micro-batch that fits: {limits.max_batch or 'none'}; "
+              f"longest max length at micro-batch {t.batch_size}: {limits.max_seq_len or 'none'}")
+    if suggestions:
+        print("Suggestions (cheapest in speed first):")
+        for i, sug in enumerate(suggestions, 1):
+            print(f"  {i}. {sug.title}: {sug.describe()} -> {_gib(sug.device_used)}"
+                  f"{' (fits)' if sug.fits else ''}; {sug.speed_cost}")
+    return 0 if fits else 1
