@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "studio.cli.train",
     "studio.cli.export",
     "studio.cli.data",
+    "studio.cli.estimate",
+    "studio.cli.plan",
 ]
 
 
