@@ -1,0 +1,369 @@
+"""MainWindow: assembles the sidebar, header, pages and status bar, and wires pages together.
+
+Pages never talk to each other; every cross-page connection is made here. Only the first page
+is built before the window shows; the others (the curve pages pull in pyqtgraph) are built
+right after, one per event-loop turn, or at once when the user navigates to one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from studio import __version__
+from studio.core.paths import studio_home
+from studio.core.runs import Run, RunStore
+from studio.ui.config_model import ConfigModel
+from studio.ui.gpu_monitor import GpuMonitor, describe
+from studio.ui.process import DEFAULT_STOP_TIMEOUT_S
+from studio.ui.theme import icon, nav_icon
+
+# key, label, header subtitle, icon, module, class
+PAGES = (
+    ("model", "Model", "The base model you fine-tune", "model", "studio.ui.pages.model.page", "ModelPage"),
+    ("data", "Data", "Your examples: format, preview and checks", "data", "studio.ui.pages.data.page", "DataPage"),
+    ("method", "Method", "How the model learns, and every training setting", "method", "studio.ui.pages.method.page", "MethodPage"),
+    ("planner", "Planner", "What fits your GPU, and how fast", "planner", "studio.ui.pages.planner.page", "PlannerPage"),
+    ("train", "Train", "Run it and watch it learn", "train", "studio.ui.pages.train.page", "TrainPage"),
+    ("runs", "Runs", "Every run, its curves, config and log", "runs", "studio.ui.pages.runs.page", "RunsPage"),
+    ("export", "Export", "Take the result with you", "export", "studio.ui.pages.export.page", "ExportPage"),
+)
+CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
+
+
+def _available(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, config_model: Optional[ConfigModel] = None, store_root: Optional[Path] = None,
+                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, build_all: bool = False):
+        super().__init__()
+        self.setWindowTitle("Fine-tuning Studio")
+        self.config_model = config_model or ConfigModel(_initial_config())
+        self.store_root = store_root
+        self.stop_timeout_s = stop_timeout_s
+        self.gpu_monitor = GpuMonitor(parent=self)
+        self.pages: dict[str, QWidget] = {}
+        self._holders: dict[str, QWidget] = {}
+        self._specs = {p[0]: p for p in PAGES if _available(p[4])}
+        self._nav: dict[str, QToolButton] = {}
+        self._model_facts: Any = None
+        self._close_after_stop = False
+        self._settings = QSettings(str(studio_home() / "window.ini"), QSettings.Format.IniFormat)
+
+        central = QWidget()
+        central.setObjectName("Central")
+        root = QHBoxLayout(central)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(0)
+        root.addWidget(self._build_sidebar())
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(0)
+        right.addWidget(self._build_header())
+        self.stack = QStackedWidget()
+        for key in self._specs:
+            holder = QWidget()
+            QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+            self._holders[key] = holder
+            self.stack.addWidget(holder)
+        right.addWidget(self.stack, 1)
+        root.addLayout(right, 1)
+        self.setCentralWidget(central)
+        self._build_menus()
+        self._build_status_bar()
+
+        self.config_model.sig_config_changed.connect(self._on_config_changed)
+        self._on_config_changed(self.config_model.config)
+        self.gpu_monitor.sig_snapshot_taken.connect(self._on_gpu_snapshot_taken)
+        self.navigate("model")
+        if build_all:
+            for key in self._specs:
+                self.page(key)
+        self.resize(1400, 900)
+        geometry = self._settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    # ---- pages --------------------------------------------------------------------------
+    def page(self, key: str) -> QWidget:
+        """The page for a key, built on first use."""
+        if key not in self.pages:
+            _, _, _, _, module, cls_name = self._specs[key]
+            cls = getattr(importlib.import_module(module), cls_name)
+            page = self._construct(key, cls)
+            self._holders[key].layout().addWidget(page)
+            self.pages[key] = page
+            self._wire(key, page)
+        return self.pages[key]
+
+    def _construct(self, key: str, cls: Callable[..., QWidget]) -> QWidget:
+        if key == "train":
+            return cls(self.config_model, gpu_monitor=self.gpu_monitor, stop_timeout_s=self.stop_timeout_s)
+        if key in ("runs", "export"):
+            return cls(self.config_model, store_root=self.store_root)
+        return cls(self.config_model)
+
+    def _wire(self, key: str, page: QWidget) -> None:
+        if key == "model":
+            page.sig_model_facts_changed.connect(self._on_model_facts_changed)
+            self._model_facts = page.facts
+        elif key == "method":
+            page.set_model_facts(self._model_facts)
+        elif key == "train":
+            page.sig_run_started.connect(self._on_train_run_started)
+            page.sig_run_finished.connect(self._on_train_run_finished)
+        elif key == "runs":
+            page.sig_export_requested.connect(self._on_runs_export_requested)
+        elif key == "planner" and hasattr(page, "set_model_facts"):
+            page.set_model_facts(self._model_facts)
+
+    def build_remaining_pages(self) -> None:
+        """Build the pages not yet built, one per event-loop turn so the window stays responsive."""
+        missing = [k for k in self._specs if k not in self.pages]
+        if missing:
+            self.page(missing[0])
+            QTimer.singleShot(0, self.build_remaining_pages)
+
+    def navigate(self, key: str) -> None:
+        if key not in self._specs:
+            return
+        self.page(key)
+        self.stack.setCurrentWidget(self._holders[key])
+        self._nav[key].setChecked(True)
+        _, label, subtitle, *_ = self._specs[key]
+        self.header_title.setText(label)
+        self.header_subtitle.setText(subtitle)
+
+    def current_page_key(self) -> str:
+        return next(k for k, h in self._holders.items() if h is self.stack.currentWidget())
+
+    # ---- chrome -------------------------------------------------------------------------
+    def _build_sidebar(self) -> QWidget:
+        bar = QWidget()
+        bar.setObjectName("Sidebar")
+        bar.setFixedWidth(208)
+        lay = QVBoxLayout(bar)
+        lay.setContentsMargins(14, 18, 14, 14)
+        lay.setSpacing(4)
+        brand = QHBoxLayout()
+        logo = QLabel()
+        logo.setPixmap(icon("logo", None, 64).pixmap(28, 28))
+        name = QLabel("Studio")
+        name.setObjectName("SidebarBrand")
+        brand.addWidget(logo)
+        brand.addWidget(name, 1)
+        lay.addLayout(brand)
+        lay.addSpacing(18)
+        group = QButtonGroup(self)
+        for key, label, _sub, icon_name, *_ in self._specs.values():
+            b = QToolButton()
+            b.setText(f"  {label}")
+            b.setIcon(nav_icon(icon_name))
+            b.setIconSize(icon("model").actualSize(self._icon_size()))
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            b.setCheckable(True)
+            b.setProperty("nav", True)
+            b.setObjectName(f"nav_{key}")
+            b.setSizePolicy(b.sizePolicy().horizontalPolicy().Expanding, b.sizePolicy().verticalPolicy())
+            b.setCursor(Qt.CursorShape.PointingHandCursor)
+            b.clicked.connect(lambda _=False, k=key: self.navigate(k))
+            group.addButton(b)
+            self._nav[key] = b
+            lay.addWidget(b)
+        lay.addStretch(1)
+        foot = QLabel(f"v{__version__}")
+        foot.setObjectName("SidebarFooter")
+        lay.addWidget(foot)
+        return bar
+
+    @staticmethod
+    def _icon_size():
+        from PySide6.QtCore import QSize
+
+        return QSize(18, 18)
+
+    def _build_header(self) -> QWidget:
+        header = QWidget()
+        header.setObjectName("Header")
+        lay = QHBoxLayout(header)
+        lay.setContentsMargins(28, 16, 28, 14)
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        self.header_title = QLabel()
+        self.header_title.setObjectName("HeaderTitle")
+        self.header_subtitle = QLabel()
+        self.header_subtitle.setObjectName("HeaderSubtitle")
+        titles.addWidget(self.header_title)
+        titles.addWidget(self.header_subtitle)
+        lay.addLayout(titles, 1)
+        self._pills: dict[str, QLabel] = {}
+        for key in ("model", "data", "method"):
+            box = QHBoxLayout()
+            box.setSpacing(6)
+            k = QLabel(key.upper())
+            k.setProperty("role", "pill-key")
+            v = QLabel()
+            v.setProperty("role", "pill")
+            v.setObjectName(f"pill_{key}")
+            v.setMaximumWidth(260)
+            box.addWidget(k)
+            box.addWidget(v)
+            lay.addLayout(box)
+            lay.addSpacing(10)
+            self._pills[key] = v
+        return header
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        if _available("studio.ui.dialogs.diagnostics"):
+            diag = QAction("Diagnostics…", self)
+            diag.triggered.connect(self._on_diagnostics_triggered)
+            help_menu.addAction(diag)
+        about = QAction("About", self)
+        about.triggered.connect(self._on_about_triggered)
+        help_menu.addAction(about)
+
+    def _build_status_bar(self) -> None:
+        self.run_status = QLabel("No run in progress")
+        self.gpu_status = QLabel()
+        self.statusBar().addWidget(self.run_status, 1)
+        self.statusBar().addPermanentWidget(self.gpu_status)
+        self.statusBar().setSizeGripEnabled(False)
+
+    # ---- slots --------------------------------------------------------------------------
+    def _on_config_changed(self, config) -> None:
+        model = {"demo": "Demo model"}.get(config.model.source) or _short(config.model.path)
+        data = {"demo": "Demo dataset"}.get(config.data.source) or _short(config.data.path)
+        self._pills["model"].setText(model or "—")
+        self._pills["data"].setText(data or "—")
+        self._pills["method"].setText(type(config.method).info.title)
+        self._pills["model"].setToolTip(config.model.path or "The embedded demo model")
+        self._pills["data"].setToolTip(config.data.path or "The embedded demo dataset")
+
+    def _on_model_facts_changed(self, facts: Any) -> None:
+        self._model_facts = facts
+        for key in ("method", "planner"):
+            page = self.pages.get(key)
+            if page is not None and hasattr(page, "set_model_facts"):
+                page.set_model_facts(facts)
+
+    def _on_gpu_snapshot_taken(self, snapshot) -> None:
+        self.gpu_status.setText(describe(snapshot))
+
+    def _on_train_run_started(self, run: Run) -> None:
+        self.run_status.setText(f"Training “{run.status().get('name') or run.id}”")
+        if "runs" in self.pages:
+            self.pages["runs"].refresh()
+
+    def _on_train_run_finished(self, run: Run, state: str) -> None:
+        self.run_status.setText(f"Last run “{run.status().get('name') or run.id}”: {state}")
+        for key in ("runs", "export"):
+            if key in self.pages:
+                self.pages[key].refresh()
+        if self._close_after_stop:
+            self._close_after_stop = False
+            self.close()
+
+    def _on_runs_export_requested(self, run: Run) -> None:
+        export = self.page("export")
+        export.refresh()
+        export.select_run(run)
+        self.navigate("export")
+
+    def _on_about_triggered(self) -> None:
+        from studio.ui.dialogs.about import AboutDialog
+
+        AboutDialog(self).exec()
+
+    def _on_diagnostics_triggered(self) -> None:
+        from studio.ui.dialogs.diagnostics import DiagnosticsDialog
+
+        DiagnosticsDialog(self).exec()
+
+    # ---- live runs across restarts ------------------------------------------------------
+    def reattach_live_runs(self) -> list[Run]:
+        """Follow a run that kept training while the studio was closed; returns the live runs."""
+        live = RunStore(self.store_root).active()
+        if live:
+            train = self.page("train")
+            train.attach(live[0])
+            self.run_status.setText(f"Training “{live[0].status().get('name') or live[0].id}” (re-attached)")
+            self.navigate("train")
+            if len(live) > 1:
+                self.navigate("runs")
+        return live
+
+    # ---- closing ------------------------------------------------------------------------
+    def ask_close_choice(self) -> str:
+        """Ask what to do with a live run; tests replace this method."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("A run is training")
+        box.setText("A run is still training. What should happen to it?")
+        box.setInformativeText("Keep it training and it carries on without the window; the studio re-attaches "
+                               "to it the next time you open it. Stopping finishes the current step and saves the adapter.")
+        keep = box.addButton("Keep training in the background", QMessageBox.ButtonRole.AcceptRole)
+        stop = box.addButton("Stop the run", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        return CLOSE_KEEP if clicked is keep else CLOSE_STOP if clicked is stop else CLOSE_CANCEL
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        train = self.pages.get("train")
+        export = self.pages.get("export")
+        if train is not None and train.is_training():
+            if self._close_after_stop:  # already stopping; the window closes when the worker has exited
+                event.ignore()
+                return
+            choice = self.ask_close_choice()
+            if choice == CLOSE_CANCEL:
+                event.ignore()
+                return
+            if choice == CLOSE_STOP:
+                self._close_after_stop = True
+                train.stop_run()
+                self.run_status.setText("Stopping the run; the studio closes once the adapter is saved…")
+                event.ignore()
+                return
+            train.detach()
+        if export is not None and export.worker is not None and export.worker.is_running():
+            answer = QMessageBox.question(self, "An export is running", "An export is still running. Cancel it and quit?")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            export.worker.kill()
+        self._settings.setValue("geometry", self.saveGeometry())
+        event.accept()
+
+
+def _short(path: str) -> str:
+    if not path:
+        return ""
+    if "models--" in path:
+        repo = next((p for p in path.split("/") if p.startswith("models--")), "")
+        return repo[len("models--"):].replace("--", "/")
+    return Path(path).name or path
+
+
+def _initial_config():
+    from studio.core.config import demo_config
+
+    return demo_config()

@@ -1,0 +1,225 @@
+"""ExportPage: export a finished run's adapter, or merge it into the base model, in a worker.
+
+The export runs as ``--worker export RUN_DIR --kind adapter|merged --out DIR`` so torch never
+enters the GUI; its progress events drive the bar and its outcome is shown as it happened.
+Methods that cannot merge have the merged option disabled with the method's own explanation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar,
+                               QPushButton, QRadioButton, QWidget)
+
+from studio.core.config import ConfigError
+from studio.core.runs import Run, RunStore
+from studio.ui.config_model import ConfigModel
+from studio.ui.process import WorkerProcess
+from studio.ui.widgets.card import Banner, Card, muted, page_layout, section_label
+
+EXPORTABLE_STATES = ("completed", "stopped")
+
+
+class ExportPage(QWidget):
+    sig_export_finished = Signal(object, str)  # Run, state
+
+    def __init__(self, config_model: ConfigModel, store_root=None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._model = config_model
+        self._root = store_root
+        self.worker: Optional[WorkerProcess] = None
+        self._out_edited = False
+
+        lay = page_layout(self)
+        card = Card("Export a trained run", "Adapters are small and load on top of the base model; a merged model "
+                                            "is a standalone copy with the adapter folded into its weights.")
+        card.body.addWidget(section_label("Run"))
+        self.run_combo = QComboBox()
+        self.run_combo.currentIndexChanged.connect(self._on_run_combo_changed)
+        card.body.addWidget(self.run_combo)
+        card.body.addWidget(section_label("What to export"))
+        self.adapter_radio = QRadioButton("Adapter (PEFT format) — a few MB; load with PeftModel.from_pretrained")
+        self.merged_radio = QRadioButton("Merged model — full size; loads anywhere with AutoModelForCausalLM")
+        group = QButtonGroup(self)
+        group.addButton(self.adapter_radio)
+        group.addButton(self.merged_radio)
+        self.adapter_radio.setChecked(True)
+        self.adapter_radio.toggled.connect(self._on_kind_toggled)
+        card.body.addWidget(self.adapter_radio)
+        card.body.addWidget(self.merged_radio)
+        self.merge_note = muted("", role="faint")
+        card.body.addWidget(self.merge_note)
+        card.body.addWidget(section_label("Into folder"))
+        row = QHBoxLayout()
+        self.out_edit = QLineEdit()
+        self.out_edit.textEdited.connect(self._on_out_edited)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse_clicked)
+        row.addWidget(self.out_edit, 1)
+        row.addWidget(browse)
+        card.body.addLayout(row)
+        actions = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setProperty("flat", True)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.open_button.hide()
+        self.export_button = QPushButton("Export")
+        self.export_button.setObjectName("export_button")
+        self.export_button.setProperty("primary", True)
+        self.export_button.setMinimumWidth(120)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        actions.addWidget(self.progress, 1)
+        actions.addStretch(0)
+        actions.addWidget(self.open_button)
+        actions.addWidget(self.export_button)
+        card.body.addLayout(actions)
+        self.banner = Banner()
+        card.body.addWidget(self.banner)
+        lay.addWidget(card)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setProperty("mono", True)
+        self.log_view.setMaximumBlockCount(2000)
+        self.log_view.setPlaceholderText("The export's log appears here.")
+        lay.addWidget(self.log_view, 1)
+        self.refresh()
+
+    # ---- runs ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        current = self.selected_run()
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        for run in RunStore(self._root).list():
+            status = run.status()
+            if status.get("state") in EXPORTABLE_STATES and run.adapter_dir.exists():
+                self.run_combo.addItem(f"{status.get('name') or run.id}  ·  {status.get('state')}  ·  {run.id}", run)
+        self.run_combo.blockSignals(False)
+        if current is not None:
+            self.select_run(current)
+        self._on_run_combo_changed()
+
+    def select_run(self, run: Run) -> None:
+        for i in range(self.run_combo.count()):
+            if self.run_combo.itemData(i).path == run.path:
+                self.run_combo.setCurrentIndex(i)
+                return
+
+    def selected_run(self) -> Optional[Run]:
+        return self.run_combo.currentData() if self.run_combo.count() else None
+
+    def _on_run_combo_changed(self, *_args) -> None:
+        run = self.selected_run()
+        busy = self.worker is not None and self.worker.is_running()
+        self.export_button.setEnabled(run is not None and not busy)
+        if run is None:
+            self.banner.show_message("No finished runs yet. A run that completed or was stopped (with its adapter "
+                                     "saved) can be exported here.", "info")
+            self.merged_radio.setEnabled(False)
+            self.merge_note.setText("")
+            return
+        if not busy:
+            self.banner.show_message("")
+        try:
+            info = type(run.config().method).info
+        except ConfigError as e:
+            self.banner.show_message(str(e), "error")
+            self.export_button.setEnabled(False)
+            return
+        self.merged_radio.setEnabled(info.mergeable)
+        if not info.mergeable:
+            self.adapter_radio.setChecked(True)
+            self.merge_note.setText(f"{info.title} cannot be merged: {info.merge_note}".strip())
+        else:
+            self.merge_note.setText(info.merge_note)
+        self._suggest_out()
+
+    def _kind(self) -> str:
+        return "merged" if self.merged_radio.isChecked() else "adapter"
+
+    def _suggest_out(self) -> None:
+        run = self.selected_run()
+        if run is not None and not self._out_edited:
+            self.out_edit.setText(str(run.exports_dir / self._kind()))
+
+    def _on_kind_toggled(self, _checked: bool) -> None:
+        self._suggest_out()
+
+    def _on_out_edited(self, _text: str) -> None:
+        self._out_edited = True
+
+    def _on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into", self.out_edit.text())
+        if folder:
+            self.out_edit.setText(folder)
+            self._out_edited = True
+
+    # ---- exporting ----------------------------------------------------------------------
+    def _on_export_clicked(self) -> None:
+        run = self.selected_run()
+        out = self.out_edit.text().strip()
+        if run is None:
+            return
+        if not out:
+            self.banner.show_message("Choose a folder to export into.", "warn")
+            return
+        out_path = Path(out).expanduser()
+        if out_path.exists() and any(out_path.iterdir()):
+            self.banner.show_message(f"{out_path} is not empty; choose an empty or new folder so nothing is overwritten.", "warn")
+            return
+        kind = self._kind()
+        worker = WorkerProcess(run, kind="export", extra_args=("--kind", kind, "--out", str(out_path)), parent=self)
+        worker.sig_event_received.connect(self._on_worker_event_received)
+        worker.sig_log_received.connect(self.log_view.appendPlainText)
+        worker.sig_finished.connect(lambda state, message, r=run, p=out_path: self._on_worker_finished(r, p, state, message))
+        self.worker = worker
+        self.log_view.clear()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.open_button.hide()
+        self.export_button.setEnabled(False)
+        self.banner.show_message(f"Exporting the {kind} of {run.id}…", "info")
+        try:
+            worker.start()
+        except OSError as e:
+            self._on_worker_finished(run, out_path, "failed", f"The worker could not start: {e}")
+
+    def _on_worker_event_received(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "progress" and event.get("total"):
+            self.progress.setRange(0, int(event["total"]))
+            self.progress.setValue(int(event.get("current") or 0))
+            if event.get("label"):
+                self.banner.show_message(str(event["label"]) + "…", "info")
+        elif kind == "phase":
+            self.banner.show_message(str(event.get("detail") or event.get("phase", "")).capitalize(), "info")
+        elif kind == "warning":
+            self.log_view.appendPlainText(f"[warning] {event.get('message', '')}")
+
+    def _on_worker_finished(self, run: Run, out: Path, state: str, message: str) -> None:
+        self.worker = None
+        self.progress.hide()
+        self.export_button.setEnabled(True)
+        if state == "completed":
+            self.banner.show_message(message or f"Exported to {out}.", "ok")
+            self._exported_to = out
+            self.open_button.show()
+            self._out_edited = False
+        else:
+            self.banner.show_message(message or "The export failed.", "error")
+        self.sig_export_finished.emit(run, state)
+
+    def _on_open_clicked(self) -> None:
+        target = getattr(self, "_exported_to", None)
+        if target is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self.worker is None:
+            self.refresh()

@@ -1,0 +1,1 @@
+"""The method page: fine-tuning method, its settings, training hyperparameters, the run's name."""

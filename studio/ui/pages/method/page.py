@@ -1,0 +1,228 @@
+"""MethodPage: choose the method and set every knob, in forms generated from the config models.
+
+Methods this machine cannot run are shown disabled with the reason (QLoRA without CUDA). The
+method's facts (what it does, when to pick it, its costs, whether it merges) sit beside its
+settings, and the VRAM panel, when installed, watches the same ConfigModel on the right.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from studio.core import gpu
+from studio.core.config import RunConfig, TrainingSpec
+from studio.core.methods import METHOD_CLASSES
+from studio.ui.config_model import ConfigModel
+from studio.ui.widgets.card import Banner, Card, muted, page_layout, scroll_page, section_label
+from studio.ui.widgets.config_form import ConfigForm
+from studio.ui.widgets.module_picker import ModulePicker
+
+TRAINING_GROUPS = (
+    ("Schedule", ("learning_rate", "lr_scheduler", "warmup_ratio", "epochs", "max_steps")),
+    ("Batch and length", ("batch_size", "grad_accum", "max_seq_len")),
+    ("Memory and speed", ("gradient_checkpointing", "precision", "optimizer", "loss_impl", "device")),
+    ("Regularisation and seed", ("weight_decay", "max_grad_norm", "seed")),
+    ("Logging and checkpoints", ("logging_steps", "eval_steps", "save_steps")),
+)
+
+
+def _method_key(cls) -> str:
+    return cls.model_fields["name"].default
+
+
+class MethodPage(QWidget):
+    def __init__(self, config_model: ConfigModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._model = config_model
+        self._module_choices: tuple[str, ...] = ()
+        self._facts: Any = None
+        self._has_cuda, self._has_bnb = gpu.has_cuda_gpu(), gpu.has_bitsandbytes()
+        self._availability: dict[str, Any] = {}
+
+        content = QWidget()
+        lay = page_layout(content)
+        top = QHBoxLayout()
+        top.addWidget(muted("Pick how the model learns, then tune the run. Hover any label for what it does."), 1)
+        show = QPushButton("Show config / CLI")
+        show.setObjectName("show_config")
+        show.clicked.connect(self._on_show_config_clicked)
+        top.addWidget(show)
+        lay.addLayout(top)
+
+        # -- method choice, grouped by family
+        choice = Card("Method", "Greyed-out methods cannot run on this machine or model; hover one for why.")
+        self._method_group = QButtonGroup(self)
+        self.method_buttons: dict[str, QPushButton] = {}
+        self._reason_labels: dict[str, QLabel] = {}
+        families: dict[str, list] = {}
+        for cls in METHOD_CLASSES:
+            families.setdefault(cls.info.family, []).append(cls)
+        for family, classes in families.items():
+            choice.body.addWidget(section_label(family))
+            grid = QGridLayout()
+            grid.setHorizontalSpacing(8)
+            grid.setVerticalSpacing(8)
+            for i, cls in enumerate(classes):
+                key = _method_key(cls)
+                b = QPushButton(cls.info.title)
+                b.setProperty("choice", True)
+                b.setProperty("compact", True)
+                b.setCheckable(True)
+                b.setObjectName(f"method_{key}")
+                b.clicked.connect(lambda _=False, k=key: self._on_method_clicked(k))
+                self._method_group.addButton(b)
+                self.method_buttons[key] = b
+                grid.addWidget(b, i // 4, i % 4)
+            for c in range(4):
+                grid.setColumnStretch(c, 1)
+            choice.body.addLayout(grid)
+            reasons = muted("", role="faint")
+            reasons.hide()
+            self._reason_labels[family] = reasons
+            choice.body.addWidget(reasons)
+        self._method_banner = Banner()
+        choice.body.addWidget(self._method_banner)
+        lay.addWidget(choice)
+        self._update_availability()
+
+        # -- method settings beside its facts
+        self._settings_card = Card("Settings")
+        row = QHBoxLayout()
+        row.setSpacing(24)
+        self.method_form = ConfigForm(config_model, "method")
+        self.method_form.sig_rebuilt.connect(self._apply_module_choices)
+        row.addWidget(self.method_form, 3)
+        self._info = QWidget()
+        info_lay = QVBoxLayout(self._info)
+        info_lay.setContentsMargins(16, 0, 0, 0)
+        info_lay.setSpacing(4)
+        self._info_labels: dict[str, QLabel] = {}
+        for key, title in (("summary", "What it does"), ("when_to_pick", "When to pick it"), ("costs", "Costs"),
+                           ("merge", "Merging")):
+            info_lay.addWidget(section_label(title))
+            label = muted("")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._info_labels[key] = label
+            info_lay.addWidget(label)
+            info_lay.addSpacing(8)
+        info_lay.addStretch(1)
+        row.addWidget(self._info, 2)
+        self._settings_card.body.addLayout(row)
+        lay.addWidget(self._settings_card)
+
+        # -- training hyperparameters, grouped
+        train = Card("Training", "Defaults follow the chosen model; everything is validated as you type.")
+        self.training_forms: list[ConfigForm] = []
+        grouped: set[str] = set()
+        for title, names in TRAINING_GROUPS:
+            train.body.addWidget(section_label(title))
+            form = ConfigForm(config_model, "training", fields=names, columns=2)
+            self.training_forms.append(form)
+            train.body.addWidget(form)
+            train.body.addSpacing(6)
+            grouped.update(names)
+        rest = [n for n in TrainingSpec.model_fields if n not in grouped]
+        if rest:  # fields added to TrainingSpec later still get an editor
+            train.body.addWidget(section_label("More"))
+            form = ConfigForm(config_model, "training", fields=rest, columns=2)
+            self.training_forms.append(form)
+            train.body.addWidget(form)
+        lay.addWidget(train)
+
+        # -- the run itself
+        run = Card("Run", "Where the run folder goes and what it is called.")
+        self.run_form = ConfigForm(config_model, "", fields=("name", "output_dir"), path_fields=("output_dir",))
+        run.body.addWidget(self.run_form)
+        lay.addWidget(run)
+        lay.addStretch(1)
+
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(scroll_page(content), 1)
+        self.vram_panel = self._make_vram_panel()
+        if self.vram_panel is not None:
+            side = QWidget()
+            side.setObjectName("SidePanel")
+            side_lay = QVBoxLayout(side)
+            side_lay.setContentsMargins(0, 22, 24, 24)
+            side_lay.addWidget(self.vram_panel)
+            side_lay.addStretch(1)
+            side.setFixedWidth(360)
+            outer.addWidget(side)
+
+        config_model.sig_config_changed.connect(self._on_config_changed)
+        self._on_config_changed(config_model.config)
+
+    def _make_vram_panel(self) -> Any:
+        try:
+            from studio.ui.widgets.vram_panel import VramPanel
+        except ImportError:
+            return None
+        return VramPanel(self._model)
+
+    # ---- slots --------------------------------------------------------------------------
+    def set_model_facts(self, facts: Any) -> None:
+        """Re-check which methods suit the chosen model; offer its own module names as targets."""
+        self._facts = facts
+        self._module_choices = tuple(getattr(facts, "linear_modules", ()) or ())
+        self._apply_module_choices()
+        self._update_availability()
+        self._on_config_changed(self._model.config)
+
+    def _update_availability(self) -> None:
+        by_family: dict[str, list[str]] = {}
+        for cls in METHOD_CLASSES:
+            key = _method_key(cls)
+            avail = cls.availability(has_cuda=self._has_cuda, has_bitsandbytes=self._has_bnb, facts=self._facts)
+            self._availability[key] = avail
+            b = self.method_buttons[key]
+            b.setEnabled(avail.ok)
+            b.setToolTip(cls.info.summary if avail.ok else avail.reason)
+            if not avail.ok:
+                by_family.setdefault(cls.info.family, []).append(avail.reason)
+        for family, label in self._reason_labels.items():
+            reasons = list(dict.fromkeys(by_family.get(family, [])))
+            label.setText("\n".join(reasons))
+            label.setVisible(bool(reasons))
+
+    def _on_method_clicked(self, key: str) -> None:
+        """Switch method; keep the learning rate in proportion to what each method recommends."""
+        old = type(self._model.config.method)
+        if _method_key(old) == key:
+            return
+        self._model.set_method(key)
+        new = type(self._model.config.method)
+        lr = self._model.config.training.learning_rate * new.recommended_lr / old.recommended_lr
+        self._model.set("training.learning_rate", float(f"{min(lr, 1.0):.3g}"))
+
+    def _apply_module_choices(self) -> None:
+        for picker in self.method_form.findChildren(ModulePicker):
+            if self._module_choices:
+                picker.set_choices(self._module_choices)
+            picker.set_value(self._model.get("method.target_modules"))
+
+    def _on_config_changed(self, config: RunConfig) -> None:
+        key = config.method.name
+        if key in self.method_buttons:
+            self.method_buttons[key].setChecked(True)
+        info = type(config.method).info
+        self._settings_card.title_label.setText(f"{info.title} settings")
+        self._info_labels["summary"].setText(info.summary)
+        self._info_labels["when_to_pick"].setText(info.when_to_pick)
+        self._info_labels["costs"].setText(info.costs)
+        merge = "Can be merged into the base model for deployment." if info.mergeable else "Cannot be merged into the base model."
+        self._info_labels["merge"].setText(f"{merge} {info.merge_note}".strip())
+        avail = self._availability.get(key)
+        if avail is not None and not avail.ok:
+            self._method_banner.show_message(f"This config uses {info.title}, which cannot run here: {avail.reason}", "warn")
+        else:
+            self._method_banner.show_message("")
+
+    def _on_show_config_clicked(self) -> None:
+        from studio.ui.dialogs.config_dialog import ConfigDialog
+
+        ConfigDialog(self._model.config, self).exec()

@@ -1,0 +1,1 @@
+"""The runs page: every past and live run, with its curves, config and log read from disk."""

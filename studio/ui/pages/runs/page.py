@@ -1,0 +1,162 @@
+"""RunsPage: the history of runs; the selected run's curves, config and log, all read from disk."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPlainTextEdit, QPushButton, QSplitter,
+                               QTableView, QTabWidget, QVBoxLayout, QWidget)
+
+from studio.core.config import ConfigError
+from studio.core.runs import Run
+from studio.ui.config_model import ConfigModel
+from studio.ui.pages.runs.table import RunsTableModel
+from studio.ui.theme import icon
+from studio.ui.widgets.card import Badge, Banner, Card, muted, page_layout
+from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
+
+
+class RunsPage(QWidget):
+    sig_export_requested = Signal(object)  # Run
+
+    def __init__(self, config_model: ConfigModel, store_root=None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._model = config_model
+        self.table_model = RunsTableModel(store_root, self)
+        self._selected: Optional[Run] = None
+
+        lay = page_layout(self)
+        split = QSplitter(Qt.Orientation.Vertical)
+        top = Card("Runs", "Every run is a folder on disk: its config, events, log and adapter.")
+        refresh = QPushButton("Refresh")
+        refresh.setProperty("flat", True)
+        refresh.clicked.connect(self.refresh)
+        top.add_header_widget(refresh)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self._on_table_row_changed)
+        self.empty = Banner("No runs yet. Choose a model and press Train; every run appears here.", "info")
+        top.body.addWidget(self.table)
+        top.body.addWidget(self.empty)
+        split.addWidget(top)
+
+        self.detail = Card("Select a run")
+        self.state_badge = Badge()
+        self.detail.add_header_widget(self.state_badge)
+        self.use_button = QPushButton("Use this config")
+        self.use_button.setToolTip("Load this run's settings into the Method page to run it again or vary it.")
+        self.use_button.clicked.connect(self._on_use_clicked)
+        self.export_button = QPushButton("Export…")
+        self.export_button.clicked.connect(self._on_export_clicked)
+        self.folder_button = QPushButton("Open folder")
+        self.folder_button.setIcon(icon("folder"))
+        self.folder_button.clicked.connect(self._on_folder_clicked)
+        for b in (self.use_button, self.export_button, self.folder_button):
+            b.setProperty("flat", True)
+            self.detail.add_header_widget(b)
+        self.message = Banner()
+        self.detail.body.addWidget(self.message)
+        self.tabs = QTabWidget()
+        self.curves = TrainingCurves(horizontal=True)
+        self.config_view = QPlainTextEdit()
+        self.config_view.setReadOnly(True)
+        self.config_view.setProperty("mono", True)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setProperty("mono", True)
+        self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(self.config_view, "Config")
+        self.tabs.addTab(self.log_view, "Log")
+        self.detail.body.addWidget(self.tabs, 1)
+        split.addWidget(self.detail)
+        split.setSizes([300, 460])
+        lay.addWidget(split, 1)
+        self._set_detail_enabled(False)
+
+        self._live_timer = QTimer(self)  # a selected live run's curves keep growing
+        self._live_timer.timeout.connect(self._on_live_timer_timeout)
+        self._live_timer.start(2000)
+        self.refresh()
+
+    def refresh(self) -> None:
+        selected = self._selected.id if self._selected else None
+        self.table_model.refresh()
+        n = self.table_model.rowCount()
+        self.empty.setVisible(n == 0)
+        self.table.setVisible(n > 0)
+        row = self.table_model.row_of(selected) if selected else (0 if n else -1)
+        if row >= 0:
+            self.table.selectRow(row)
+            self._show_run(self.table_model.summary(row).run)
+
+    def select_run(self, run_id: str) -> None:
+        row = self.table_model.row_of(run_id)
+        if row >= 0:
+            self.table.selectRow(row)
+
+    def _on_table_row_changed(self, current, _previous) -> None:
+        if current.isValid():
+            self._show_run(self.table_model.summary(current.row()).run)
+
+    def _show_run(self, run: Run) -> None:
+        self._selected = run
+        status = run.status()
+        self._set_detail_enabled(True)
+        self.detail.title_label.setText(status.get("name") or run.id)
+        self.detail.set_subtitle(str(run.path))
+        state = status.get("state", "created")
+        self.state_badge.set_state(state)
+        message = status.get("message") or ""
+        tone = {"failed": "error", "killed": "warn", "completed": "ok"}.get(state, "info")
+        self.message.show_message(message, tone)
+        self.curves.redraw(MetricsBuffer().add_all(run.events()))
+        try:
+            self.config_view.setPlainText(run.config().to_yaml())
+            self.use_button.setEnabled(True)
+        except ConfigError as e:
+            self.config_view.setPlainText(str(e))
+            self.use_button.setEnabled(False)
+        self.log_view.setPlainText(run.log_tail(400) or "(no log)")
+        self.export_button.setEnabled(run.adapter_dir.exists() and state not in ("running", "stopping"))
+
+    def _set_detail_enabled(self, enabled: bool) -> None:
+        for b in (self.use_button, self.export_button, self.folder_button):
+            b.setEnabled(enabled)
+        self.state_badge.setVisible(enabled)
+
+    def _on_live_timer_timeout(self) -> None:
+        if self.isVisible() and self._selected is not None and self._selected.state in ("running", "stopping"):
+            self._show_run(self._selected)
+
+    def _on_use_clicked(self) -> None:
+        if self._selected is None:
+            return
+        try:
+            config = self._selected.config()
+        except ConfigError as e:
+            self.message.show_message(str(e), "error")
+            return
+        self._model.replace_config(config)
+        self.message.show_message("Loaded this run's settings; change what you like and press Train.", "ok")
+
+    def _on_export_clicked(self) -> None:
+        if self._selected is not None:
+            self.sig_export_requested.emit(self._selected)
+
+    def _on_folder_clicked(self) -> None:
+        if self._selected is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._selected.path)))
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.refresh()

@@ -1,0 +1,109 @@
+"""RunsTableModel: the runs in a RunStore as table rows (name, state, method, model, times, loss).
+
+The store on disk is the data; ``refresh()`` re-reads it into one summary per run so that
+painting never touches the disk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from studio.core.config import ConfigError
+from studio.core.runs import Run, RunStore
+from studio.ui.theme import COLORS
+from studio.ui.widgets.card import fmt_duration
+
+COLUMNS = ("Name", "State", "Method", "Model", "Started", "Duration", "Final loss")
+STATE_COLORS = {"completed": COLORS["mint"], "running": COLORS["accent"], "stopping": COLORS["accent"],
+                "stopped": COLORS["amber"], "failed": COLORS["red"], "killed": COLORS["red"]}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run: Run
+    name: str
+    state: str
+    method: str
+    model: str
+    started: Optional[float]
+    duration: Optional[float]
+    final_loss: Optional[float]
+
+
+def summarize(run: Run) -> RunSummary:
+    status = run.status()
+    try:
+        config = run.config()
+        method, name = type(config.method).info.title, config.name
+        model = "demo" if config.model.source == "demo" else config.model.path.rstrip("/").split("/")[-1]
+        if "snapshots" in config.model.path:  # an HF cache folder: show the repo, not the hash
+            parts = config.model.path.split("/")
+            repo = next((p for p in parts if p.startswith("models--")), "")
+            model = repo[len("models--"):].replace("--", "/") or model
+    except (ConfigError, OSError):
+        method, name, model = "?", status.get("name", run.id), "?"
+    started = status.get("started") or status.get("created")
+    ended = status.get("ended")
+    state = status.get("state", "created")
+    duration = (ended or (time.time() if state in ("running", "stopping") else None))
+    duration = duration - started if duration and started else None
+    loss = status.get("final_loss")
+    if loss is None and state not in ("running", "stopping", "created"):
+        steps = [e for e in run.events() if e.get("type") == "step" and isinstance(e.get("loss"), (int, float))]
+        loss = steps[-1]["loss"] if steps else None
+    return RunSummary(run, name, state, method, model, started, duration, loss)
+
+
+class RunsTableModel(QAbstractTableModel):
+    def __init__(self, store_root=None, parent=None):
+        super().__init__(parent)
+        self._root = store_root
+        self._rows: list[RunSummary] = []
+
+    def refresh(self) -> None:
+        store = RunStore(self._root)
+        for r in store.list():
+            r.reconcile()  # a worker that died unseen is marked failed, never "running" forever
+        rows = [summarize(r) for r in store.list()]
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def summary(self, row: int) -> RunSummary:
+        return self._rows[row]
+
+    def row_of(self, run_id: str) -> int:
+        return next((i for i, s in enumerate(self._rows) if s.run.id == run_id), -1)
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        s = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started)) if s.started else "—"
+            loss = f"{s.final_loss:.4f}" if isinstance(s.final_loss, (int, float)) else "—"
+            return (s.name, s.state, s.method, s.model, started, fmt_duration(s.duration), loss)[col]
+        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            return QColor(STATE_COLORS.get(s.state, COLORS["muted"]))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return str(s.run.path)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 5:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None

@@ -1,0 +1,1 @@
+"""The train page: start and stop a run, live curves, speed, progress, GPU, log."""

@@ -1,0 +1,344 @@
+"""TrainPage: start a run in a worker process and watch it live.
+
+Events from the worker only land in a buffer; a QTimer repaints curves, tiles and the log at
+8 Hz, so a fast worker can never freeze the window. The page also follows a run that outlived a
+previous GUI (``attach``), and decides nothing about closing the window: main_window asks it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+
+from studio.core.config import RunConfig
+from studio.core.paths import demo_model_dir
+from studio.core.runs import Run, RunStore
+from studio.ui.config_model import ConfigModel
+from studio.ui.gpu_monitor import GpuMonitor
+from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess
+from studio.ui.theme import icon
+from studio.ui.widgets.card import Badge, Banner, Card, MetricTile, fmt_bytes, fmt_duration, fmt_params, muted, page_layout
+from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
+
+REDRAW_MS = 125  # 8 Hz
+FINAL_TONES = {"completed": "ok", "stopped": "ok", "failed": "error", "killed": "warn"}
+PHASES = {"loading_model": "Loading the model…", "loading_data": "Preparing the data…", "training": "Training",
+          "saving": "Saving the adapter…", "exporting": "Exporting…", "evaluating": "Measuring validation loss…"}
+
+
+class TrainPage(QWidget):
+    sig_run_started = Signal(object)  # Run
+    sig_run_finished = Signal(object, str)  # Run, final state
+
+    def __init__(self, config_model: ConfigModel, gpu_monitor: Optional[GpuMonitor] = None,
+                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._model = config_model
+        self.stop_timeout_s = stop_timeout_s
+        self.worker: Optional[WorkerProcess] = None
+        self.run: Optional[Run] = None
+        self.buffer = MetricsBuffer()
+        self._pending_log: list[str] = []
+        self._started_at: Optional[float] = None
+        self._phase = ""
+
+        lay = page_layout(self)
+        # -- control card
+        control = Card()
+        row = QHBoxLayout()
+        row.setSpacing(12)
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        self.title = QLabel("Ready to train")
+        self.title.setProperty("role", "card-title")
+        self.subtitle = muted("", role="card-subtitle")
+        titles.addWidget(self.title)
+        titles.addWidget(self.subtitle)
+        row.addLayout(titles, 1)
+        self.badge = Badge()
+        self.badge.hide()
+        row.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setIcon(icon("folder"))
+        self.open_button.setProperty("flat", True)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.open_button.hide()
+        self.train_button = QPushButton("  Train")
+        self.train_button.setObjectName("train_button")
+        self.train_button.setIcon(icon("play", "#ffffff"))
+        self.train_button.setProperty("primary", True)
+        self.train_button.setMinimumWidth(120)
+        self.train_button.clicked.connect(self._on_train_clicked)
+        self.stop_button = QPushButton("  Stop")
+        self.stop_button.setObjectName("stop_button")
+        self.stop_button.setIcon(icon("stop", "#ffb3b3"))
+        self.stop_button.setProperty("danger", True)
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self._on_stop_clicked)
+        for b in (self.open_button, self.stop_button, self.train_button):
+            row.addWidget(b)
+        control.body.addLayout(row)
+        prog = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress_label = muted("", wrap=False, role="faint")
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.progress_label)
+        control.body.addLayout(prog)
+        self.banner = Banner()
+        control.body.addWidget(self.banner)
+        lay.addWidget(control)
+
+        # -- tiles
+        tiles = QHBoxLayout()
+        tiles.setSpacing(12)
+        self.tile_loss = MetricTile("Loss")
+        self.tile_step = MetricTile("Step")
+        self.tile_speed = MetricTile("Tokens / s")
+        self.tile_eta = MetricTile("Time left")
+        self.tile_gpu = MetricTile("GPU")
+        for t in (self.tile_loss, self.tile_step, self.tile_speed, self.tile_eta, self.tile_gpu):
+            tiles.addWidget(t, 1)
+        self.tile_gpu.setMinimumWidth(230)
+        lay.addLayout(tiles)
+
+        # -- curves and log
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.curves = TrainingCurves(horizontal=True)
+        self.curves.setMinimumHeight(240)
+        split.addWidget(self.curves)
+        log_box = QWidget()
+        log_lay = QVBoxLayout(log_box)
+        log_lay.setContentsMargins(0, 6, 0, 0)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setProperty("mono", True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.log_view.setPlaceholderText("The worker's log appears here.")
+        log_lay.addWidget(self.log_view)
+        split.addWidget(log_box)
+        split.setSizes([520, 160])
+        lay.addWidget(split, 1)
+
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
+        self._redraw_timer.start(REDRAW_MS)
+        self._gpu = gpu_monitor or GpuMonitor(parent=self)
+        self._gpu.sig_snapshot_taken.connect(self._on_gpu_snapshot_taken)
+        self._on_gpu_snapshot_taken(self._gpu.last)
+        config_model.sig_config_changed.connect(self._on_config_changed)
+        self._on_config_changed(config_model.config)
+
+    # ---- public -------------------------------------------------------------------------
+    def is_training(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    def start_run(self) -> Optional[Run]:
+        """Create a run folder from the current config and start its worker; None with a message if not."""
+        if self.is_training():
+            return None
+        config = self._model.config
+        problem = self._preflight(config)
+        if problem:
+            self.banner.show_message(problem, "error")
+            return None
+        try:
+            store = RunStore(Path(config.output_dir).expanduser()) if config.output_dir else RunStore()
+            run = store.create(config)
+        except OSError as e:
+            self.banner.show_message(f"Could not create the run folder: {e.strerror or e}. Choose another output folder "
+                                     "on the Method page.", "error")
+            return None
+        worker = WorkerProcess(run, stop_timeout_s=self.stop_timeout_s, parent=self)
+        self._follow(run, worker)
+        try:
+            worker.start()
+        except OSError as e:
+            self.worker = None
+            run.write_status(state="failed", ended=time.time(), message=f"The worker could not start: {e}")
+            self._show_finished("failed", f"The worker could not start: {e}")
+            return None
+        self._phase = "Starting the worker…"
+        self.sig_run_started.emit(run)
+        return run
+
+    def attach(self, run: Run) -> None:
+        """Follow a live run started by an earlier studio session."""
+        if self.is_training():
+            return
+        worker = WorkerProcess(run, stop_timeout_s=self.stop_timeout_s, parent=self)
+        self._follow(run, worker)
+        self.banner.show_message("Re-attached to a run that kept training while the studio was closed.", "info")
+        worker.attach()
+
+    def stop_run(self) -> None:
+        if self.is_training():
+            self.worker.stop()
+            self.stop_button.setEnabled(False)
+            secs = f"{self.stop_timeout_s:g}"
+            self.banner.show_message(f"Stopping: the worker finishes its current step and saves the adapter "
+                                     f"(it is killed if it has not exited within {secs} s).", "info")
+            self.badge.set_state("stopping")
+
+    def detach(self) -> None:
+        """The studio exits and leaves the run training; nothing is killed."""
+        if self.worker is not None:
+            self.worker.detach()
+
+    # ---- starting -----------------------------------------------------------------------
+    def _preflight(self, config: RunConfig) -> str:
+        errors = self._model.errors()
+        if errors:
+            field, message = next(iter(errors.items()))
+            return f"Fix the settings first — {field}: {message}"
+        if config.model.source == "demo" and not (demo_model_dir() / "config.json").exists():
+            return (f"The demo model is missing from {demo_model_dir()}. Rebuild it with "
+                    "`python resources/build_demo.py`, or choose another model.")
+        return ""
+
+    def _follow(self, run: Run, worker: WorkerProcess) -> None:
+        self.run, self.worker = run, worker
+        self.buffer.clear()
+        self._pending_log.clear()
+        self.log_view.clear()
+        self._started_at = time.time()
+        worker.sig_event_received.connect(self._on_worker_event_received)
+        worker.sig_log_received.connect(self._on_worker_log_received)
+        worker.sig_finished.connect(self._on_worker_finished)
+        self.title.setText(run.status().get("name") or run.id)
+        self.subtitle.setText(str(run.path))
+        self.badge.set_state("running")
+        self.badge.show()
+        self.open_button.show()
+        self.train_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.banner.show_message("")
+        self.progress.setRange(0, 0)  # busy until the plan says how many steps
+        self.progress_label.setText("Starting…")
+        for t in (self.tile_loss, self.tile_step, self.tile_speed, self.tile_eta):
+            t.set("—", "")
+
+    # ---- worker signals: buffer only ----------------------------------------------------
+    def _on_worker_event_received(self, event: dict) -> None:
+        self.buffer.add(event)
+        kind = event.get("type")
+        if kind == "phase":
+            self._phase = PHASES.get(event.get("phase", ""), str(event.get("phase", "")).replace("_", " ").capitalize())
+            if event.get("detail"):
+                self._pending_log.append(f"[{event.get('phase')}] {event['detail']}")
+        elif kind == "plan":
+            total = int(event.get("total_steps") or 0)
+            if total:
+                self.progress.setRange(0, total)
+            tp, ap = event.get("trainable_params"), event.get("total_params")
+            share = f" ({100 * tp / ap:.2f}%)" if tp and ap else ""
+            self.subtitle.setText(f"Training {fmt_params(tp)} of {fmt_params(ap)} parameters{share} on "
+                                  f"{event.get('device', '?')}, {event.get('precision', '?')} · {event.get('train_rows', '?')} "
+                                  f"examples · {total} steps")
+        elif kind == "warning":
+            self.banner.show_message(str(event.get("message", "")), "warn")
+            self._pending_log.append(f"[warning] {event.get('message', '')}")
+        elif kind == "error":
+            hint = ""
+            if event.get("kind") == "oom":
+                hint = " Lower the micro-batch or max length, turn on gradient checkpointing, or pick QLoRA."
+            self.banner.show_message(f"{event.get('message', 'The worker reported an error.')}{hint}", "error")
+        elif kind in ("checkpoint", "artifact"):
+            self._pending_log.append(f"[{kind}] {event.get('kind', '')} {event.get('path', '')}".replace("  ", " "))
+
+    def _on_worker_log_received(self, line: str) -> None:
+        self._pending_log.append(line)
+
+    def _on_worker_finished(self, state: str, message: str) -> None:
+        run = self.run
+        self._on_redraw_timer_timeout()
+        self._show_finished(state, message)
+        if run is not None:
+            if self.buffer.final_loss is not None and run.status().get("final_loss") is None:
+                run.write_status(final_loss=self.buffer.final_loss)
+            self.sig_run_finished.emit(run, state)
+
+    def _show_finished(self, state: str, message: str) -> None:
+        self.train_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.badge.set_state(state)
+        self.badge.show()
+        self.banner.show_message(message, FINAL_TONES.get(state, "info"))
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        if state == "completed":
+            self.progress.setValue(self.progress.maximum())
+        self.progress_label.setText(state.capitalize())
+
+    # ---- the redraw timer ---------------------------------------------------------------
+    def _on_redraw_timer_timeout(self) -> None:
+        if self._pending_log:
+            self.log_view.appendPlainText("\n".join(self._pending_log))
+            self._pending_log.clear()
+        if not self.buffer.dirty:
+            return
+        self.curves.redraw(self.buffer)
+        last = self.buffer.last_step
+        if last is None:
+            return
+        step, total = int(last.get("step") or 0), int(last.get("total_steps") or 0)
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(step, total))
+        eta = last.get("eta_s")
+        epoch = last.get("epoch")
+        parts = [f"Step {step}" + (f" of {total}" if total else "")]
+        if isinstance(epoch, (int, float)):
+            parts.append(f"epoch {epoch:.2f}")
+        if self.is_training():
+            parts.append(f"{fmt_duration(eta)} left" if eta is not None else self._phase)
+        self.progress_label.setText(" · ".join(p for p in parts if p))
+        loss = last.get("loss")
+        self.tile_loss.set(f"{loss:.4f}" if isinstance(loss, (int, float)) else "—",
+                           f"smoothed {self.buffer.final_loss:.4f}" if self.buffer.final_loss is not None else "")
+        self.tile_step.set(f"{step:,}", f"of {total:,}" if total else "")
+        tps = last.get("tokens_per_s")
+        self.tile_speed.set(f"{tps:,.0f}" if isinstance(tps, (int, float)) else "—",
+                            f"{int(last.get('tokens') or 0):,} tokens so far")
+        elapsed = last.get("elapsed_s")
+        self.tile_eta.set(fmt_duration(eta) if self.is_training() else "—",
+                          f"elapsed {fmt_duration(elapsed)}" if elapsed is not None else "")
+
+    def _on_gpu_snapshot_taken(self, snapshot) -> None:
+        if not snapshot:
+            self.tile_gpu.set("CPU", "No NVIDIA GPU — training on CPU")
+            return
+        g = snapshot[0]
+        util = f"{g.util_percent}% busy · " if g.util_percent is not None else ""
+        peak = ""
+        last = self.buffer.last_step
+        if last and last.get("mem_peak_reserved"):
+            peak = f" · run peak {fmt_bytes(last['mem_peak_reserved'])}"
+        more = f" (+{len(snapshot) - 1} more)" if len(snapshot) > 1 else ""
+        self.tile_gpu.set(f"{g.mem_used / 2**30:.1f} / {g.mem_total / 2**30:.0f} GB", f"{util}{g.name}{more}{peak}")
+
+    def _on_config_changed(self, config: RunConfig) -> None:
+        if self.is_training() or self.run is not None:
+            return
+        model = "demo model" if config.model.source == "demo" else config.model.path
+        data = "demo dataset" if config.data.source == "demo" else Path(config.data.path).name or config.data.path
+        self.title.setText("Ready to train")
+        self.subtitle.setText(f"{type(config.method).info.title} on {model} with {data} — press Train to start run "
+                              f"“{config.name}”.")
+
+    def _on_train_clicked(self) -> None:
+        self.start_run()
+
+    def _on_stop_clicked(self) -> None:
+        self.stop_run()
+
+    def _on_open_clicked(self) -> None:
+        if self.run is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run.path)))
