@@ -113,10 +113,10 @@ def calibrate(runs: Optional[list[Any]] = None, *, save: bool = True) -> tuple[O
         if est is None or meas is None or meas.peak_allocated <= 0:
             continue
         b = est.breakdown
-        static = b["weights"] + b["trainable"] + b["gradients"] + b["optimizer"] - est.paged_bytes
-        variable = est.peak_allocated - static
+        variable = b["activations"] + b["logits"]  # the shape- and kernel-dependent part
+        fixed = est.peak_allocated - variable
         if variable > 0:
-            scales.append((meas.peak_allocated - static) / variable)
+            scales.append((meas.peak_allocated - fixed) / variable)
         if meas.peak_reserved >= meas.peak_allocated:
             slack = (est.peak_reserved - est.peak_allocated) - int(est.peak_allocated * base.frag_fraction)
             frags.append((meas.peak_reserved - meas.peak_allocated - slack) / meas.peak_allocated)
