@@ -240,3 +240,15 @@ def test_prompt_tuning_lengthens_sequences_and_trains_few_params():
     from studio.core.vram import estimate_setup
 
     assert estimate_setup(s, facts).trainable_params == 30 * 2048
+
+
+def test_every_registered_method_estimates_and_agrees_with_the_method_param_counts():
+    from studio.core.methods import method_names
+    from studio.core.methods.params import trainable_params
+
+    facts = catalog_facts("Llama-3.2-1B")
+    for name in method_names():
+        c = RunConfig().replace("method", {"name": name})
+        e = estimate(c, facts, budget_bytes=int(24 * GIB))
+        assert e.device_used > facts.num_params, name
+        assert e.trainable_params == trainable_params(c.method, facts), name

@@ -126,16 +126,20 @@ def _trainable_tensors(s: Setup, f: ModelFacts) -> list[tuple[int, int]]:
         for m in s.targets:
             out.append((s.waveft_coeffs, m.count * L))
     elif s.family == "prompt":
-        n = s.virtual_tokens
+        n, eh = s.virtual_tokens, s.encoder_hidden
+        kv_width = L * 2 * f.num_kv_heads * f.head_dim
         if s.prompt_kind == "prefix_tuning":
-            out.append((n * L * 2 * f.num_kv_heads * f.head_dim, 1))
+            if eh:  # reparameterised: embedding (n x h) + MLP h -> eh -> layers*2*kv
+                out += [(n * h, 1), (h * eh + eh, 1), (eh * kv_width + kv_width, 1)]
+            else:
+                out.append((n * kv_width, 1))
         elif s.prompt_kind in ("llama_adapter", "adaption_prompt"):
             out.append((n * h, s.trainable_layers))
             out.append((1, s.trainable_layers))
         else:
             out.append((n * h, 1))
-            if s.prompt_kind == "p_tuning":
-                out += [(h * h, 3)]  # the prompt encoder MLP (h -> h -> h -> h)
+            if s.prompt_kind == "p_tuning" and eh:  # the prompt encoder MLP h -> eh -> eh -> h
+                out += [(h * eh + eh, 1), (eh * eh + eh, 1), (eh * h + h, 1)]
     else:
         layer_tensors = [(m.in_features * m.out_features, m.count) for m in f.linear_shapes]
         layer_small = (_per_layer_params(f) - f.layer_linear_params, 1)
@@ -149,6 +153,11 @@ def _trainable_tensors(s: Setup, f: ModelFacts) -> list[tuple[int, int]]:
                 out.append((numel, count * n_layers))
         if s.family != "freeze":
             out += embed
+        else:
+            if s.train_embeddings:
+                out.append((f.embedding_params, 1))
+            if s.train_head and not (f.tie_word_embeddings and s.train_embeddings):
+                out.append((f.embedding_params, 1))
         out.append((h, 1))  # final norm
     return [(n, c) for n, c in out if n > 0 and c > 0]
 
@@ -171,8 +180,9 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     tensors = _trainable_tensors(s, f)
     p_train = sum(n * c for n, c in tensors)
     if full_like:
-        # bf16: pure bf16 params; fp16: fp32 master weights with autocast; fp32: fp32.
-        w_train_b = 2 if s.precision == "bf16" else 4
+        # The studio trains full parameters in the load dtype (pure bf16/fp16, no fp32 master copy);
+        # torch AdamW keeps its moments in the parameter's dtype.
+        w_train_b = p
         frozen_params = max(0, total_params - p_train)
         weights = frozen_params * p
         trainable = p_train * w_train_b
@@ -183,7 +193,9 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         if quantized:
             per = (NF4_DQ_BYTES if s.double_quant else NF4_BYTES) if s.quant_bits == 4 else INT8_BYTES
             rest = max(0, total_params - lin_params)
-            weights = int(lin_params * per + rest * (4 if kbit_prep else p))
+            layer_lin = f.layer_linear_params
+            quant_lin = lin_params - s.bf16_layers * layer_lin  # QR-Adaptor keeps some layers in bf16
+            weights = int(quant_lin * per + (rest + s.bf16_layers * layer_lin) * (4 if kbit_prep else p))
             if kbit_prep:
                 notes.append("prepare_model_for_kbit_training keeps embeddings, norms and the head in fp32")
         else:
@@ -192,7 +204,8 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
 
     # -- gradients and optimizer states ----------------------------------------------------------
     grads = p_train * w_train_b
-    g_head = f.embedding_params * w_train_b if s.family in ("full", "galore", "lisa") else 0
+    g_head = f.embedding_params * w_train_b if (s.family in ("full", "galore", "lisa")
+                                                or (s.family == "freeze" and s.train_head)) else 0
     optimizer, paged = 0, 0
     opt_temp = 0
     if s.family == "galore":
@@ -249,22 +262,21 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
             adapter_tok += share * p_adapter_in * m.in_features
 
     grad_layers = L
-    if s.family == "freeze":
-        grad_layers = min(L, max(1, s.trainable_layers))
-    trained_layers = {"full": L, "galore": L, "lisa": min(L, s.trainable_layers), "freeze": grad_layers}.get(s.family, 0)
+    if s.family == "freeze" and not s.train_embeddings:
+        grad_layers = min(L, max(1, s.trainable_layers))  # backward stops at the lowest trained layer
+    trained_layers = {"full": L, "galore": L, "lisa": min(L, s.trainable_layers),
+                      "freeze": min(L, max(1, s.trainable_layers))}.get(s.family, 0)
     a_tok_frozen = base_tok + adapter_tok
     a_tok_trained = base_tok + full_extra_tok
     layer_tok_max = a_tok_trained if trained_layers else a_tok_frozen
     a_layer = int(layer_tok_max * T * ov.activation_scale)
-    head_trains = s.family in ("full", "galore", "lisa")
+    head_trains = s.family in ("full", "galore", "lisa") or (s.family == "freeze" and s.train_head)
     final = (4 * h + (p * h if head_trains else 0)) * T
     if s.gc:
         saved = grad_layers * p_res * h * T + final
     else:
         saved = int(((grad_layers - trained_layers) * a_tok_frozen + trained_layers * a_tok_trained) * T
                     * ov.activation_scale) + final
-    if full_like and s.precision == "fp16":
-        saved += lin_params * 2  # autocast's fp16 weight copies live from forward to backward
     ws_layer = (2 * p * f.intermediate_size + 2 * p * h) * T
 
     # -- logits and loss ------------------------------------------------------------------------
@@ -337,16 +349,18 @@ def _state_bytes(optimizer: str, numel: int, state_b: int) -> float:
 
 
 def _galore_states(s: Setup, f: ModelFacts, state_b: int) -> tuple[int, int]:
-    """GaLore: projector m*r plus low-rank moments 2*r*n per projected matrix; the rest keeps
-    full Adam states. Returns (states, SVD transient of the largest matrix)."""
+    """GaLore (studio/worker/methods/galore.py): per decoder matrix an fp32 projector r x short
+    side and fp32 moments 2 x r x long side; everything else (embeddings, head, norms) plain
+    AdamW with fp32 moments. Returns (states, step transient): the SVD of the largest matrix at
+    a refresh, or the fp32 gradient copy and update of the embedding, whichever is larger."""
     r = s.galore_rank
-    moment_b = 1 if s.galore_8bit else state_b
+    moment_b = 1 if s.galore_8bit else 4
     states = 0
     for m in f.linear_shapes:
         small, large = sorted((m.in_features, m.out_features))
         rr = min(r, small)
-        states += (small * rr * state_b + 2 * rr * large * moment_b) * m.count * f.num_layers
+        states += (small * rr * 4 + 2 * rr * large * moment_b) * m.count * f.num_layers
     rest = f.params_from_config - f.layer_linear_params * f.num_layers
-    states += rest * (ADAM8_BYTES if s.galore_8bit else 2 * state_b)
+    states += rest * (ADAM8_BYTES if s.galore_8bit else 8)
     biggest = max((m.in_features * m.out_features for m in f.linear_shapes), default=0)
-    return int(states), 3 * 4 * biggest
+    return int(states), max(3 * 4 * biggest, 8 * f.embedding_params)

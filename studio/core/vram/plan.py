@@ -26,7 +26,7 @@ PLAN_METHODS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("dora", "DoRA r16", {"r": 16}),
     ("ia3", "IA3", {}),
     ("prompt_tuning", "Prompt tuning (20 tokens)", {"num_virtual_tokens": 20}),
-    ("galore", "GaLore r128 (8-bit, layer-wise)", {"rank": 128, "layerwise": True, "eight_bit": True}),
+    ("galore", "GaLore r128", {"rank": 128}),
     ("full", "Full fine-tuning", {}),
 )
 PLAN_SEQ_LENS: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 16384, 32768)
@@ -64,7 +64,12 @@ class PlanTable:
 
 def _config_view(base: Any, method: str, fields: dict[str, Any], seq: int) -> Any:
     """A config-shaped object for any method name (registered or not)."""
-    m = SimpleNamespace(name=method, target_modules="all-linear", dropout=0.0, **fields)
+    try:
+        from studio.core.methods import method_class
+
+        m: Any = method_class(method)(**fields)
+    except (KeyError, ValueError, TypeError):  # not registered (yet): PEFT's defaults by name
+        m = SimpleNamespace(name=method, target_modules="all-linear", dropout=0.0, **fields)
     training = base.training.model_copy(update={"max_seq_len": seq, "batch_size": 1})
     return SimpleNamespace(model=base.model, data=base.data, method=m, training=training)
 

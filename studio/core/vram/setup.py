@@ -15,9 +15,9 @@ from studio.core.models import LinearShape, ModelFacts
 
 # Method names -> family the formulas know. Unknown names are treated as LoRA-like adapters.
 LORA_LIKE = {"lora", "qlora", "dora", "qdora", "adalora", "pissa", "olora", "rslora", "lora_plus",
-             "loraplus", "loha", "lokr", "vera", "vb_lora", "vblora"}
+             "loraplus", "loha", "lokr", "vera", "vb_lora", "vblora", "qr_adaptor"}
 PROMPT_LIKE = {"prompt_tuning", "p_tuning", "prefix_tuning", "llama_adapter", "adaption_prompt"}
-QUANTIZED_BY_NAME = {"qlora", "qdora"}
+QUANTIZED_BY_NAME = {"qlora", "qdora", "qr_adaptor"}
 
 CHUNK_BYTES = 1 << 28  # fp32 logits per slice of the studio's chunked loss (studio/worker/loss.py)
 
@@ -73,6 +73,10 @@ class Setup:
     virtual_tokens: int = 0
     prompt_kind: str = ""
     trainable_layers: int = 0  # LISA / freeze: how many decoder layers train at once
+    train_embeddings: bool = False  # freeze-tuning extras
+    train_head: bool = False
+    encoder_hidden: int = 0  # p-tuning / prefix projection MLP width
+    bf16_layers: int = 0  # QR-Adaptor: layers kept unquantized
     galore_rank: int = 128
     galore_layerwise: bool = False
     galore_8bit: bool = False
@@ -89,7 +93,7 @@ class Setup:
 
 def _targets(spec: Any, facts: ModelFacts, default: str = "all-linear") -> tuple[tuple[LinearShape, ...], list[str]]:
     notes: list[str] = []
-    if spec is None:
+    if spec is None or spec == "auto":
         spec = default
     if isinstance(spec, str):
         if spec in ("all-linear", "all_linear", "all"):
@@ -150,10 +154,13 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
         bits = getattr(m, "bits", None)
         if name in QUANTIZED_BY_NAME or getattr(m, "quantize", False) or getattr(m, "load_in_4bit", False):
             quant_bits = int(bits or 4)
+        if name == "qr_adaptor":
+            kw.update(bf16_layers=_qr_bf16_layers(m, facts.num_layers))
     elif name == "ia3":
         family = "ia3"
         default_targets = [n for n in ("k_proj", "v_proj", "down_proj") if n in facts.linear_modules] or "all-linear"
-        targets, tnotes = _targets(getattr(m, "target_modules", None) or default_targets, facts)
+        spec = getattr(m, "target_modules", None)
+        targets, tnotes = _targets(default_targets if spec in (None, "auto") else spec, facts)
         notes += tnotes
         ff = getattr(m, "feedforward_modules", None)
         ff_names = tuple(ff) if isinstance(ff, (list, tuple)) else (
@@ -164,8 +171,10 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
         n_virtual = int(getattr(m, "num_virtual_tokens", None) or getattr(m, "adapter_len", None) or
                         (10 if name in ("llama_adapter", "adaption_prompt") else 20))
         kw.update(virtual_tokens=n_virtual, prompt_kind=name)
+        if name == "p_tuning" or (name == "prefix_tuning" and getattr(m, "prefix_projection", False)):
+            kw.update(encoder_hidden=int(getattr(m, "encoder_hidden_size", None) or 256))
         if name in ("llama_adapter", "adaption_prompt"):
-            kw.update(trainable_layers=int(getattr(m, "adapter_layers", None) or min(30, facts.num_layers)))
+            kw.update(trainable_layers=min(facts.num_layers, int(getattr(m, "adapter_layers", None) or 8)))
     elif name == "waveft":
         family = "waveft"
         targets, tnotes = _targets(getattr(m, "target_modules", "all-linear"), facts)
@@ -182,7 +191,9 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
         kw.update(trainable_layers=int(getattr(m, "n_layers", None) or getattr(m, "active_layers", None) or 2))
     elif name == "freeze":
         family = "freeze"
-        kw.update(trainable_layers=int(getattr(m, "trainable_layers", None) or getattr(m, "num_layers", None) or 2))
+        kw.update(trainable_layers=int(getattr(m, "trainable_layers", None) or getattr(m, "num_layers", None) or 2),
+                  train_embeddings=bool(getattr(m, "train_embeddings", False)),
+                  train_head=bool(getattr(m, "train_head", False)))
     else:  # full
         family = "full"
 
@@ -203,3 +214,20 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
     return Setup(method=name, family=family, batch=int(t.batch_size), seq=seq, grad_accum=int(t.grad_accum),
                  gc=use_gc, loss=loss, p=p, precision=precision, attention=attention, packing=packing,
                  optimizer=str(t.optimizer), recipe=recipe, notes=tuple(notes), **kw)
+
+
+def _qr_bf16_layers(m: Any, layers: int) -> int:
+    """How many decoder layers QR-Adaptor keeps in bf16 ('0, 1, 23' or '0-2' in table mode)."""
+    if getattr(m, "allocation", "sensitivity") != "table":
+        return min(layers, int(getattr(m, "bf16_layer_count", 0) or 0))
+    chosen: set[int] = set()
+    for part in str(getattr(m, "bf16_layers", "") or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        try:
+            chosen.update(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            continue
+    return len([i for i in chosen if 0 <= i < layers])
