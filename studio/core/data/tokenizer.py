@@ -201,3 +201,23 @@ def wrap_tokenizer(tok: Any) -> TokenizerAdapter:
                             bos_token=special.get("bos_token"), bos_token_id=bos_id, adds_bos=adds_bos,
                             chat_template=template if isinstance(template, str) else None,
                             special_tokens=special, name=str(getattr(tok, "name_or_path", "")), identity=identity)
+
+
+def tokenizer_dir_for(model_spec: Any) -> Path:
+    """The folder holding a ModelSpec's tokenizer: the demo, a local folder, or a hub id in the HF cache."""
+    from studio.core.paths import demo_model_dir
+
+    source = getattr(model_spec, "source", "demo")
+    path = getattr(model_spec, "path", "")
+    if source == "demo":
+        return demo_model_dir()
+    p = Path(path).expanduser()
+    if source == "local" or p.exists():
+        return p
+    from studio.core.models import find_in_hf_cache
+
+    snap = find_in_hf_cache(path)
+    if snap is None:
+        raise DataError(f"{path}: the model isn't downloaded yet, so its tokenizer can't count tokens. "
+                        "Download it on the Model page first.")
+    return Path(snap)
