@@ -1,0 +1,94 @@
+"""The Data page: preview with the loss mask, background statistics, mapping, problems, no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from studio.core.config import RunConfig
+from studio.ui.config_model import ConfigModel
+from studio.ui.pages.data.page import DataPage
+from studio.ui.pages.data.sample_view import LOSS, MASKED, pieces_html, tokens_html
+
+
+def make_page(qtbot, config: RunConfig) -> tuple[DataPage, ConfigModel]:
+    model = ConfigModel(config)
+    page = DataPage(model)
+    qtbot.addWidget(page)
+    return page, model
+
+
+def test_demo_preview_shows_the_loss_mask_and_statistics(qtbot):
+    page, _ = make_page(qtbot, RunConfig())
+    qtbot.waitUntil(lambda: page.stats is not None and page.rendered and page.rendered[0].tokens is not None,
+                    timeout=20000)
+    html = page.sample_html()
+    assert LOSS[0] in html and MASKED[0] in html and "lantern-42" in html
+    page._tokens_check.setChecked(True)
+    assert page.sample_html().count(LOSS[0]) >= 2  # token by token now
+    s = page.stats
+    assert s.train_rows == 240 and s.detection.format == "alpaca"
+    assert page.stats_view.tiles["rows"].value.text() == "240"
+    assert "240 of 240 rows have instruction/output" in page._detect_banner.text()
+
+
+def test_bad_rows_are_listed_with_locations_and_settings_survive(qtbot, tmp_path):
+    f = tmp_path / "qa.jsonl"
+    f.write_text("".join(json.dumps({"question": f"q{i}", "answer": f"a{i}"}) + "\n" for i in range(20))
+                 + "{oops\n" + json.dumps({"question": "x", "answer": ""}) + "\n")
+    config = RunConfig().replace("data", {"source": "file", "path": str(f), "validation_split": 0.2,
+                                          "shuffle_seed": 7})
+    page, model = make_page(qtbot, config)
+    qtbot.waitUntil(lambda: page.stats is not None, timeout=20000)
+    rows = page.problem_rows()
+    assert ("qa.jsonl:21", ) == rows[0][:1] and "malformed JSON" in rows[0][1]
+    assert rows[1][0] == "qa.jsonl:22" and "`output` is empty" in rows[1][1]
+    assert page.stats.val_rows == 4 and page.stats.train_rows == 16
+    # The guessed mapping is shown; a hand change is written into the run config.
+    combo = page.mapping_combo("question")
+    assert combo.currentData() == "instruction"
+    combo.setCurrentIndex(combo.findData("prompt"))
+    combo.activated.emit(combo.currentIndex())
+    assert model.config.data.column_map["question"] == "prompt"
+    # A missing file is an error message, not a crash, and keeps every setting.
+    page.use_path(str(tmp_path / "missing.jsonl"))
+    qtbot.waitUntil(lambda: page.preview is None, timeout=10000)
+    assert "file not found" in page._source_banner.text()
+    d = model.config.data
+    assert d.validation_split == 0.2 and d.shuffle_seed == 7 and d.column_map["question"] == "prompt"
+
+
+def test_statistics_can_be_cancelled(qtbot, tmp_path, monkeypatch):
+    import studio.core.data.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "SMALL_BYTES", 0)
+    f = tmp_path / "big.jsonl"
+    f.write_text("".join(json.dumps({"instruction": f"question number {i}", "output": f"answer {i}"}) + "\n"
+                         for i in range(60000)))
+    page, _ = make_page(qtbot, RunConfig().replace("data", {"source": "file", "path": str(f)}))
+    qtbot.waitUntil(lambda: page._stats_progress is not None, timeout=20000)
+    page._on_cancel_clicked()
+    qtbot.waitUntil(lambda: page._stats_label.text() == "cancelled", timeout=20000)
+    assert page.stats is None
+
+
+def test_html_helpers_mark_loss_and_the_cut():
+    assert LOSS[0] in pieces_html([("<b>q</b>", False), ("a", True)]) and "&lt;b&gt;" in pieces_html([("<b>", False)])
+    html = tokens_html([("a", False), ("b", True), ("c", True)], max_len=2)
+    assert "max length 2" in html
+
+
+def test_the_page_never_imports_torch_or_transformers():
+    code = ("import sys, os; os.environ['QT_QPA_PLATFORM']='offscreen'\n"
+            "from PySide6.QtWidgets import QApplication; app = QApplication([])\n"
+            "from studio.ui.pages.data import jobs, page\n"
+            "from studio.core.config import RunConfig\n"
+            "cfg = RunConfig(); tok = jobs.tokenizer_job(cfg); p = jobs.preview_job(cfg)\n"
+            "jobs.render_job(p, cfg, tok); jobs.stats_job(cfg, tok, jobs.progress_for(lambda *a: None))\n"
+            "bad = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]\n"
+            "print('BAD', bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    assert "BAD []" in out.stdout, out.stdout + out.stderr
