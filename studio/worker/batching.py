@@ -1,0 +1,136 @@
+"""Micro-batches from tokenized examples: shuffled per epoch with the run's seed, padded to the longest.
+
+Padding gets attention mask 0 and label -100, so it costs compute but never affects the loss.
+Each batch counts what it processed (``tokens``), what was real text (``useful_tokens``) and how
+many positions carry loss (``loss_tokens``, after the one-token shift), so the loop can report
+useful tokens/s and normalise the loss over a whole optimizer step.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional, Sequence
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class MicroBatch:
+    input_ids: Any  # LongTensor [B, L]
+    labels: Any  # LongTensor [B, L], IGNORE_INDEX where no loss
+    attention_mask: Optional[Any]  # LongTensor [B, L], or None when nothing is padded
+    position_ids: Optional[Any] = None  # set for padding-free batches (restarts at 0 per example)
+    tokens: int = 0
+    useful_tokens: int = 0
+    loss_tokens: int = 0
+
+    def to(self, device: str) -> "MicroBatch":
+        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
+        return MicroBatch(move(self.input_ids), move(self.labels), move(self.attention_mask),
+                          move(self.position_ids), self.tokens, self.useful_tokens, self.loss_tokens)
+
+    def model_inputs(self) -> dict[str, Any]:
+        kw = {"input_ids": self.input_ids}
+        if self.attention_mask is not None:
+            kw["attention_mask"] = self.attention_mask
+        if self.position_ids is not None:
+            kw["position_ids"] = self.position_ids
+        return kw
+
+
+def loss_tokens_of(labels: Sequence[int]) -> int:
+    """Positions that carry loss once labels are shifted (the first token is never predicted)."""
+    return sum(1 for x in labels[1:] if x != IGNORE_INDEX)
+
+
+class Batcher:
+    """Yields optimizer steps (lists of micro-batches) epoch after epoch."""
+
+    def __init__(self, examples: Sequence[Any], batch_size: int, grad_accum: int, seed: int, pad_id: int,
+                 padding_free: bool = False):
+        if not examples:
+            raise ValueError("no examples to batch")
+        self.examples = list(examples)
+        self.batch_size = batch_size
+        self.grad_accum = grad_accum
+        self.seed = seed
+        self.pad_id = pad_id
+        self.padding_free = padding_free
+
+    @property
+    def micro_batches_per_epoch(self) -> int:
+        return math.ceil(len(self.examples) / self.batch_size)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.micro_batches_per_epoch / self.grad_accum)
+
+    def epoch_order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.examples)))
+        random.Random(self.seed * 1000003 + epoch).shuffle(order)
+        return order
+
+    def epoch_steps(self, epoch: int) -> list[list[list[Any]]]:
+        """One epoch as optimizer steps, each a list of micro-batches (lists of examples)."""
+        order = self.epoch_order(epoch)
+        micro = [[self.examples[i] for i in order[k:k + self.batch_size]]
+                 for k in range(0, len(order), self.batch_size)]
+        return [micro[k:k + self.grad_accum] for k in range(0, len(micro), self.grad_accum)]
+
+    def steps(self, total_steps: int) -> Iterator[tuple[int, float, list[MicroBatch]]]:
+        """(epoch index, fractional epoch at the end of the step, micro-batches) for total_steps steps."""
+        done = 0
+        epoch = 0
+        while done < total_steps:
+            steps = self.epoch_steps(epoch)
+            for i, step in enumerate(steps):
+                if done >= total_steps:
+                    return
+                done += 1
+                yield epoch, epoch + (i + 1) / len(steps), [self.collate(mb) for mb in step]
+            epoch += 1
+
+    def collate(self, batch: Sequence[Any]) -> MicroBatch:
+        return collate_padding_free(batch) if self.padding_free else collate_padded(batch, self.pad_id)
+
+
+def collate_padded(batch: Sequence[Any], pad_id: int) -> MicroBatch:
+    import torch
+
+    longest = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), longest), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    useful = loss = 0
+    for row, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids, dtype=torch.long)
+        labels[row, :n] = torch.tensor(e.labels, dtype=torch.long)
+        mask[row, :n] = 1
+        useful += n
+        loss += loss_tokens_of(e.labels)
+    padded = useful < ids.numel()
+    return MicroBatch(ids, labels, mask if padded else None, None, ids.numel(), useful, loss)
+
+
+def collate_padding_free(batch: Sequence[Any]) -> MicroBatch:
+    """All examples in one row, positions restarting per example, no padding at all.
+
+    The first label of every example is set to IGNORE_INDEX so no example learns to predict its
+    first token from the end of the previous one.
+    """
+    import torch
+
+    ids: list[int] = []
+    labels: list[int] = []
+    positions: list[int] = []
+    loss = 0
+    for e in batch:
+        ids.extend(e.input_ids)
+        labels.extend([IGNORE_INDEX] + list(e.labels[1:]))
+        positions.extend(range(len(e.input_ids)))
+        loss += loss_tokens_of(e.labels)
+    t = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
+    return MicroBatch(t(ids), t(labels), None, t(positions), len(ids), len(ids), loss)

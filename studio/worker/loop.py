@@ -1,0 +1,155 @@
+"""The optimisation loop: accumulate, clip, step, report, evaluate, checkpoint, stop on request.
+
+It syncs with the GPU once per logged step (one ``tolist()`` of the windowed loss and gradient
+norm); everything else it reports (tokens, times, memory counters) is known on the host.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from studio.worker.batching import Batcher, MicroBatch
+from studio.worker.loss import loss_sum
+
+
+@dataclass
+class LoopResult:
+    status: str  # "completed" or "stopped"
+    steps_done: int
+    last_loss: Optional[float]
+    last_val_loss: Optional[float]
+
+
+class TrainLoop:
+    def __init__(self, *, model: Any, runtime: Any, optimizer: Any, scheduler: Any, batcher: Batcher,
+                 val_batches: list[MicroBatch], cfg: Any, reporter: Any, device: str, loss_impl: str,
+                 total_steps: int, scaler: Any = None,
+                 save_checkpoint: Optional[Callable[[int], Path]] = None):
+        self.model = model
+        self.runtime = runtime
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.batcher = batcher
+        self.val_batches = val_batches
+        self.t = cfg.training
+        self.reporter = reporter
+        self.device = device
+        self.loss_impl = loss_impl
+        self.total_steps = total_steps
+        self.scaler = scaler
+        self.save_checkpoint = save_checkpoint
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    # ---- one optimizer step ----------------------------------------------------------------
+    def _step(self, micro_batches: list[MicroBatch]) -> tuple[Any, Optional[Any]]:
+        denom = max(1, sum(mb.loss_tokens for mb in micro_batches))
+        step_loss = torch.zeros((), device=self.device)
+        for mb in micro_batches:
+            mb = mb.to(self.device)
+            loss = loss_sum(self.model, mb, self.loss_impl) / denom
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            step_loss += loss.detach()
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        grad_norm = None
+        if self.t.max_grad_norm > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.t.max_grad_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return step_loss, grad_norm
+
+    # ---- the loop --------------------------------------------------------------------------
+    def run(self) -> LoopResult:
+        self.model.train()  # transformers skips gradient checkpointing in eval mode
+        rep, total = self.reporter, self.total_steps
+        start = window_start = time.perf_counter()
+        window_loss = torch.zeros((), device=self.device)
+        window_norm = torch.zeros((), device=self.device)
+        window_steps = window_tokens = window_useful = 0
+        useful_total = 0
+        last_loss = last_val = None
+        step = 0
+        status = "completed"
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        for step_index, (_epoch, epoch_pos, micro) in enumerate(self.batcher.steps(total)):
+            step = step_index + 1
+            loss, norm = self._step(micro)
+            self.runtime.on_step_end(self.model, step, total)
+            window_loss += loss
+            if norm is not None:
+                window_norm += norm.float()
+            window_steps += 1
+            window_tokens += sum(mb.tokens for mb in micro)
+            useful = sum(mb.useful_tokens for mb in micro)
+            window_useful += useful
+            useful_total += useful
+            stopping = rep.stop_requested()
+            if step % self.t.logging_steps == 0 or step == total or stopping:
+                values = torch.stack([window_loss, window_norm]).tolist()  # the one sync per logged step
+                now = time.perf_counter()
+                span = max(now - window_start, 1e-9)
+                elapsed = now - start
+                last_loss = values[0] / window_steps
+                event = dict(
+                    step=step, total_steps=total, epoch=round(epoch_pos, 4), loss=round(last_loss, 6),
+                    lr=self.scheduler.get_last_lr()[0],
+                    grad_norm=round(values[1] / window_steps, 6) if norm is not None else None,
+                    tokens=useful_total, tokens_per_s=round(window_useful / span, 1),
+                    padded_tokens_per_s=round(window_tokens / span, 1),
+                    step_time_s=round(span / window_steps, 5), elapsed_s=round(elapsed, 2),
+                    eta_s=round(elapsed / step * (total - step), 1),
+                )
+                if not math.isfinite(last_loss):
+                    rep.emit("warning", message=f"the loss is {last_loss} at step {step}; lower the learning rate")
+                event.update(self._memory())
+                rep.emit("step", **event)
+                window_loss.zero_()
+                window_norm.zero_()
+                window_steps = window_tokens = window_useful = 0
+                window_start = time.perf_counter()
+            if self.val_batches and self.t.eval_steps and step % self.t.eval_steps == 0 and step != total:
+                last_val = self.evaluate(step)
+            if self.save_checkpoint and self.t.save_steps and step % self.t.save_steps == 0 and step != total:
+                self.save_checkpoint(step)
+            if stopping and step < total:
+                rep.log(f"stopping at step {step} of {total} ({rep.stop_reason()})")
+                status = "stopped"
+                break
+        if self.val_batches:
+            last_val = self.evaluate(step, resume=False)
+        return LoopResult(status, step, last_loss, last_val)
+
+    def evaluate(self, step: int, resume: bool = True) -> float:
+        self.reporter.emit("phase", phase="evaluating", detail=f"validation loss at step {step}")
+        self.model.eval()
+        total = torch.zeros((), device=self.device)
+        count = 0
+        with torch.no_grad():
+            for mb in self.val_batches:
+                total += loss_sum(self.model, mb.to(self.device), self.loss_impl)
+                count += mb.loss_tokens
+        self.model.train()
+        val = total.item() / max(1, count)
+        self.reporter.emit("eval", step=step, val_loss=round(val, 6))
+        if resume:
+            self.reporter.emit("phase", phase="training", detail="")
+        return val
+
+    def _memory(self) -> dict[str, int]:
+        if self.device != "cuda":
+            return {}
+        return dict(mem_allocated=torch.cuda.memory_allocated(), mem_reserved=torch.cuda.memory_reserved(),
+                    mem_peak_allocated=torch.cuda.max_memory_allocated(),
+                    mem_peak_reserved=torch.cuda.max_memory_reserved())

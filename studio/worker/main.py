@@ -1,0 +1,38 @@
+"""The worker's command line (what the GUI and the CLI launch as a child process).
+
+    python -m studio --worker train RUN_DIR
+    python -m studio --worker export RUN_DIR --kind adapter|merged --out DIR [--from DIR] [--dtype auto|bf16|fp16|fp32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio --worker", description="The studio's training/export process.")
+    sub = parser.add_subparsers(dest="job", required=True)
+    train = sub.add_parser("train", help="train the run whose config.yaml is in RUN_DIR")
+    train.add_argument("run_dir")
+    export = sub.add_parser("export", help="export a trained run as an adapter or a merged model")
+    export.add_argument("run_dir")
+    export.add_argument("--kind", choices=("adapter", "merged"), required=True)
+    export.add_argument("--out", required=True, help="a new (or empty) folder to write")
+    export.add_argument("--from", dest="source", default=None,
+                        help="trained weights to export (default RUN_DIR/adapter; e.g. a checkpoint folder)")
+    export.add_argument("--dtype", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
+                        help="precision of a merged model (auto: bf16, or fp32 when the base is fp32)")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.job == "train":
+        from studio.worker.train import main as train_main
+
+        return train_main(args.run_dir)
+    from studio.worker.export import main as export_main
+
+    return export_main(args.run_dir, args.kind, args.out, source=args.source, dtype=args.dtype)

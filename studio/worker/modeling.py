@@ -1,0 +1,152 @@
+"""Load the model and tokenizer a run asks for, on the device and in the precision it resolves to.
+
+Sources: the embedded demo, a local Hugging Face folder, or a hub id (from the local cache, or
+downloaded when the hub is reachable). Every automatic decision is returned with its reason so the
+plan event and engine.json can show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from studio.core.config import RunConfig
+from studio.worker.errors import ModelLoadError
+
+_TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+@dataclass
+class Placement:
+    device: str  # "cuda" or "cpu"
+    precision: str  # "bf16", "fp16" or "fp32"
+    choices: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dtype(self) -> Any:
+        import torch
+
+        return getattr(torch, _TORCH_DTYPES[self.precision])
+
+
+def resolve_placement(cfg: RunConfig) -> Placement:
+    import torch
+
+    t = cfg.training
+    choices: dict[str, str] = {}
+    has_cuda = torch.cuda.is_available()
+    if t.device == "auto":
+        device = "cuda" if has_cuda else "cpu"
+        choices["device"] = f"{device} ({'a CUDA GPU is available' if has_cuda else 'no CUDA GPU found'})"
+    elif t.device == "cuda" and not has_cuda:
+        raise ModelLoadError("Device is set to 'cuda' but no CUDA GPU is available here. Set Device to 'auto' or 'cpu'.",
+                             kind="config")
+    else:
+        device = t.device
+    if t.precision == "auto":
+        if device == "cuda":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            choices["precision"] = f"{precision} ({'the GPU supports bf16' if precision == 'bf16' else 'this GPU has no bf16'})"
+        else:
+            precision = "fp32"
+            choices["precision"] = "fp32 (training on the CPU)"
+    else:
+        precision = t.precision
+        if precision == "fp16" and device == "cpu":
+            raise ModelLoadError("fp16 training needs a GPU; on the CPU use fp32 or bf16.", kind="config")
+    return Placement(device, precision, choices)
+
+
+def model_location(cfg: RunConfig) -> str:
+    """The path or hub id to load from."""
+    if cfg.model.source == "demo":
+        from studio.core.paths import demo_model_dir
+
+        return str(demo_model_dir())
+    path = cfg.model.path.strip()
+    if cfg.model.source == "local":
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise ModelLoadError(f"Model folder not found: {folder}. Pick the folder that holds config.json.")
+        if not (folder / "config.json").exists():
+            raise ModelLoadError(f"{folder} has no config.json; pick the folder of a Hugging Face model "
+                                 "(the one with config.json and the .safetensors files).")
+        return str(folder)
+    return path
+
+
+def load_tokenizer(cfg: RunConfig, location: Optional[str] = None) -> Any:
+    from transformers import AutoTokenizer
+
+    location = location or model_location(cfg)
+    try:
+        tok = AutoTokenizer.from_pretrained(location, revision=_revision(cfg),
+                                            trust_remote_code=cfg.model.trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"Cannot load the tokenizer of {location}: {e}") from e
+    if tok.pad_token_id is None:
+        # Padding positions carry no loss and no attention, so any id will do; EOS is the usual pick.
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(cfg: RunConfig, placement: Placement, quantization_config: Any = None,
+               log: Callable[[str], None] = print) -> tuple[Any, dict[str, str]]:
+    """The model in train mode on its device, plus the choices made while loading."""
+    from transformers import AutoModelForCausalLM
+
+    location = model_location(cfg)
+    choices: dict[str, str] = {}
+    attn = cfg.model.attn_implementation
+    if attn == "auto":
+        attn = "sdpa"
+        choices["attention"] = "sdpa (PyTorch fused attention; flash kernels on recent GPUs)"
+    kwargs: dict[str, Any] = dict(dtype=placement.dtype, attn_implementation=attn, revision=_revision(cfg),
+                                  trust_remote_code=cfg.model.trust_remote_code)
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+        kwargs["device_map"] = {"": 0}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    except ValueError as e:
+        if "attn_implementation" in str(e) or "attention" in str(e).lower():
+            log(f"{attn} attention is not supported by this model ({e}); falling back to eager")
+            kwargs["attn_implementation"] = "eager"
+            choices["attention"] = "eager (the model does not support SDPA)"
+            model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+        else:
+            raise ModelLoadError(f"Cannot load the model {location}: {e}") from e
+    except OSError as e:
+        if _is_disk_full(e):
+            raise
+        hint = (" It is not in the local Hugging Face cache and the hub is not reachable; download it first."
+                if cfg.model.source == "hub" else "")
+        raise ModelLoadError(f"Cannot load the model {location}: {e}.{hint}") from e
+    if quantization_config is None:
+        model.to(placement.device)
+    model.config.use_cache = False  # the KV cache is useless in training and costs memory
+    return model, choices
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    trainable = total = 0
+    for p in model.parameters():
+        n = p.numel()
+        # 4-bit weights pack two values per byte-sized element
+        if p.__class__.__name__ == "Params4bit":
+            n *= 2
+        total += n
+        if p.requires_grad:
+            trainable += n
+    return trainable, total
+
+
+def _revision(cfg: RunConfig) -> Optional[str]:
+    return cfg.model.revision if cfg.model.source == "hub" else None
+
+
+def _is_disk_full(e: OSError) -> bool:
+    import errno
+
+    return e.errno in (errno.ENOSPC, errno.EDQUOT)

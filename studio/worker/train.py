@@ -1,0 +1,135 @@
+"""``--worker train RUN_DIR``: train the run described by RUN_DIR/config.yaml.
+
+The orchestration, top to bottom: resolve device and precision, load tokenizer and model (the
+method decides quantization), decide the engine (checkpointing, loss), wrap the model with the
+method, prepare the data, plan, run the loop, save. The pieces live in small modules beside this
+one; this file only puts them in order and turns outcomes into status and events.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from studio import __version__
+from studio.core.config import RunConfig
+from studio.worker.errors import classify
+from studio.worker.reporter import Reporter
+
+
+def main(run_dir: str | Path) -> int:
+    """Exit status 0 when the run completed or was stopped and saved, 1 when it failed."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        print(f"{run_dir}: no config.yaml; create the run with the studio or `studio train`", file=sys.stderr)
+        return 2
+    with Reporter(run_dir) as rep:
+        rep.install_signal_handlers()
+        rep.set_status(state="running", pid=os.getpid(), started=time.time(), message="")
+        rep.emit("hello", pid=os.getpid(), version=__version__, argv=sys.argv)
+        cfg = None
+        try:
+            cfg = RunConfig.load(run_dir / "config.yaml")
+            status, message, extra = train(cfg, rep)
+        except BaseException as e:  # noqa: BLE001 - every failure must end as a 'failed' record
+            return _fail(rep, e, cfg)
+        rep.set_status(state=status, ended=time.time(), message=message, **extra)
+        rep.emit("done", status=status, message=message)
+        return 0
+
+
+def _fail(rep: Reporter, exc: BaseException, cfg: Any) -> int:
+    kind, message = classify(exc, cfg)
+    tb = traceback.format_exc()
+    rep.log(tb.rstrip())  # the full story is always in the log; the event carries it only for bugs
+    rep.emit("error", message=message, kind=kind, traceback=tb if kind == "internal" else None)
+    rep.set_status(state="failed", ended=time.time(), message=message, error_kind=kind)
+    rep.emit("done", status="failed", message=message)
+    return 1
+
+
+def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
+    import torch
+    from transformers import get_scheduler, set_seed
+
+    from studio.worker.batching import Batcher, collate_padded
+    from studio.worker.data import prepare_data
+    from studio.worker.engine import EngineChoices, decide_checkpointing, decide_cpu_threads, enable_checkpointing
+    from studio.worker.loop import TrainLoop
+    from studio.worker.loss import resolve_loss_impl
+    from studio.worker.methods import runtime_for
+    from studio.worker.modeling import count_parameters, load_model, load_tokenizer, resolve_placement
+    from studio.worker.saving import save_trained
+
+    t = cfg.training
+    set_seed(t.seed)
+    runtime = runtime_for(cfg)
+    placement = resolve_placement(cfg)
+    engine = EngineChoices(choices=dict(placement.choices))
+
+    rep.emit("phase", phase="loading_model", detail=cfg.model.path or "demo model")
+    tokenizer = load_tokenizer(cfg)
+    model, load_choices = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log)
+    engine.choices.update(load_choices)
+    _threads, engine.choices["cpu_threads"] = decide_cpu_threads(model, placement.device)
+    engine.gradient_checkpointing, engine.choices["gradient_checkpointing"] = decide_checkpointing(
+        cfg, model, placement.device, rep.log)
+    if engine.gradient_checkpointing:
+        enable_checkpointing(model)
+    model = runtime.wrap(model)
+    engine.loss_impl, engine.choices["loss"] = resolve_loss_impl(t.loss_impl, model)
+    engine.choices["batching"] = "padded to the longest example of each micro-batch"
+
+    rep.emit("phase", phase="loading_data", detail=cfg.data.path or "demo dataset")
+    data = prepare_data(cfg, tokenizer, log=rep.log)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    batcher = Batcher(data.train, t.batch_size, t.grad_accum, t.seed, pad_id, padding_free=engine.padding_free)
+    total_steps = t.max_steps or max(1, math.ceil(t.epochs * batcher.steps_per_epoch))
+    val_batches = [collate_padded(data.val[k:k + t.batch_size], pad_id) for k in range(0, len(data.val), t.batch_size)]
+
+    optimizer = runtime.make_optimizer(model)
+    scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=math.ceil(t.warmup_ratio * total_steps),
+                              num_training_steps=total_steps)
+    scaler = torch.amp.GradScaler("cuda") if placement.precision == "fp16" else None
+    if scaler is not None:
+        engine.choices["loss_scaling"] = "dynamic (fp16 gradients would underflow without it)"
+    trainable, total_params = count_parameters(model)
+    engine.write(rep.run.path)
+    rep.emit("plan", total_steps=total_steps, epochs=round(total_steps / batcher.steps_per_epoch, 3),
+             steps_per_epoch=batcher.steps_per_epoch, train_rows=len(data.train), val_rows=len(data.val),
+             trainable_params=trainable, total_params=total_params, device=placement.device,
+             precision=placement.precision, effective_batch=t.batch_size * t.grad_accum,
+             choices=engine.choices, data={k: v for k, v in data.info.items() if k != "problems"})
+    for key, value in engine.choices.items():
+        rep.log(f"engine: {key} = {value}")
+
+    def checkpoint(step: int) -> Path:
+        target = rep.run.path / "checkpoints" / f"step-{step}"
+        save_trained(runtime, model, tokenizer, target, {"step": step, "total_steps": total_steps})
+        rep.emit("checkpoint", step=step, path=str(target))
+        rep.emit("artifact", kind="checkpoint", path=str(target))
+        return target
+
+    rep.emit("phase", phase="training", detail=f"{total_steps} steps")
+    loop = TrainLoop(model=model, runtime=runtime, optimizer=optimizer, scheduler=scheduler, batcher=batcher,
+                     val_batches=val_batches, cfg=cfg, reporter=rep, device=placement.device,
+                     loss_impl=engine.loss_impl, total_steps=total_steps, scaler=scaler, save_checkpoint=checkpoint)
+    result = loop.run()
+
+    rep.emit("phase", phase="saving", detail="adapter")
+    meta = {"step": result.steps_done, "total_steps": total_steps, "status": result.status,
+            "final_loss": result.last_loss, "val_loss": result.last_val_loss, "method": cfg.method.name}
+    adapter = save_trained(runtime, model, tokenizer, rep.run.adapter_dir, meta)
+    rep.emit("artifact", kind="adapter", path=str(adapter))
+    if result.status == "stopped":
+        message = f"Stopped at step {result.steps_done} of {total_steps}; the adapter was saved."
+    else:
+        message = f"Trained {result.steps_done} steps; final loss {result.last_loss:.4f}."
+    extra = {"final_loss": result.last_loss, "val_loss": result.last_val_loss, "steps": result.steps_done,
+             "total_steps": total_steps}
+    return result.status, message, extra
