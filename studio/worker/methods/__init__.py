@@ -41,7 +41,8 @@ def runtime_for(cfg: RunConfig) -> MethodRuntime:
 
 def _load_families() -> None:
     # Import for the side effect of registration; each module registers its runtimes.
-    from studio.worker.methods import lora  # noqa: F401
+    from studio.worker.methods import (adalora, full, galore, ia3, lora, prompts, qr_adaptor,  # noqa: F401
+                                       vector)
 
 
 __all__ = ["MethodRuntime", "register", "runtime_for", "RUNTIMES"]

@@ -54,3 +54,24 @@ class MethodRuntime:
 
     def save(self, model: Any, out_dir: Path) -> None:
         model.save_pretrained(out_dir, safe_serialization=True)
+
+    # ---- hooks added for export, reload and prompt methods (defaults keep the loop unchanged) ----
+    def logits_offset(self) -> int:
+        """Positions the method prepends to the logits (soft prompts); the loss drops them."""
+        return 0
+
+    def load_trained(self, model: Any, trained_dir: Path) -> Any:
+        """Put the weights ``save`` wrote onto a freshly loaded base model (reload, export, generation).
+
+        Full-parameter methods save model tensors; they are loaded over the base's by name, so a
+        folder holding only some layers (freeze-tuning) works too.
+        """
+        from studio.worker.methods.weights import load_tensors_into
+
+        load_tensors_into(model, Path(trained_dir))
+        return model
+
+    def merge(self, model: Any) -> Any:
+        """The trained model as a plain transformers model with the training folded into its weights."""
+        unload = getattr(model, "merge_and_unload", None)
+        return unload() if callable(unload) else model

@@ -1,0 +1,60 @@
+"""AdaLoRA through PEFT, with the budget schedule derived from the run's total steps.
+
+PEFT's ``update_and_allocate`` needs the step's gradients, but the training loop clears them
+before it calls ``on_step_end``; so the allocation runs in an optimizer step post-hook (after the
+update, gradients still present) and ``on_step_end`` keeps the schedule in line with the loop's
+final step count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.worker.methods import register
+from studio.worker.methods.peft_base import PeftRuntime
+
+
+@register("adalora")
+class AdaLoraRuntime(PeftRuntime):
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        self.global_step = 0
+        self._model: Any = None
+        # The loop reports the true total in on_step_end; max_steps (or a placeholder) until then.
+        self.total_steps = cfg.training.max_steps or 1000
+
+    def peft_config(self) -> Any:
+        from peft import AdaLoraConfig
+
+        m = self.method
+        return AdaLoraConfig(
+            init_r=m.init_r, target_r=m.target_r, lora_alpha=m.alpha, lora_dropout=m.dropout,
+            target_modules=m.target_modules, beta1=m.beta1, beta2=m.beta2, orth_reg_weight=m.orth_reg_weight,
+            task_type="CAUSAL_LM", **m.schedule(self.total_steps),
+        )
+
+    def wrap(self, model: Any) -> Any:
+        self._model = super().wrap(model)
+        return self._model
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Re-derive tinit/tfinal/total_step; PEFT's allocator reads them from the config each step."""
+        if total_steps == self.total_steps or self._model is None:
+            return
+        self.total_steps = total_steps
+        config = self._model.peft_config["default"]
+        for key, value in self.method.schedule(total_steps).items():
+            setattr(config, key, value)
+
+    def make_optimizer(self, model: Any) -> Any:
+        optimizer = super().make_optimizer(model)
+        optimizer.register_step_post_hook(self._after_optimizer_step)
+        return optimizer
+
+    def _after_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.global_step += 1
+        if self._model is not None:
+            self._model.base_model.update_and_allocate(self.global_step)
+
+    def on_step_end(self, model: Any, step: int, total_steps: int) -> None:
+        self.set_total_steps(total_steps)
