@@ -213,3 +213,11 @@ def test_json_that_is_not_an_array(tmp_path):
     f.write_text('[{"instruction": "a",\n "output": }]')
     with pytest.raises(DataError, match=r"d\.json:2: malformed JSON"):
         load_dataset_rows(f)
+
+
+def test_broken_unicode_escape_is_a_row_problem(tmp_path, tok):
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"instruction": "a\\ud800b", "output": "x"}\n{"instruction": "ok", "output": "y"}\n')
+    stats = compute_stats(spec_for(f), tok, max_len=64)
+    assert stats.usable == 1
+    assert stats.problems[0].line == 1 and "lone surrogate" in stats.problems[0].message

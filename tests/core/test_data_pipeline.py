@@ -146,3 +146,29 @@ def test_demo_prepares_fast():
     t = time.perf_counter()
     data = prepare_data(RunConfig(), demo_tok, lambda _: None)
     assert time.perf_counter() - t < 2.0 and len(data.train) > 100
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_text = st.text(alphabet=st.characters(exclude_categories=()), max_size=12)  # surrogates included
+_leaf = st.one_of(st.none(), st.integers(), _text)
+_turn = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", "gpt", "x"]), "content": _leaf})
+_row = st.one_of(
+    st.fixed_dictionaries({"instruction": _leaf, "output": _leaf}),
+    st.fixed_dictionaries({"messages": st.one_of(st.lists(_turn, max_size=4), _leaf)}),
+    st.dictionaries(st.sampled_from(["prompt", "completion", "text", "question", "answer"]), _leaf, max_size=3))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_row, min_size=1, max_size=6))
+def test_fuzzed_records_through_the_whole_pipeline(tmp_path, tok, rows):
+    from studio.core.data import DataError
+
+    f = write_jsonl(tmp_path / "fuzz.jsonl", rows)
+    try:
+        s = compute_stats(spec_for(f), tok, max_len=32)
+    except DataError as e:
+        assert "fuzz.jsonl" in str(e) or "Map your columns" in str(e)
+        return
+    assert s.usable + s.skipped == s.rows == len(rows)

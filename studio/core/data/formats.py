@@ -170,6 +170,12 @@ def _text(value: Any, name: str) -> str:
         raise ValueError(f"`{name}` is a {type(value).__name__}, not text")
     if not isinstance(value, str):
         value = str(value)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"`{name}` holds an invalid character (a lone surrogate such as \\ud800, from a broken "
+                             "escape); fix or remove it") from None
     return value
 
 

@@ -25,7 +25,7 @@ from studio.core.data.loaders import Source, iter_records, open_arrow_folder, re
 from studio.core.data.progress import Cancelled, Progress
 from studio.core.data.render import resolve_template, segments, tokenize_segments, wants_bos
 
-PIPELINE_VERSION = 1  # bump when the tokenized columns change meaning
+PIPELINE_VERSION = 2  # bump when the tokenized columns change meaning
 BATCH = 1000
 _FAST_BUILDERS = {".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 
@@ -310,7 +310,7 @@ class _Processor:
                 except DataError as e:
                     problems[i] = f"{e}; row skipped"
             pieces_rows.append(pieces)
-            hashes.append(_hash(conv) if pieces else 0)
+            hashes.append(_hash(pieces) if pieces else 0)
         encoded = tokenize_segments(pieces_rows, self.tok, self.add_bos)
         ids_col, labels_col, n_tok, n_loss = [], [], [], []
         for (ids, labels), pieces in zip(encoded, pieces_rows):
@@ -326,6 +326,10 @@ class _Processor:
                 "file": files, "line": lines, "problem": problems}
 
 
-def _hash(conv: list[dict[str, str]]) -> int:
-    data = json.dumps(conv, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
+def _hash(pieces: list[tuple[str, bool]]) -> int:
+    """Identity of an example as trained: the same text with the same mask is a duplicate."""
+    h = hashlib.blake2b(digest_size=8)
+    for text, loss in pieces:
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\x01" if loss else b"\x00")
+    return int.from_bytes(h.digest(), "little", signed=True)

@@ -107,7 +107,8 @@ def _template_segments(conv: list[dict[str, str]], tokenizer: Any) -> list[tuple
         if turn["role"] != "assistant":
             continue
         before = render(conv[:i], add_generation_prompt=True)
-        after = render(conv[: i + 1], add_generation_prompt=False)
+        # The last turn's prefix is the whole conversation: one render saved per row.
+        after = full if i == len(conv) - 1 else render(conv[: i + 1], add_generation_prompt=False)
         if not (after.startswith(before) and full.startswith(after) and len(before) >= pos):
             return _search_segments(conv, full)
         pieces.append((full[pos:len(before)], False))
