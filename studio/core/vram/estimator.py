@@ -32,7 +32,7 @@ COMPONENTS = ("weights", "trainable", "gradients", "optimizer", "activations", "
 COMPONENT_TITLES = {
     "weights": "Model weights", "trainable": "Trainable parameters", "gradients": "Gradients",
     "optimizer": "Optimizer states", "activations": "Activations", "logits": "Logits and loss",
-    "transients": "Transient buffers", "overhead": "CUDA context and allocator",
+    "transients": "Transient buffers", "overhead": "CUDA and allocator",
 }
 PHASE_TITLES = {"loss": "loss (end of the forward pass)", "backward_start": "start of the backward pass",
                 "backward_end": "end of the backward pass", "step": "optimizer step"}

@@ -28,6 +28,7 @@ class Suggestion:
     device_used: int  # estimated memory after the change
     saves: int  # bytes saved
     fits: bool
+    short_cost: str = ""
 
     def describe(self) -> str:
         return ", ".join(f"{k} = {v}" for k, v in self.changes.items())
@@ -90,13 +91,14 @@ def fit_limits(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Rec
 
 
 _CANDIDATES = [
-    # (cost rank, title, speed cost)
-    (0, "Use the chunked loss", "no slowdown; full fp32 logits never exist"),
-    (1, "Use the 8-bit AdamW optimizer", "about the same speed; needs bitsandbytes"),
-    (2, "Turn on gradient checkpointing", "about 20-30% slower (activations are recomputed)"),
-    (3, "Smaller micro-batch, more accumulation", "slower: fewer tokens per pass; same effective batch"),
-    (4, "Quantize the base model (QLoRA)", "10-40% slower and a small quality cost; needs an NVIDIA GPU"),
-    (5, "Shorter max length", "longer examples are truncated"),
+    # (cost rank, title, speed cost, the cost in two or three words)
+    (0, "Use the chunked loss", "no slowdown; full fp32 logits never exist", "no slowdown"),
+    (1, "Use 8-bit AdamW", "about the same speed; needs bitsandbytes", "same speed"),
+    (2, "Turn on gradient checkpointing", "about 20-30% slower (activations are recomputed)", "~25% slower"),
+    (3, "Smaller micro-batch, more accumulation", "slower: fewer tokens per pass; same effective batch",
+     "slower per token"),
+    (4, "Quantize the base (QLoRA)", "10-40% slower and a small quality cost; needs an NVIDIA GPU", "10-40% slower"),
+    (5, "Shorter max length", "longer examples are truncated", "truncates examples"),
 ]
 
 
@@ -145,9 +147,9 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
         saves = current.device_used - e.device_used
         if saves <= 0 or (saves < 0.02 * current.device_used and not e.fits(budget_bytes)):
             continue  # not worth a click
-        _, title, cost = _CANDIDATES[rank]
+        _, title, cost, short = _CANDIDATES[rank]
         out.append(Suggestion(_title(title, changes), changes, cost, rank, e.device_used, saves,
-                              e.fits(budget_bytes)))
+                              e.fits(budget_bytes), short))
     if not any(x.fits and x.cost_rank < 5 for x in out):
         combined = _combine(config, facts, est, budget_bytes, current.device_used,
                             lambda c: fit_limits(c, facts, budget_bytes, recipe=recipe, overheads=ov,
@@ -161,7 +163,7 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
 
 def _title(title: str, changes: dict[str, Any]) -> str:
     if "training.batch_size" in changes:
-        return f"Micro-batch {changes['training.batch_size']} x {changes['training.grad_accum']} accumulation"
+        return f"Micro-batch {changes['training.batch_size']}, accumulate {changes['training.grad_accum']}"
     if "training.max_seq_len" in changes:
         return f"Max length {changes['training.max_seq_len']} tokens"
     return title
@@ -205,15 +207,15 @@ def _combine(config: Any, facts: ModelFacts, est: Callable[[Any], Estimate], bud
                 short = _short(k, changes)
                 if short and short not in names:
                     names.append(short)
-            return Suggestion("Together: " + ", ".join(names), changes, "the sum of their costs", 6,
-                              e.device_used, before - e.device_used, True)
+            return Suggestion(" + ".join(names), changes, "the sum of their costs", 6,
+                              e.device_used, before - e.device_used, True, "combined cost")
     return None
 
 
 def _short(path: str, changes: dict[str, Any]) -> str:
     if path == "training.batch_size":
-        return f"micro-batch {changes[path]} x {changes.get('training.grad_accum', 1)}"
-    return {"training.loss_impl": "chunked loss", "training.optimizer": "8-bit optimizer",
+        return f"micro-batch {changes[path]}"
+    return {"training.loss_impl": "Chunked loss", "training.optimizer": "8-bit optimizer",
             "training.gradient_checkpointing": "checkpointing", "training.grad_accum": "",
             "method.name": "QLoRA"}.get(path, path)
 
