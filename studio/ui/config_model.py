@@ -77,8 +77,12 @@ class ConfigModel(QObject):
         if self._config.method.name == name:
             return
         cls = method_class(name)
+        old_fields = type(self._config.method).model_fields
         old = self._config.method.model_dump()
-        shared = {k: v for k, v in old.items() if k in cls.model_fields and k != "name"}
+        # Same name and same type means the same knob (LoRA's rank in DoRA); IA3's target_modules
+        # means other layers than LoRA's, so it starts from its own default.
+        shared = {k: v for k, v in old.items() if k != "name" and k in cls.model_fields
+                  and cls.model_fields[k].annotation == old_fields[k].annotation}
         try:
             method = cls(**shared)
         except ValidationError:

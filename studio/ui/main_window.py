@@ -110,7 +110,8 @@ class MainWindow(QMainWindow):
 
     def _construct(self, key: str, cls: Callable[..., QWidget]) -> QWidget:
         if key == "train":
-            return cls(self.config_model, gpu_monitor=self.gpu_monitor, stop_timeout_s=self.stop_timeout_s)
+            return cls(self.config_model, gpu_monitor=self.gpu_monitor, stop_timeout_s=self.stop_timeout_s,
+                       store_root=self.store_root)
         if key in ("runs", "export"):
             return cls(self.config_model, store_root=self.store_root)
         return cls(self.config_model)

@@ -56,14 +56,27 @@ class Task(QObject):
             self.sig_failed.emit(str(value))
 
 
+def _tolerant(callback: Callable[..., None]) -> Callable[..., None]:
+    """A result may arrive after the page that asked for it was closed: then it is dropped."""
+
+    def call(*args: Any) -> None:
+        try:
+            callback(*args)
+        except RuntimeError as e:
+            if "already deleted" not in str(e):
+                raise
+
+    return call
+
+
 def start_task(fn: Callable[[Callable[..., None]], Any], on_done: Callable[[Any], None] | None = None,
                on_failed: Callable[[str], None] | None = None,
                on_progress: Callable[[int, int, str], None] | None = None) -> Task:
     task = Task(fn)
     if on_done:
-        task.sig_done.connect(on_done)
+        task.sig_done.connect(_tolerant(on_done))
     if on_failed:
-        task.sig_failed.connect(on_failed)
+        task.sig_failed.connect(_tolerant(on_failed))
     if on_progress:
-        task.sig_progress.connect(on_progress, Qt.ConnectionType.QueuedConnection)
+        task.sig_progress.connect(_tolerant(on_progress), Qt.ConnectionType.QueuedConnection)
     return task.start()

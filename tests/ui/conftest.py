@@ -46,3 +46,20 @@ def no_gpu():
 @pytest.fixture
 def demo_config() -> RunConfig:
     return RunConfig(name="test-run")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """A main window over a fresh run store, every page built, stop timeout short."""
+    from studio.ui.main_window import MainWindow
+
+    def make(stop_timeout_s: float = 5.0, build_all: bool = True):
+        w = MainWindow(store_root=tmp_path / "runs", stop_timeout_s=stop_timeout_s, build_all=build_all)
+        qtbot.addWidget(w)
+        return w
+
+    return make
+
+
+def steps_drawn(train_page) -> int:
+    return train_page.curves.point_count()

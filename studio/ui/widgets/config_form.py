@@ -105,7 +105,8 @@ def make_editor(info: FieldInfo, path_kind: str = "") -> Optional[FieldEditor]:
     """The editor for one field, or None for types the form does not edit (maps, nested models)."""
     ann, optional = _unwrap_optional(info.annotation)
     if _is_module_list(ann):
-        picker = ModulePicker()
+        keyword = next(typing.get_args(a)[0] for a in typing.get_args(ann) if typing.get_origin(a) is Literal)
+        picker = ModulePicker(all_value=keyword)
         return FieldEditor(picker, picker.set_value, picker.sig_value_edited.connect)
     if typing.get_origin(ann) is Literal:
         values = list(typing.get_args(ann))

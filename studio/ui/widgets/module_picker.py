@@ -1,8 +1,8 @@
 """ModulePicker: choose LoRA target modules, either every linear layer or a named subset.
 
 The chips offered come from the chosen model's linear modules (``set_choices``); names typed in
-the "Other" box cover anything else. The value is ``"all-linear"`` or a list of names, exactly
-what the method config's ``target_modules`` holds.
+the "Other" box cover anything else. The value is the method's "everything" keyword (LoRA's
+``"all-linear"``, IA3's ``"auto"``) or a list of names, exactly what ``target_modules`` holds.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ Value = Union[str, list[str]]
 class ModulePicker(QWidget):
     sig_value_edited = Signal(object)  # "all-linear" or list[str]
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, all_value: str = "all-linear", parent: QWidget | None = None):
         super().__init__(parent)
-        self._all = QRadioButton("All linear layers")
+        self._all_value = all_value
+        label = {"all-linear": "All linear layers", "auto": "The method's usual layers"}.get(all_value, all_value)
+        self._all = QRadioButton(label)
         self._some = QRadioButton("Only these:")
         group = QButtonGroup(self)
         group.addButton(self._all)
@@ -76,7 +78,7 @@ class ModulePicker(QWidget):
 
     def value(self) -> Value:
         if self._all.isChecked():
-            return "all-linear"
+            return self._all_value
         return self._selected()
 
     def set_value(self, value: Value) -> None:
@@ -84,7 +86,7 @@ class ModulePicker(QWidget):
         for w in widgets:
             w.blockSignals(True)
         try:
-            if value == "all-linear":
+            if isinstance(value, str):
                 self._all.setChecked(True)
             else:
                 names = list(value or [])

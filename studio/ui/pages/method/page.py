@@ -200,10 +200,13 @@ class MethodPage(QWidget):
         self._model.set("training.learning_rate", float(f"{min(lr, 1.0):.3g}"))
 
     def _apply_module_choices(self) -> None:
-        for picker in self.method_form.findChildren(ModulePicker):
-            if self._module_choices:
-                picker.set_choices(self._module_choices)
-            picker.set_value(self._model.get("method.target_modules"))
+        method = self._model.config.method
+        for name in self.method_form.field_names():
+            picker = self.method_form.editor(name)
+            if isinstance(picker, ModulePicker):
+                if self._module_choices:
+                    picker.set_choices(self._module_choices)
+                picker.set_value(getattr(method, name))
 
     def _on_config_changed(self, config: RunConfig) -> None:
         key = config.method.name

@@ -37,9 +37,11 @@ class TrainPage(QWidget):
     sig_run_finished = Signal(object, str)  # Run, final state
 
     def __init__(self, config_model: ConfigModel, gpu_monitor: Optional[GpuMonitor] = None,
-                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, parent: QWidget | None = None):
+                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, store_root: Optional[Path] = None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self._model = config_model
+        self._store_root = store_root  # where runs go when the config names no output folder
         self.stop_timeout_s = stop_timeout_s
         self.worker: Optional[WorkerProcess] = None
         self.run: Optional[Run] = None
@@ -150,7 +152,7 @@ class TrainPage(QWidget):
             self.banner.show_message(problem, "error")
             return None
         try:
-            store = RunStore(Path(config.output_dir).expanduser()) if config.output_dir else RunStore()
+            store = RunStore(Path(config.output_dir).expanduser() if config.output_dir else self._store_root)
             run = store.create(config)
         except OSError as e:
             self.banner.show_message(f"Could not create the run folder: {e.strerror or e}. Choose another output folder "

@@ -1,0 +1,100 @@
+"""Runs history read from disk (also after reopening) and exporting a finished run."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from studio.core.methods import method_class
+
+
+def _finished_run(qtbot, w, fake_worker, steps=4):
+    fake_worker("ok", steps=steps)
+    page = w.page("train")
+    run = page.start_run()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=10_000)
+    return run
+
+
+def test_runs_page_lists_runs_and_shows_curves_after_reopening(qtbot, window, fake_worker):
+    w = window()
+    run = _finished_run(qtbot, w, fake_worker, steps=6)
+    w.close()
+
+    again = window()  # a new session reads everything from disk
+    runs = again.page("runs")
+    again.navigate("runs")
+    assert runs.table_model.rowCount() == 1
+    row = runs.table_model.summary(0)
+    assert (row.name, row.state, row.method) == ("test-run" if False else row.name, "completed", "LoRA")
+    model = runs.table_model
+    values = [model.data(model.index(0, c)) for c in range(model.columnCount())]
+    assert values[1] == "completed" and values[2] == "LoRA" and values[3] == "demo"
+    assert values[6] != "—"  # final loss
+    assert runs.curves.point_count() == 6
+    assert "method:" in runs.config_view.toPlainText()
+    assert runs.detail.title_label.text() == run.status()["name"]
+    assert runs.export_button.isEnabled()
+
+
+def test_use_this_config_loads_it_into_the_form(qtbot, window, fake_worker):
+    w = window()
+    w.config_model.set("method.r", 4)
+    run = _finished_run(qtbot, w, fake_worker)
+    w.config_model.set("method.r", 32)
+    runs = w.page("runs")
+    runs.refresh()
+    runs.select_run(run.id)
+    runs.use_button.click()
+    assert w.config_model.config.method.r == 4
+    assert w.page("method").method_form.editor("r").value() == 4
+
+
+def test_export_adapter_and_merged(qtbot, window, fake_worker, tmp_path):
+    w = window()
+    run = _finished_run(qtbot, w, fake_worker)
+    runs = w.page("runs")
+    runs.refresh()
+    runs.export_button.click()  # runs page asks main window to open the export page
+    export = w.page("export")
+    assert w.current_page_key() == "export" and export.selected_run().path == run.path
+    assert export.out_edit.text().endswith("exports/adapter")
+    qtbot.mouseClick(export.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
+    assert export.banner.tone == "ok" and (run.exports_dir / "adapter" / "adapter_config.json").exists()
+    assert export.merged_radio.isEnabled()
+    export.merged_radio.setChecked(True)
+    assert export.out_edit.text().endswith("exports/merged")
+    export.export_button.click()
+    qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
+    assert (run.exports_dir / "merged" / "config.json").exists()
+    export.export_button.click()  # the folder is not empty now: refuse rather than overwrite
+    assert export.worker is None and "not empty" in export.banner.text()
+
+
+def test_export_failure_is_shown(qtbot, window, fake_worker):
+    w = window()
+    _finished_run(qtbot, w, fake_worker)
+    export = w.page("export")
+    export.refresh()
+    fake_worker("raise")
+    export.export_button.click()
+    qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
+    assert export.banner.tone == "error" and "fake failure" in export.banner.text()
+
+
+def test_merge_disabled_for_methods_that_cannot_merge(qtbot, window, fake_worker):
+    unmergeable = next(n for n in ("prompt_tuning", "p_tuning", "prefix_tuning")
+                       if not method_class(n).info.mergeable)
+    w = window()
+    w.config_model.set_method(unmergeable)
+    _finished_run(qtbot, w, fake_worker)
+    export = w.page("export")
+    export.refresh()
+    assert not export.merged_radio.isEnabled() and export.adapter_radio.isChecked()
+    assert "cannot be merged" in export.merge_note.text()
+
+
+def test_export_page_without_finished_runs_says_so(qtbot, window):
+    export = window().page("export")
+    assert not export.export_button.isEnabled()
+    assert "No finished runs" in export.banner.text()
