@@ -18,6 +18,7 @@ from studio import __version__
 COMMAND_MODULES = [
     "studio.cli.train",
     "studio.cli.export",
+    "studio.cli.runs",
     "studio.cli.data",
     "studio.cli.estimate",
     "studio.cli.plan",

@@ -143,7 +143,7 @@ def model_card(cfg: Any, run: Run, kind: str) -> str:
     base = "the studio's demo model" if cfg.model.source == "demo" else cfg.model.path
     status = run.status()
     m = cfg.method.model_dump()
-    knobs = ", ".join(f"{k}={v}" for k, v in m.items() if k != "name")
+    knobs = ", ".join(f"{k}={v}" for k, v in m.items() if k != "name" and v not in ("", None, {}, []))
     t = cfg.training
     lines = [
         f"# {cfg.name} ({kind})",

@@ -1,0 +1,67 @@
+"""`studio export RUN_DIR --kind adapter|merged [--out DIR]`: export a trained run headless.
+
+Runs the same export worker as the GUI (`python -m studio --worker export ...`) and prints its
+progress. RUN_DIR may be a run folder or a run id from `studio runs`. Exit status 0 on success.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("export", help="export a trained run as an adapter or a merged model",
+                              description="Export a run's trained adapter, or merge it into its base model.")
+    p.add_argument("run", help="a run folder, or a run id from `studio runs`")
+    p.add_argument("--kind", choices=("adapter", "merged"), default="adapter")
+    p.add_argument("--out", help="a new folder to write (default: RUN_DIR/exports/<kind>)")
+    p.add_argument("--from", dest="source", help="export these trained weights instead (e.g. a checkpoint folder)")
+    p.add_argument("--dtype", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
+                   help="precision of a merged model (auto: bf16, fp32 when the base is fp32)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print the worker's log lines")
+    p.set_defaults(func=run)
+
+
+def resolve_run(ref: str):
+    from studio.core.runs import CONFIG_FILE, Run, RunStore
+
+    path = Path(ref).expanduser()
+    if (path / CONFIG_FILE).exists():
+        return Run(path.resolve())
+    return RunStore().get(ref)
+
+
+def run(args: Any) -> int:
+    from studio.cli.train import Renderer
+    from studio.core.diagnostics import app_command
+    from studio.core.protocol import ProtocolError, decode
+
+    try:
+        run_ = resolve_run(args.run)
+    except FileNotFoundError as e:
+        print(f"studio export: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out).expanduser().resolve() if args.out else run_.exports_dir / args.kind
+    cmd = app_command("--worker", "export", str(run_.path), "--kind", args.kind, "--out", str(out),
+                      "--dtype", args.dtype)
+    if args.source:
+        cmd += ["--from", str(Path(args.source).expanduser().resolve())]
+    from studio.cli.train import launch_env
+
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, encoding="utf-8", errors="replace", bufsize=1, env=launch_env())
+    render = Renderer(sys.stdout, args.verbose)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        try:
+            event = decode(line)
+        except ProtocolError as e:
+            print(f"protocol: {e}")
+            continue
+        render.log(line.rstrip("\n")) if event is None else render.event(event)
+    rc = proc.wait()
+    ok = rc == 0 and render.done is not None and render.done.get("status") == "completed"
+    return 0 if ok else 1
