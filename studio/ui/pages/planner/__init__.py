@@ -1,0 +1,1 @@
+"""The Planner page: which methods fit a GPU, at which micro-batch and length."""

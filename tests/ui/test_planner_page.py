@@ -1,0 +1,95 @@
+"""PlannerPage: methods x lengths table for a chosen model and GPU, applying a cell, CSV export."""
+
+from __future__ import annotations
+
+import json
+
+from studio.core.config import RunConfig
+from studio.core.models import catalog_facts
+from studio.core.vram.plan import NOT_APPLICABLE
+from studio.ui.config_model import ConfigModel
+from studio.ui.pages.planner.page import PlannerPage
+
+
+def _page(qtbot, config: RunConfig | None = None) -> tuple[PlannerPage, ConfigModel]:
+    model = ConfigModel(config or RunConfig())
+    page = PlannerPage(model)
+    qtbot.addWidget(page)
+    return page, model
+
+
+def test_plans_a_catalog_model_on_a_catalog_gpu(qtbot):
+    page, _ = _page(qtbot)
+    page.set_model_choice("catalog:meta-llama/Llama-3.1-8B")
+    page.set_target_name("RTX 4090 24GB")
+    plan = page.plan
+    assert plan is not None and plan.model == "meta-llama/Llama-3.1-8B"
+    assert page.table_model.rowCount() == len(plan.rows) and page.table_model.columnCount() == len(plan.seq_lens)
+    qlora = plan.rows[0].max_batch
+    assert qlora[0] > 0 and qlora == sorted(qlora, reverse=True)
+    assert "8.0B parameters" in page.facts_label.text()
+    page.set_target_name("H200 141GB")
+    assert page.plan.rows[0].max_batch[0] > qlora[0]
+
+
+def test_use_this_writes_method_length_batch_and_model(qtbot):
+    page, model = _page(qtbot)
+    page.set_model_choice("catalog:Qwen/Qwen2.5-0.5B")
+    page.set_target_name("RTX 3060 12GB")
+    row = next(i for i, r in enumerate(page.plan.rows) if r.method == "lora")
+    col = page.plan.seq_lens.index(2048)
+    batch = page.plan.rows[row].max_batch[col]
+    assert batch > 0
+    page.select_cell(row, col)
+    assert page.use_button.isEnabled()
+    page.use_button.click()
+    c = model.config
+    assert (c.method.name, c.training.max_seq_len, c.training.batch_size) == ("lora", 2048, batch)
+    assert (c.model.source, c.model.path) == ("hub", "Qwen/Qwen2.5-0.5B")
+    assert page.banner.tone == "ok"
+
+
+def test_cells_that_do_not_fit_cannot_be_used(qtbot):
+    page, _ = _page(qtbot)
+    page.set_model_choice("catalog:meta-llama/Llama-3.1-70B")
+    page.set_target_name("RTX 3060 12GB")
+    full = next(i for i, r in enumerate(page.plan.rows) if r.method == "full")
+    page.select_cell(full, 0)
+    assert not page.use_button.isEnabled()
+    assert "does not fit" in page.selection_label.text()
+
+
+def test_short_context_models_mark_long_lengths(qtbot):
+    page, _ = _page(qtbot)
+    page.set_model_choice("catalog:microsoft/Phi-3-mini-4k-instruct")
+    assert page.plan.rows[0].max_batch[-1] == NOT_APPLICABLE
+    assert page.table_model.data(page.table_model.index(0, len(page.plan.seq_lens) - 1)) == "n/a"
+
+
+def test_csv_export(qtbot, tmp_path):
+    page, _ = _page(qtbot)
+    page.set_model_choice("catalog:Qwen/Qwen2.5-0.5B")
+    out = tmp_path / "plan.csv"
+    page.export_csv(str(out))
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("method,seq 512") and len(lines) == 1 + len(page.plan.rows)
+
+
+def test_local_folder_and_a_bad_one(qtbot, tmp_path):
+    page, _ = _page(qtbot)
+    good = tmp_path / "good"
+    good.mkdir()
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 512,
+           "num_hidden_layers": 4, "num_attention_heads": 8, "intermediate_size": 1024, "vocab_size": 1000}
+    (good / "config.json").write_text(json.dumps(cfg))
+    page.set_model_choice(f"folder:{good}")
+    assert page.plan is not None and page.plan.model == "good"
+    page.set_model_choice(f"folder:{tmp_path / 'empty'}")
+    assert page.plan is None
+    assert "Cannot plan" in page.banner.text()
+
+
+def test_run_model_facts_from_the_model_page(qtbot):
+    page, _ = _page(qtbot)
+    page.set_model_facts(catalog_facts("gemma-2-2b"))
+    assert page.plan.model == "google/gemma-2-2b"
