@@ -53,7 +53,7 @@ if [ "$FREEZE" = 1 ]; then
     printf '{"flavour": "%s", "version": "%s", "built": "%s", "commit": "%s"}\n' "$FLAVOUR" "$VERSION" \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         > "$WORK/studio_build.json"
-    STUDIO_FLAVOUR="$FLAVOUR" STUDIO_BUILD_INFO="$ROOT/$WORK/studio_build.json" \
+    PYTHONPATH="$ROOT" STUDIO_FLAVOUR="$FLAVOUR" STUDIO_BUILD_INFO="$ROOT/$WORK/studio_build.json" \
         $NICE "$VENV/bin/pyinstaller" --noconfirm --log-level WARN \
         --distpath "$DIST" --workpath "$WORK/work" packaging/studio.spec
     # readable by every user once installed under /opt (some inputs are created 0600)

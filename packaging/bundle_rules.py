@@ -41,11 +41,13 @@ EXCLUDES = [
 
 # Files to drop after analysis, matched against their path inside the bundle.
 DROP = [re.compile(p) for p in (
-    r"^torch/(test|include|share|bin)/",              # C++ tests, headers, cmake files, test binaries
+    r"^torch/(test|include|share)/",                  # C++ tests, headers, cmake files
+    r"^torch/bin/(?!torch_shm_manager$)",             # test binaries and protoc; torch needs its shm manager
     r"^torch/lib/lib(jitbackend_test|torchbind_test|backend_with_compiler|aoti_custom_ops)\.so",
     r"^torch/testing/_internal/(opinfo|distributed|generated)/",
     r"/tests?/", r"/__pycache__/", r"\.(pyi|h|hpp|cuh|cpp|cmake|a|lib)$",
-    r"^pyarrow/include/", r"^pyarrow/libarrow_(flight|substrait|acero_test)",
+    r"^pyarrow/(include|includes|src)/", r"^pyarrow/libarrow_(flight|substrait|acero_test|s3)",
+    r"^pyarrow/libarrow_python_flight", r"\.(pyx|pxd|pxi)$",  # Cython sources, Flight and S3 (unused offline)
     r"^PySide6/Qt/translations/(?!qtbase_en)",         # English UI: keep only the base English catalogue
     r"^PySide6/Qt/plugins/(qmltooling|sqldrivers|multimedia|designer|sensors|position|canbus|texttospeech|webview|"
     r"virtualkeyboard|scenegraph|networkinformation|tls)/",

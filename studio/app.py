@@ -83,6 +83,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return
         window.reattach_live_runs()
         window.build_remaining_pages()
+        from studio.ui.dialogs.diagnostics import start_preflight
+
+        start_preflight(window)  # first launch of this version only; speaks up only about real problems
 
     QTimer.singleShot(0, after_show)
     return app.exec()

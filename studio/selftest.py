@@ -44,7 +44,7 @@ def check_core_imports() -> str:
 
 
 def check_qt_window() -> str:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"  # the check must not depend on a display
     from PySide6 import QtCore
     from PySide6.QtWidgets import QApplication
 
@@ -65,16 +65,16 @@ def check_qt_window() -> str:
 
 
 def _main_window():
-    """The studio's real main window when the GUI is built, so missing UI modules fail here."""
-    try:
-        from studio.ui.main_window import MainWindow
-    except ModuleNotFoundError as e:
-        if e.name != "studio.ui.main_window":
-            raise
-        from PySide6.QtWidgets import QLabel
+    """The studio's real main window with its theme, so missing UI modules or icons fail here."""
+    from PySide6.QtWidgets import QApplication
 
-        return QLabel("studio self-test")
-    return MainWindow()
+    from studio.ui.main_window import MainWindow
+    from studio.ui.theme import apply_theme
+
+    apply_theme(QApplication.instance())
+    window = MainWindow()
+    window.build_remaining_pages()
+    return window
 
 
 def _native_platform_plugin(plugins: Path) -> str:
@@ -101,6 +101,8 @@ def check_torch() -> str:
 def check_transformers() -> str:
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()  # keep the report one line per check
 
     from studio.core.paths import demo_model_dir
 
@@ -266,7 +268,11 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
 
 def run_self_test(out: TextIO = sys.stdout, only: Optional[list[str]] = None) -> int:
     """Run every check (or those whose names start with one of ``only``); 1 if any failed."""
+    import warnings
+
     from studio import __version__
+
+    warnings.simplefilter("ignore", FutureWarning)  # library deprecation notes are not test results
 
     print(f"studio {__version__} self-test ({sys.executable})", file=out, flush=True)
     failed = 0

@@ -57,7 +57,7 @@ def test_no_excluded_module_is_imported_by_the_studio():
 
 @pytest.mark.parametrize("path", [
     "torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "torch/_C.cpython-311-x86_64-linux-gnu.so",
-    "torch/nn/modules/linear.py", "torch/testing/_comparison.py", "transformers/models/llama/modeling_llama.py",
+    "torch/nn/modules/linear.py", "torch/bin/torch_shm_manager", "torch/testing/_comparison.py", "transformers/models/llama/modeling_llama.py",
     "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/plugins/platforms/libqoffscreen.so",
     "PySide6/Qt/plugins/imageformats/libqsvg.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
     "PySide6/Qt/lib/libQt6Svg.so.6", "PySide6/Qt/lib/libQt6OpenGL.so.6", "PySide6/Qt/lib/libQt6XcbQpa.so.6",
@@ -71,7 +71,8 @@ def test_bundle_keeps_what_the_studio_needs(path):
 @pytest.mark.parametrize("path", [
     "torch/test/test_api", "torch/include/ATen/ATen.h", "torch/share/cmake/Torch/TorchConfig.cmake",
     "torch/bin/protoc", "torch/lib/libtorchbind_test.so", "pyarrow/include/arrow/api.h",
-    "pyarrow/libarrow_flight.so.2600", "pandas/tests/frame/test_api.py",
+    "pyarrow/libarrow_flight.so.2600", "pyarrow/libarrow_s3.so.2600", "pyarrow/lib.pyx",
+    "pandas/tests/frame/test_api.py", "torch/bin/test_jit", "torch/bin/protoc",
     "PySide6/Qt/translations/qtbase_de.qm", "PySide6/Qt/lib/libQt6Quick.so.6", "PySide6/Qt/lib/libQt6Qml.so.6",
     "PySide6/Qt/plugins/sqldrivers/libqsqlite.so", "PySide6/designer",
 ])
