@@ -282,8 +282,10 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     # -- logits and loss ------------------------------------------------------------------------
     logit_fp32 = kbit_prep or p == 4
     if s.loss == "standard":
+        # fp32 log-softmax output saved + its incoming gradient + the gradient it produces (12 B per
+        # logit); transformers' loss also keeps the logits themselves (+2 B bf16, +4 B fp32).
         n_logits = T * V
-        loss_mem = (16 if logit_fp32 else 14) * n_logits
+        loss_mem = (12 + ((4 if logit_fp32 else 2) if s.recipe.loss_keeps_logits else 0)) * n_logits
     else:
         # The studio's chunked loss (studio/worker/loss.py): fp32 logits one slice of at most
         # CHUNK_BYTES at a time (bf16 product, fp32 copy, logsumexp temporary), plus the final

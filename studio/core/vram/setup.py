@@ -33,6 +33,9 @@ class Recipe:
     autocast: bool = False  # adapter inputs saved in the compute dtype instead of the adapter dtype
     adapter_bytes: int = 4  # PEFT keeps adapter weights in fp32 (autocast_adapter_dtype=True)
     fused_optimizer: bool = True
+    # transformers' own loss keeps the model-dtype logits alive in the output until backward ends;
+    # the studio's standard loss (studio/worker/loss.py) lets them go once the fp32 copy exists.
+    loss_keeps_logits: bool = False
 
 
 STUDIO = Recipe()
@@ -42,7 +45,7 @@ def hf_peft_recipe(kbit_prep: bool = True) -> Recipe:
     """Plain transformers + PEFT: standard loss; QLoRA through prepare_model_for_kbit_training."""
     return Recipe(name="hf_peft" + ("" if kbit_prep else "_noprep"),
                   title="transformers + PEFT" + (" (kbit prep)" if kbit_prep else ""),
-                  kbit_prep=kbit_prep, force_loss="standard")
+                  kbit_prep=kbit_prep, force_loss="standard", loss_keeps_logits=True)
 
 
 @dataclass(frozen=True)
