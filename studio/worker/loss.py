@@ -74,6 +74,8 @@ def loss_sum(model: Any, batch: Any, impl: str) -> Any:
 
 def standard_loss_sum(model: Any, batch: Any) -> Any:
     logits = model(**batch.model_inputs(), use_cache=False).logits
+    # Prompt tuning / P-tuning prepend virtual-token positions to the logits; they carry no label.
+    logits = logits[:, -batch.labels.shape[1]:]
     vocab = logits.shape[-1]
     return F.cross_entropy(logits[:, :-1].float().reshape(-1, vocab), batch.labels[:, 1:].reshape(-1),
                            ignore_index=IGNORE_INDEX, reduction="sum")
