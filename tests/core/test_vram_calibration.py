@@ -31,7 +31,7 @@ def _run_with_peaks(store, folder, alloc_scale, reserved_extra=0.10):
     b = est.breakdown
     variable = b["activations"] + b["logits"]
     measured = int(est.peak_allocated - variable + variable * alloc_scale)
-    events = [{"type": "plan", "t": 0, "choices": {"gradient_checkpointing": False}}]
+    events = [{"type": "plan", "t": 0, "choices": {"gradient_checkpointing": "off (auto: fits)", "loss": "chunked (auto)"}}]
     for step in (1, 2, 3):
         events.append({"type": "step", "t": step, "step": step, "mem_peak_allocated": measured - (step == 1) * 10,
                        "mem_peak_reserved": int(measured * (1 + reserved_extra))})

@@ -74,13 +74,20 @@ def _engine_config(run: Any) -> Any:
     for e in run.events():
         if e.get("type") == "plan":
             choices = e.get("choices") or {}
-    gc = choices.get("gradient_checkpointing")
-    if isinstance(gc, bool):
-        config = config.replace("training.gradient_checkpointing", "on" if gc else "off")
-    loss = choices.get("loss_impl")
+    # The worker records decisions as text, e.g. "on (auto: ...)" or "chunked (set in the config)".
+    gc = _first_word(choices.get("gradient_checkpointing"))
+    if gc in ("on", "off", "true", "false"):
+        config = config.replace("training.gradient_checkpointing", "on" if gc in ("on", "true") else "off")
+    loss = _first_word(choices.get("loss", choices.get("loss_impl")))
     if loss in ("standard", "chunked"):
         config = config.replace("training.loss_impl", loss)
     return config
+
+
+def _first_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value or "").strip().split(" ")[0].lower()
 
 
 def estimate_vs_measured(run: Any, overheads: Optional[Overheads] = None) -> tuple[Optional[Estimate], Optional[Measured]]:
