@@ -1,0 +1,413 @@
+"""VRAM estimator accuracy: the studio's estimate next to the peak its own worker measures on a GPU.
+
+For a grid of configurations (6 public architectures from the bundled catalog, built with random
+bf16 weights: Qwen2.5-0.5B, Llama-3.2-1B, Llama-3.1-8B (untied head), Gemma-2-2B (256k vocabulary,
+soft-capped logits), Gemma-3-1B (262k vocabulary), Phi-3-mini (fused projections); methods LoRA,
+QLoRA, DoRA, IA3, AdaLoRA, prompt tuning, GaLore, LISA, full fine-tuning; checkpointing on/off;
+standard and chunked loss; lengths 256..8192; micro-batches 1..16; padded and unpadded batches)
+it trains 4 optimizer steps with the studio's worker (``studio.worker.train.main``: the measured
+engine is the studio's), one process per configuration so every peak is clean, and reads the
+``mem_peak_allocated`` / ``mem_peak_reserved`` the worker records (its loop resets the peak
+counters after the model is loaded; the max over steps >= 2 includes the optimizer states).
+The estimate is computed with default overheads (no calibration) from the run's config and the
+engine's recorded decisions.
+
+Usage (on a GPU machine; nothing here runs on the CPU test suite):
+    python benchmarks/vram_accuracy.py run --subset quick   --out results/vram    # ~8 min on an H100
+    python benchmarks/vram_accuracy.py run --subset small   --out results/vram
+    python benchmarks/vram_accuracy.py run --subset big     --out results/vram    # Llama-3.1-8B, Phi-3
+    python benchmarks/vram_accuracy.py run --configs q05-lora-b8s1024-gc-chunked,l1-qlora-b4s2048-gc-chunked
+    python benchmarks/vram_accuracy.py list
+Results accumulate across calls in OUT/results.json (keyed by configuration id); OUT/results.md is
+the markdown table (config, estimate, measured, error) with a summary line. Configurations that
+the installed packages cannot run (no bitsandbytes for QLoRA, ...) or that the estimate says
+cannot fit this GPU are recorded as skipped, with the reason. ``--budget-s`` stops launching new
+configurations after that many seconds (default 450) so one call fits in ~8 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+GIB = 1024 ** 3
+STEPS = 4
+
+MODELS = {  # short key -> catalog name
+    "q05": "Qwen/Qwen2.5-0.5B",
+    "l1": "meta-llama/Llama-3.2-1B",
+    "l8": "meta-llama/Llama-3.1-8B",
+    "g2": "google/gemma-2-2b",
+    "g3": "google/gemma-3-1b-pt",
+    "p3": "microsoft/Phi-3-mini-4k-instruct",
+}
+
+# (model, method, batch, seq, checkpointing, loss, padded, extra method fields)
+GRID: dict[str, list[tuple]] = {
+    "quick": [
+        ("q05", "lora", 8, 1024, "on", "chunked", False, {}),
+        ("q05", "lora", 8, 1024, "on", "standard", False, {}),
+        ("q05", "lora", 4, 1024, "off", "chunked", False, {}),
+        ("l1", "lora", 8, 1024, "on", "standard", False, {}),
+        ("l1", "qlora", 4, 2048, "on", "chunked", False, {}),
+        ("l1", "dora", 4, 1024, "on", "chunked", False, {}),
+        ("g3", "lora", 4, 2048, "on", "chunked", False, {}),
+        ("g2", "lora", 2, 1024, "on", "auto", False, {}),
+        ("q05", "full", 4, 512, "on", "chunked", False, {}),
+        ("q05", "ia3", 8, 1024, "off", "chunked", False, {}),
+        ("q05", "prompt_tuning", 4, 512, "off", "auto", False, {}),
+        ("q05", "galore", 4, 512, "on", "chunked", False, {}),
+    ],
+    "small": [
+        ("q05", "lora", 1, 256, "off", "chunked", False, {}),
+        ("q05", "lora", 1, 8192, "on", "chunked", False, {}),
+        ("q05", "lora", 16, 256, "off", "standard", False, {}),
+        ("q05", "lora", 4, 1024, "off", "chunked", True, {}),
+        ("q05", "adalora", 4, 1024, "on", "chunked", False, {}),
+        ("l1", "lora", 2, 4096, "off", "chunked", False, {}),
+        ("l1", "lora", 8, 512, "off", "chunked", True, {}),
+        ("l1", "qlora", 16, 512, "off", "chunked", False, {}),
+        ("l1", "full", 2, 1024, "on", "chunked", False, {}),
+        ("l1", "lisa", 4, 1024, "on", "chunked", False, {"active_layers": 2}),
+        ("g3", "qlora", 2, 4096, "on", "chunked", False, {}),
+        ("g3", "lora", 8, 512, "off", "standard", False, {}),
+        ("g2", "dora", 1, 2048, "on", "auto", False, {}),
+        ("g2", "ia3", 4, 1024, "off", "auto", False, {}),
+    ],
+    "big": [
+        ("l8", "lora", 4, 1024, "on", "chunked", False, {}),
+        ("l8", "lora", 4, 1024, "on", "standard", False, {}),
+        ("l8", "lora", 2, 2048, "off", "chunked", False, {}),
+        ("l8", "lora", 1, 8192, "on", "chunked", False, {}),
+        ("l8", "qlora", 4, 1024, "on", "chunked", False, {}),
+        ("l8", "qlora", 8, 2048, "on", "chunked", True, {}),
+        ("l8", "qlora", 16, 512, "on", "standard", False, {}),
+        ("l8", "dora", 2, 1024, "on", "chunked", False, {}),
+        ("l8", "ia3", 4, 1024, "on", "chunked", False, {}),
+        ("l8", "prompt_tuning", 1, 1024, "on", "auto", False, {}),
+        ("l8", "galore", 1, 512, "on", "chunked", False, {}),
+        ("l8", "full", 1, 256, "on", "chunked", False, {}),
+        ("p3", "lora", 4, 1024, "on", "chunked", False, {}),
+        ("p3", "qlora", 4, 2048, "off", "chunked", False, {}),
+    ],
+}
+GRID["all"] = GRID["quick"] + GRID["small"] + GRID["big"]
+
+
+def config_id(spec: tuple) -> str:
+    model, method, b, s, gc, loss, padded, extra = spec
+    tail = "-padded" if padded else ""
+    return f"{model}-{method}-b{b}s{s}-{'gc' if gc == 'on' else 'nogc'}-{loss}{tail}"
+
+
+def all_specs() -> dict[str, tuple]:
+    return {config_id(s): s for s in GRID["all"]}
+
+
+# ---------------------------------------------------------------------------------------- models
+def build_model(root: Path, key: str) -> Path:
+    """Random bf16 weights from the catalog config, a WordLevel tokenizer ("w<id>"), saved like a
+    hub folder so the worker loads it as a user's model (and QLoRA quantizes it at load)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    from studio.core.models import catalog_dir
+
+    out = root / "models" / key
+    if (out / "done").exists():
+        return out
+    name = MODELS[key]
+    raw = next(json.loads(p.read_text()) for p in catalog_dir().glob("*.json")
+               if json.loads(p.read_text()).get("_name_or_path") == name)
+    text = dict(raw.get("text_config") or raw)
+    model_type = text.pop("model_type")
+    for k in ("_name_or_path", "architectures", "torch_dtype"):
+        text.pop(k, None)
+    vocab = text["vocab_size"]
+    cfg = AutoConfig.for_model(model_type, **text, pad_token_id=vocab - 2, eos_token_id=vocab - 1,
+                               bos_token_id=vocab - 1)
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+    model.save_pretrained(out, safe_serialization=True)
+    del model
+    torch.cuda.empty_cache()
+    words = {f"w{i}": i for i in range(vocab - 3)}
+    words.update({"<unk>": vocab - 3, "<pad>": vocab - 2, "</s>": vocab - 1})
+    tok = Tokenizer(models.WordLevel(words, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
+                            eos_token="</s>").save_pretrained(out)
+    (out / "done").write_text("ok")
+    return out
+
+
+def write_data(root: Path, key: str, seq: int, rows: int, padded: bool) -> Path:
+    """Text rows of exactly ``seq`` tokens with EOS (or, padded, of seq, seq-32, seq-64, seq-96)."""
+    import random
+
+    from studio.core.models import catalog_facts
+
+    vocab = catalog_facts(MODELS[key]).vocab_size - 3
+    path = root / "data" / f"{key}-s{seq}-{'padded' if padded else 'fixed'}-{rows}.jsonl"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seq)
+    with open(path, "w") as f:
+        for i in range(rows):
+            n = seq - (32 * (i % 4) if padded else 0)
+            f.write(json.dumps({"text": " ".join(f"w{rng.randrange(vocab)}" for _ in range(max(1, n - 1)))}) + "\n")
+    return path
+
+
+def run_config(spec: tuple, model_dir: Path, data: Path, runs: Path) -> dict[str, Any]:
+    model, method, b, s, gc, loss, padded, extra = spec
+    method_cfg = {"name": method, **extra}
+    if method in ("lora", "qlora", "dora"):
+        method_cfg.update(r=16, alpha=32, dropout=0.0, target_modules="all-linear")
+    return {
+        "name": config_id(spec),
+        "model": {"source": "local", "path": str(model_dir)},
+        "data": {"source": "file", "path": str(data), "format": "text", "dedup": False, "add_eos": True,
+                 "train_on": "all"},
+        "method": method_cfg,
+        "training": {"batch_size": b, "grad_accum": 1, "max_seq_len": s, "max_steps": STEPS, "logging_steps": 1,
+                     "gradient_checkpointing": gc, "loss_impl": loss, "precision": "bf16", "device": "cuda",
+                     "warmup_ratio": 0.0, "lr_scheduler": "constant", "eval_steps": 0, "save_steps": 0,
+                     "learning_rate": 1e-5},
+    }
+
+
+# ---------------------------------------------------------------------------------------- child
+def child(run_dir: str) -> int:
+    """One configuration in this process: the studio's worker, with the final save skipped."""
+    import studio.worker.saving as saving
+    from studio.worker.train import main as worker_main
+
+    saving.save_trained = lambda *a, **k: Path(run_dir) / "adapter"  # writing 16 GB measures nothing
+    return worker_main(run_dir)
+
+
+# ---------------------------------------------------------------------------------------- parent
+def skip_reason(spec: tuple) -> str:
+    method = spec[1]
+    if method in ("qlora", "qdora", "qr_adaptor") and importlib.util.find_spec("bitsandbytes") is None:
+        return "bitsandbytes is not installed"
+    try:
+        from studio.core.methods import method_names
+
+        if method not in method_names():
+            return f"method {method!r} is not offered by this studio build"
+    except ImportError as e:
+        return f"studio.core.methods: {e}"
+    return ""
+
+
+def estimate_for(run_dir: Path, padded: bool) -> Any:
+    from studio.core.models import inspect_model
+    from studio.core.runs import Run
+    from studio.core.vram import Overheads, estimate
+    from studio.core.vram.calibration import _engine_config
+
+    config = _engine_config(Run(run_dir))
+    # Unpadded batches carry no attention mask, so SDPA keeps k/v at their own head count; the
+    # estimator models "no mask" through data.packing.
+    config = config.replace("data.packing", not padded)
+    return estimate(config, inspect_model(config.model.path), overheads=Overheads())
+
+
+def gpu_total() -> Optional[int]:
+    from studio.core.gpu import gpu_snapshot
+
+    snap = gpu_snapshot()
+    return snap[0].mem_total if snap else None
+
+
+def _run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from studio.core.models import catalog_facts, inspect_model
+    from studio.core.vram import Overheads, estimate
+    from studio.core.vram.calibration import measured_peaks
+
+    t_start = time.time()
+    root = Path(args.root)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = all_specs()
+    if args.configs:
+        ids = [c.strip() for c in args.configs.split(",") if c.strip()]
+        unknown = [i for i in ids if i not in specs]
+        if unknown:
+            print(f"unknown configuration ids: {', '.join(unknown)} (see `list`)", file=sys.stderr)
+            return 2
+    else:
+        ids = [config_id(s) for s in GRID[args.subset]]
+    results_path = out / "results.json"
+    results: dict[str, dict] = {}
+    if results_path.exists():
+        results = {r["id"]: r for r in json.loads(results_path.read_text())}
+    total = gpu_total()
+    env = dict(os.environ, STUDIO_HOME=str(root / "home"), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for cid in ids:
+        spec = specs[cid]
+        model, method, b, s, gc, loss, padded, extra = spec
+        row: dict[str, Any] = {"id": cid, "model": MODELS[model], "method": method, "batch": b, "seq": s,
+                               "checkpointing": gc, "loss": loss, "padded": padded, "extra": extra}
+        elapsed = time.time() - t_start
+        if elapsed > args.budget_s:
+            print(f"[{cid}] not started: time budget of {args.budget_s}s used", flush=True)
+            continue
+        reason = skip_reason(spec)
+        if not reason and total is None:
+            reason = "no NVIDIA GPU visible"
+        if not reason:
+            # A config-only estimate first: do not launch what cannot fit this GPU.
+            pre_cfg = run_config(spec, Path("."), Path("."), root)
+            pre_cfg["model"] = {"source": "hub", "path": MODELS[model]}
+            from studio.core.config import RunConfig
+
+            pre = estimate(RunConfig.from_dict(pre_cfg).replace("data.packing", not padded),
+                           catalog_facts(MODELS[model]), overheads=Overheads())
+            if pre.device_used > 0.97 * total:
+                reason = f"estimated {pre.device_used / GIB:.1f} GiB > this GPU's {total / GIB:.1f} GiB"
+        if reason:
+            row.update(status="skipped", reason=reason)
+            results[cid] = row
+            print(f"[{cid}] skipped: {reason}", flush=True)
+            _write(out, results)
+            continue
+        t0 = time.time()
+        built = (root / "models" / model / "done").exists()
+        prep = built or subprocess.run([sys.executable, __file__, "build", "--root", str(root), "--model", model],
+                                       env=env, capture_output=True, text=True, timeout=900)
+        if prep is not True and prep.returncode != 0:
+            row.update(status="error", reason="building the model failed: " + (prep.stderr or prep.stdout)[-800:])
+            results[cid] = row
+            _write(out, results)
+            continue
+        model_dir = root / "models" / model
+        data = write_data(root, model, s, rows=max(16, b * (STEPS + 1)), padded=padded)
+        run_dir = root / "runs" / f"{cid}-{int(time.time())}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config(spec, model_dir, data, root)))
+        try:
+            proc = subprocess.run([sys.executable, __file__, "child", str(run_dir)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  timeout=args.timeout)
+            rc, stderr = proc.returncode, proc.stderr
+        except subprocess.TimeoutExpired:
+            rc, stderr = -1, f"timed out after {args.timeout}s"
+        events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines() if x.strip()] \
+            if (run_dir / "events.jsonl").exists() else []
+        measured = measured_peaks(events)
+        errors = [e for e in events if e.get("type") == "error"]
+        row["wall_s"] = round(time.time() - t0, 1)
+        try:
+            est = estimate_for(run_dir, padded)
+        except Exception as e:  # the estimate must be reported even when the run failed, if possible
+            est = None
+            row["estimate_error"] = f"{type(e).__name__}: {e}"
+        if est is not None:
+            row.update(est_allocated=est.peak_allocated, est_reserved=est.peak_reserved,
+                       est_device=est.device_used, est_phase=est.peak_phase, est_breakdown=est.breakdown,
+                       est_gc=est.setup.gc, est_loss=est.setup.loss)
+        plan = next((e for e in events if e.get("type") == "plan"), {})
+        row["engine_choices"] = plan.get("choices", {})
+        if measured is not None and measured.steps >= 2 and rc == 0:
+            row.update(status="ok", measured_allocated=measured.peak_allocated,
+                       measured_reserved=measured.peak_reserved, steps=measured.steps)
+            if est is not None:
+                row["error_allocated"] = (est.peak_allocated - measured.peak_allocated) / measured.peak_allocated
+                row["error_reserved"] = (est.peak_reserved - measured.peak_reserved) / max(1, measured.peak_reserved)
+        else:
+            kind = errors[-1].get("kind") if errors else ""
+            row.update(status="oom" if kind == "oom" else "error",
+                       reason=(errors[-1]["message"] if errors else "") or stderr[-800:])
+        results[cid] = row
+        _write(out, results)
+        err = row.get("error_allocated")
+        print(f"[{cid}] {row['status']}: estimate {row.get('est_allocated', 0) / GIB:.2f} GiB, measured "
+              f"{row.get('measured_allocated', 0) / GIB:.2f} GiB"
+              + (f", error {100 * err:+.1f}%" if err is not None else "") + f" ({row['wall_s']}s)", flush=True)
+    print(table(list(results.values())))
+    return 0
+
+
+def _write(out: Path, results: dict[str, dict]) -> None:
+    rows = list(results.values())
+    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    (out / "results.md").write_text(table(rows))
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| config | est. alloc GiB | measured alloc GiB | error | est. reserved GiB | measured reserved GiB "
+            "| error | peak phase | status |\n|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in rows:
+        def g(key: str) -> str:
+            return f"{r[key] / GIB:.2f}" if r.get(key) else "—"
+
+        def pct(key: str) -> str:
+            return f"{100 * r[key]:+.1f}%" if r.get(key) is not None else "—"
+
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {str(r.get('reason', ''))[:80]}"
+        lines.append(f"| {r['id']} | {g('est_allocated')} | {g('measured_allocated')} | {pct('error_allocated')} "
+                     f"| {g('est_reserved')} | {g('measured_reserved')} | {pct('error_reserved')} "
+                     f"| {r.get('est_phase', '—')} | {status} |")
+    errs = [abs(r["error_allocated"]) for r in rows if r.get("error_allocated") is not None]
+    if errs:
+        within = sum(e <= 0.05 for e in errs)
+        lines.append("")
+        lines.append(f"{len(errs)} measured: median |error| {100 * statistics.median(errs):.1f}%, "
+                     f"max {100 * max(errs):.1f}%, within ±5%: {within}/{len(errs)}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a subset or a list of configurations")
+    r.add_argument("--subset", choices=sorted(GRID), default="quick")
+    r.add_argument("--configs", help="comma-separated configuration ids (see `list`); overrides --subset")
+    r.add_argument("--root", default="/tmp/vram-bench", help="models, data and run folders go here")
+    r.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "vram"))
+    r.add_argument("--budget-s", type=float, default=450.0, help="stop starting new configurations after this")
+    r.add_argument("--timeout", type=float, default=300.0, help="seconds one configuration may take")
+    sub.add_parser("list", help="print the configuration ids by subset")
+    b = sub.add_parser("build", help=argparse.SUPPRESS)
+    b.add_argument("--root", required=True)
+    b.add_argument("--model", required=True)
+    c = sub.add_parser("child", help=argparse.SUPPRESS)
+    c.add_argument("run_dir")
+    args = p.parse_args()
+    if args.cmd == "list":
+        for name in ("quick", "small", "big"):
+            print(f"{name}:")
+            for spec in GRID[name]:
+                print(f"  {config_id(spec)}")
+        return 0
+    if args.cmd == "build":
+        build_model(Path(args.root), args.model)
+        return 0
+    if args.cmd == "child":
+        return child(args.run_dir)
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
