@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QStackedWidget, QToolButton,
+from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QSizePolicy, QStackedWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
 from studio import __version__
@@ -219,8 +219,9 @@ class MainWindow(QMainWindow):
             v.setProperty("role", "pill")
             v.setObjectName(f"pill_{key}")
             v.setMaximumWidth(260)
-            box.addWidget(k)
-            box.addWidget(v)
+            v.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+            box.addWidget(k, 0, Qt.AlignmentFlag.AlignVCenter)
+            box.addWidget(v, 0, Qt.AlignmentFlag.AlignVCenter)
             lay.addLayout(box)
             lay.addSpacing(10)
             self._pills[key] = v

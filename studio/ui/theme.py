@@ -17,7 +17,7 @@ COLORS = {
 }
 
 # Preferred UI fonts, best first; the first one installed wins.
-FONT_FAMILIES = ["Inter", "Segoe UI", "SF Pro Text", "Cantarell", "Noto Sans", "Ubuntu", "DejaVu Sans"]
+FONT_FAMILIES = ["Inter", "Inter Variable", "Segoe UI", "SF Pro Text", "Cantarell", "Noto Sans", "Ubuntu", "DejaVu Sans"]
 
 
 def theme_dir():

@@ -124,12 +124,18 @@ def muted(text: str, wrap: bool = True, role: str = "muted") -> QLabel:
     return label
 
 
-def scroll_page(content: QWidget) -> QScrollArea:
-    """Wrap a page's content so small windows scroll instead of squashing the cards."""
+def scroll_page(content: QWidget, max_width: int = 1240) -> QScrollArea:
+    """Wrap a page's content so small windows scroll vertically; wide windows keep lines readable."""
     area = QScrollArea()
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(content)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    holder = QWidget()
+    row = QHBoxLayout(holder)
+    row.setContentsMargins(0, 0, 0, 0)
+    content.setMaximumWidth(max_width)
+    row.addWidget(content)
+    area.setWidget(holder)
     return area
 
 

@@ -2,8 +2,9 @@
 
 Arrival and drawing are decoupled: ``MetricsBuffer.add(event)`` only appends (cheap, any rate),
 and the owner calls ``TrainingCurves.redraw(buffer)`` from a timer when ``buffer.dirty``. The
-loss plot shows the raw loss faintly and an EMA-smoothed line on top (bias-corrected, so the
-first points are not dragged towards zero), plus validation loss as dots.
+loss plot shows the raw loss faintly and an EMA-smoothed line on top, plus validation loss as
+dots. The EMA is bias-corrected (the first points are not dragged towards zero) and its weight
+grows with the number of points, so a short run is not drawn lagging far behind its own loss.
 """
 
 from __future__ import annotations
@@ -11,33 +12,51 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QVBoxLayout, QWidget
 
 from studio.ui.theme import COLORS
 
-SMOOTHING = 0.9  # EMA weight of the past; 0.9 ~ averaging the last ten points
+MAX_SMOOTHING = 0.95  # EMA weight of the past for long runs (~ the last twenty points)
+SMOOTHING_POINTS = 10  # weight = 1 - 10/n: about a tenth of the run is averaged, up to the max
+
+
+def smoothing_for(n: int) -> float:
+    return max(0.0, min(MAX_SMOOTHING, 1.0 - SMOOTHING_POINTS / n)) if n else 0.0
+
+
+def ema(values: list[float], weight: float) -> list[float]:
+    """Bias-corrected exponential moving average (as TensorBoard draws it)."""
+    out, acc = [], 0.0
+    for i, v in enumerate(values, 1):
+        acc = weight * acc + (1 - weight) * v
+        out.append(acc / (1 - weight ** i) if weight else v)
+    return out
 
 
 class MetricsBuffer:
     """Step metrics of one run, appended as events arrive (from a live worker or events.jsonl)."""
 
-    def __init__(self, smoothing: float = SMOOTHING):
-        self.smoothing = smoothing
+    def __init__(self):
         self.steps: list[float] = []
         self.loss: list[float] = []
-        self.loss_ema: list[float] = []
         self.lr: list[float] = []
         self.eval_steps: list[float] = []
         self.eval_loss: list[float] = []
         self.last_step: Optional[dict[str, Any]] = None
         self.plan: Optional[dict[str, Any]] = None
         self.dirty = False
-        self._ema = 0.0
-        self._ema_n = 0
+        self._ema_cache: tuple[int, list[float]] = (0, [])
 
     def clear(self) -> None:
-        self.__init__(self.smoothing)
+        self.__init__()
         self.dirty = True
+
+    @property
+    def loss_ema(self) -> list[float]:
+        n = len(self.loss)
+        if self._ema_cache[0] != n:
+            self._ema_cache = (n, ema(self.loss, smoothing_for(n)))
+        return self._ema_cache[1]
 
     def add(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -45,16 +64,15 @@ class MetricsBuffer:
             step, loss = event.get("step"), event.get("loss")
             if not isinstance(step, (int, float)):
                 return
-            if self.steps and step <= self.steps[-1]:  # a resumed run repeats steps: keep the newest
-                while self.steps and self.steps[-1] >= step:
-                    self._pop()
+            while self.steps and self.steps[-1] >= step:  # a resumed run repeats steps: keep the newest
+                self.steps.pop()
+                self.loss.pop()
+                self.lr.pop()
+                self._ema_cache = (-1, [])
             self.last_step = event
             if isinstance(loss, (int, float)) and loss == loss:
                 self.steps.append(float(step))
                 self.loss.append(float(loss))
-                self._ema = self.smoothing * self._ema + (1 - self.smoothing) * float(loss)
-                self._ema_n += 1
-                self.loss_ema.append(self._ema / (1 - self.smoothing ** self._ema_n))
                 lr = event.get("lr")
                 self.lr.append(float(lr) if isinstance(lr, (int, float)) else float("nan"))
             self.dirty = True
@@ -70,17 +88,6 @@ class MetricsBuffer:
         for e in events:
             self.add(e)
         return self
-
-    def _pop(self) -> None:
-        self.steps.pop()
-        self.loss.pop()
-        self.loss_ema.pop()
-        self.lr.pop()
-        self._ema_n = len(self.loss_ema)
-        if self.loss_ema:
-            self._ema = self.loss_ema[-1] * (1 - self.smoothing ** self._ema_n)
-        else:
-            self._ema = 0.0
 
     @property
     def final_loss(self) -> Optional[float]:
@@ -104,6 +111,15 @@ def _style_plot(plot: pg.PlotWidget, title: str, y_label: str) -> None:
     plot.setMenuEnabled(False)
 
 
+def _framed(plot: pg.PlotWidget) -> QFrame:
+    frame = QFrame()
+    frame.setObjectName("PlotFrame")
+    lay = QVBoxLayout(frame)
+    lay.setContentsMargins(8, 8, 12, 8)
+    lay.addWidget(plot)
+    return frame
+
+
 class TrainingCurves(QWidget):
     """Loss (raw, smoothed, validation) and learning-rate plots, redrawn on request."""
 
@@ -114,7 +130,7 @@ class TrainingCurves(QWidget):
         _style_plot(self.loss_plot, "Loss", "loss")
         legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=COLORS["muted"])
         legend.setBrush(pg.mkBrush(COLORS["card"]))
-        self.raw_curve = self.loss_plot.plot([], [], pen=pg.mkPen(COLORS["accent"] + "55", width=1), name="raw")
+        self.raw_curve = self.loss_plot.plot([], [], pen=pg.mkPen(COLORS["accent"] + "80", width=1.2), name="raw")
         self.ema_curve = self.loss_plot.plot([], [], pen=pg.mkPen(COLORS["accent"], width=2.4), name="smoothed")
         self.eval_curve = self.loss_plot.plot([], [], pen=None, symbol="o", symbolSize=7, symbolBrush=COLORS["mint"],
                                               symbolPen=None, name="validation")
@@ -122,17 +138,22 @@ class TrainingCurves(QWidget):
         _style_plot(self.lr_plot, "Learning rate", "lr")
         self.lr_curve = self.lr_plot.plot([], [], pen=pg.mkPen(COLORS["mint"], width=2))
         self.lr_plot.setXLink(self.loss_plot)
+        self.empty_text = pg.TextItem("Curves appear here once a run reports its first steps", color=COLORS["faint"],
+                                      anchor=(0.5, 0.5))
+        self.loss_plot.addItem(self.empty_text)
+        self.empty_text.setPos(0.5, 0.5)
         lay = QHBoxLayout(self) if horizontal else QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(10)
-        lay.addWidget(self.loss_plot, 3)
-        lay.addWidget(self.lr_plot, 2 if horizontal else 1)
+        lay.setSpacing(12)
+        lay.addWidget(_framed(self.loss_plot), 3)
+        lay.addWidget(_framed(self.lr_plot), 2 if horizontal else 1)
 
     def redraw(self, buffer: MetricsBuffer) -> None:
         self.raw_curve.setData(buffer.steps, buffer.loss)
         self.ema_curve.setData(buffer.steps, buffer.loss_ema)
         self.eval_curve.setData(buffer.eval_steps, buffer.eval_loss)
         self.lr_curve.setData(buffer.steps, buffer.lr)
+        self.empty_text.setVisible(not buffer.steps)
         buffer.dirty = False
 
     def point_count(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar,
                                QPushButton, QRadioButton, QWidget)
@@ -19,7 +19,7 @@ from studio.core.config import ConfigError
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.process import WorkerProcess
-from studio.ui.widgets.card import Banner, Card, muted, page_layout, section_label
+from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, section_label
 
 EXPORTABLE_STATES = ("completed", "stopped")
 
@@ -33,6 +33,7 @@ class ExportPage(QWidget):
         self._root = store_root
         self.worker: Optional[WorkerProcess] = None
         self._out_edited = False
+        self._banner_run: Optional[Path] = None
 
         lay = page_layout(self)
         card = Card("Export a trained run", "Adapters are small and load on top of the base model; a merged model "
@@ -82,12 +83,20 @@ class ExportPage(QWidget):
         self.banner = Banner()
         card.body.addWidget(self.banner)
         lay.addWidget(card)
+        self.exports_card = Card("Already exported", "Earlier exports of this run.")
+        self.exports_list = muted("", role="muted")
+        self.exports_list.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.exports_card.body.addWidget(self.exports_list)
+        lay.addWidget(self.exports_card)
+        log_card = Card("Log")
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setProperty("mono", True)
         self.log_view.setMaximumBlockCount(2000)
         self.log_view.setPlaceholderText("The export's log appears here.")
-        lay.addWidget(self.log_view, 1)
+        self.log_view.setMinimumHeight(120)
+        log_card.body.addWidget(self.log_view)
+        lay.addWidget(log_card, 1)
         self.refresh()
 
     # ---- runs ---------------------------------------------------------------------------
@@ -122,9 +131,13 @@ class ExportPage(QWidget):
                                      "saved) can be exported here.", "info")
             self.merged_radio.setEnabled(False)
             self.merge_note.setText("")
+            self.exports_card.hide()
+            self._banner_run = None
             return
-        if not busy:
-            self.banner.show_message("")
+        if not busy and run.path != self._banner_run:
+            self.banner.show_message("")  # an outcome stays until another run is chosen
+        self._banner_run = run.path
+        self._show_exports(run)
         try:
             info = type(run.config().method).info
         except ConfigError as e:
@@ -138,6 +151,15 @@ class ExportPage(QWidget):
         else:
             self.merge_note.setText(info.merge_note)
         self._suggest_out()
+
+    def _show_exports(self, run: Run) -> None:
+        rows = []
+        if run.exports_dir.is_dir():
+            for folder in sorted(p for p in run.exports_dir.iterdir() if p.is_dir()):
+                size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+                rows.append(f"{folder}  ·  {fmt_bytes(size)}")
+        self.exports_list.setText("\n".join(rows))
+        self.exports_card.setVisible(bool(rows))
 
     def _kind(self) -> str:
         return "merged" if self.merged_radio.isChecked() else "adapter"
@@ -205,6 +227,7 @@ class ExportPage(QWidget):
         self.worker = None
         self.progress.hide()
         self.export_button.setEnabled(True)
+        self._show_exports(run)
         if state == "completed":
             self.banner.show_message(message or f"Exported to {out}.", "ok")
             self._exported_to = out

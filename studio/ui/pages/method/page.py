@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from studio.core import gpu
 from studio.core.config import RunConfig, TrainingSpec
@@ -72,6 +72,8 @@ class MethodPage(QWidget):
                 b.setProperty("compact", True)
                 b.setCheckable(True)
                 b.setObjectName(f"method_{key}")
+                b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # equal columns
+                b.setMinimumWidth(90)
                 b.clicked.connect(lambda _=False, k=key: self._on_method_clicked(k))
                 self._method_group.addButton(b)
                 self.method_buttons[key] = b

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QStackedWidget, QTableView, QVBoxLayout, QWidget)
+                               QLineEdit, QProgressBar, QSizePolicy, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from studio.core.config import RunConfig
 from studio.ui.config_model import ConfigModel
@@ -22,10 +22,10 @@ from studio.ui.tasks import start_task
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, fmt_params, muted, page_layout, scroll_page
 
 SOURCES = (
-    ("demo", "Demo model", "Tiny and built in: trains on a CPU in seconds"),
-    ("local", "Local folder", "A Hugging Face model folder on this computer"),
+    ("demo", "Demo model", "Tiny, built in, trains on any CPU"),
+    ("local", "Local folder", "A model folder on this computer"),
     ("cache", "Hugging Face cache", "Models you already downloaded"),
-    ("hub", "Download from the hub", "By id, e.g. Qwen/Qwen2.5-0.5B-Instruct"),
+    ("hub", "Download from the hub", "Any model id on huggingface.co"),
 )
 
 
@@ -64,17 +64,18 @@ class ModelPage(QWidget):
             b.setCheckable(True)
             b.setObjectName(f"source_{key}")
             b.setMinimumHeight(62)
+            b.setMinimumWidth(120)
+            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             self._source_group.addButton(b)
             self._source_buttons[key] = b
             row.addWidget(b, 1)
             b.clicked.connect(lambda _=False, k=key: self._on_source_clicked(k))
         choose.body.addLayout(row)
-        self._stack = QStackedWidget()
+        # Panels are shown one at a time (not a stacked widget, whose height is the tallest panel's).
         self._panels = {"demo": self._build_demo_panel(), "local": self._build_local_panel(),
                         "cache": self._build_cache_panel(), "hub": self._build_hub_panel()}
         for panel in self._panels.values():
-            self._stack.addWidget(panel)
-        choose.body.addWidget(self._stack)
+            choose.body.addWidget(panel)
         lay.addWidget(choose)
 
         self._facts_card = Card("About this model")
@@ -178,11 +179,15 @@ class ModelPage(QWidget):
 
     # ---- choosing -----------------------------------------------------------------------
     def _on_source_clicked(self, key: str) -> None:
-        self._stack.setCurrentWidget(self._panels[key])
+        self._show_panel(key)
         if key == "demo":
             self._apply_model("demo", "", None)
         elif key == "cache" and self._cache_model.rowCount() == 0 and self._scan_task is None:
             self.scan_cache()
+
+    def _show_panel(self, key: str) -> None:
+        for k, panel in self._panels.items():
+            panel.setVisible(k == key)
 
     def _on_browse_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a Hugging Face model folder", self._local_edit.text())
@@ -300,7 +305,7 @@ class ModelPage(QWidget):
         if source == "local" and "huggingface" in config.model.path and "snapshots" in config.model.path:
             key = "cache"
         self._source_buttons[key].setChecked(True)
-        self._stack.setCurrentWidget(self._panels[key])
+        self._show_panel(key)
         if key == "local":
             self._local_edit.setText(config.model.path)
         elif key == "hub":
@@ -375,6 +380,6 @@ class ModelPage(QWidget):
             bl.setSpacing(3)
             bl.addWidget(key)
             bl.addWidget(val)
-            self._facts_grid.addWidget(box, r, c)
+            self._facts_grid.addWidget(box, r, c, Qt.AlignmentFlag.AlignTop)
         for c in range(cols):
             self._facts_grid.setColumnStretch(c, 1)
