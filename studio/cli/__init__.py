@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "studio.cli.data",
     "studio.cli.estimate",
     "studio.cli.plan",
+    "studio.cli.compare",
+    "studio.cli.methods",
 ]
 
 

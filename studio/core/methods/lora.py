@@ -54,7 +54,7 @@ class LoraMethod(MethodBase):
                     "decomposition. LoftQ (QLoRA 4-bit only): chosen to cancel the 4-bit quantization error.")
     rank_pattern: str = Field(
         "", title="Rank per layer",
-        description="Different ranks for some modules: pattern=rank pairs, e.g. 'down_proj=32, layers\\.0\\.=8'. "
+        description="Different ranks for some modules: pattern=rank pairs, e.g. 'down_proj=32, layers\\.0\\..*=8'. "
                     "A pattern is a regular expression matched against the end of a module's full name; "
                     "modules no pattern matches use Rank.")
     alpha_pattern: str = Field(

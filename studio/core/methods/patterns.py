@@ -1,6 +1,6 @@
 """Small text formats for per-layer settings, so tables stay editable in a one-line form field.
 
-``"down_proj=32, layers\\.0\\.=8"``  module-name pattern -> number (LoRA rank/alpha patterns)
+``"down_proj=32, layers\\.0\\..*=8"``  module-name pattern -> number (LoRA rank/alpha patterns)
 ``"0-5=8, 6-23=16"``                 layer ranges -> number (QR-Adaptor's rank table)
 ``"0, 1, 22-23"``                    a set of layer indices (QR-Adaptor's bf16 layers)
 
