@@ -24,6 +24,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _params(n: int) -> str:
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return str(n)
+
+
 def _gib(n: float) -> str:
     return f"{n / 1024 ** 3:.1f} GiB"
 
@@ -69,7 +76,7 @@ def run(args: Any) -> int:
 
     t = config.training
     s = est.setup
-    print(f"Model      {facts.name}: {facts.num_params / 1e9:.2f} B parameters ({facts.architecture or facts.model_type})")
+    print(f"Model      {facts.name}: {_params(facts.num_params)} parameters ({facts.architecture or facts.model_type})")
     print(f"Run        {config.method.name}, micro-batch {t.batch_size} x {t.max_seq_len} tokens, "
           f"accumulation {t.grad_accum}, {s.precision}, optimizer {t.optimizer}")
     gc_text = "on" if s.gc else "off"

@@ -29,7 +29,7 @@ def run(args: Any) -> int:
     from studio.core.config import ConfigError, RunConfig
     from studio.core.models import ModelError, catalog_names, resolve_facts
     from studio.core.vram.gpus import gpu_names, resolve_target
-    from studio.core.vram.plan import NOT_APPLICABLE, plan_table
+    from studio.core.vram.plan import plan_table
 
     if args.list:
         print("Models:\n  " + "\n  ".join(catalog_names()))
@@ -57,14 +57,25 @@ def run(args: Any) -> int:
     if args.csv:
         sys.stdout.write(table.to_csv())
         return 0
-    print(f"{facts.name} ({facts.num_params / 1e9:.2f} B) on {target.label}: "
+    from studio.cli.estimate import _params
+    from studio.core.vram.suggest import MAX_BATCH
+
+    print(f"{facts.name} ({_params(facts.num_params)} parameters) on {target.label}: "
           f"{target.budget_bytes / 1024 ** 3:.1f} GiB usable. Largest micro-batch that fits:")
     width = max(len(r.title) for r in table.rows) + 2
     print(" " * width + "".join(f"{s:>8}" for s in table.seq_lens))
     for r in table.rows:
-        cells = "".join(f"{('n/a' if b == NOT_APPLICABLE else (b if b else '-')):>8}" for b in r.max_batch)
+        cells = "".join(f"{_cell(b, MAX_BATCH):>8}" for b in r.max_batch)
         print(f"{r.title:<{width}}{cells}")
     print("('-' = does not fit even one sequence; n/a = longer than the model's context)")
     for n in table.notes:
         print(f"Note: {n}")
     return 0
+
+
+def _cell(b: int, cap: int) -> str:
+    if b == -1:
+        return "n/a"
+    if b == 0:
+        return "-"
+    return f"{b}+" if b >= cap else str(b)
