@@ -256,3 +256,15 @@ def test_every_registered_method_estimates_and_agrees_with_the_method_param_coun
         e = estimate(c, facts, budget_bytes=int(24 * GIB))
         assert e.device_used > facts.num_params, name
         assert e.trainable_params == trainable_params(c.method, facts), name
+
+
+def test_estimator_imports_neither_torch_nor_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, studio.core.models, studio.core.vram, studio.core.vram.plan, studio.core.vram.suggest, "
+            "studio.core.vram.calibration, studio.cli.estimate, studio.cli.plan; "
+            "bad = [m for m in ('torch', 'transformers', 'PySide6') if m in sys.modules]; print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert out.stdout.strip() == ""
