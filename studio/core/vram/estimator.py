@@ -302,7 +302,9 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         biggest = max((m.in_features * m.out_features for m in f.linear_shapes), default=0)
         x = max(x, s.compute_bytes * biggest)
     if s.dora:
-        x = max(x, max((4 * m.in_features ** 2 + 8 * m.in_features * m.out_features for m in s.targets), default=0))
+        # PEFT's DoRA forms lora_B(lora_A(eye(in))) (fp32, in x in identity) and, for the column
+        # norm, fp32 copies of W, of the update, of its scaled form and of their sum.
+        x = max(x, max((4 * m.in_features ** 2 + 16 * m.in_features * m.out_features for m in s.targets), default=0))
     if s.family == "waveft":
         x = max(x, max((4 * m.in_features * m.out_features for m in s.targets), default=0))
     x += ov.cublas_workspace
@@ -312,7 +314,9 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     persistent = weights + trainable + optimizer
     recompute = a_layer if s.gc else 0
     phases_parts = {
-        "loss": dict(gradients=g_acc, activations=saved, logits=loss_mem, transients=ov.cublas_workspace),
+        # the top layer's forward transients (dequantization, DoRA) come just before the loss
+        "loss": dict(gradients=g_acc, activations=saved, logits=loss_mem,
+                     transients=max(ov.cublas_workspace, x - loss_mem)),
         "backward_start": dict(gradients=g_acc + g_head, activations=saved + recompute, logits=0,
                                transients=ws_layer + x),
         "backward_end": dict(gradients=max(g_acc, grads), activations=a_layer, logits=0, transients=ws_layer + x),
