@@ -56,6 +56,15 @@ def _install_excepthook(app) -> None:
     sys.excepthook = hook
 
 
+def _start_preflight(window) -> None:
+    """The once-per-version machine check (packaging's diagnostics), when that module is installed."""
+    try:
+        from studio.ui.dialogs.diagnostics import start_preflight
+    except ImportError:
+        return
+    window.preflight = start_preflight(window)  # kept referenced while its probe runs
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -83,6 +92,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return
         window.reattach_live_runs()
         window.build_remaining_pages()
+        _start_preflight(window)
         from studio.ui.dialogs.diagnostics import start_preflight
 
         start_preflight(window)  # first launch of this version only; speaks up only about real problems

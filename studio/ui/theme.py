@@ -38,6 +38,10 @@ def apply_theme(app: QApplication) -> None:
     font = QFont()
     font.setFamilies(FONT_FAMILIES)
     font.setPixelSize(13)
+    try:  # Inter's contextual alternates turn "4x6" in paths into "4×6"; paths must read as typed
+        font.setFeature(QFont.Tag("calt"), 0)
+    except (AttributeError, TypeError):  # Qt < 6.7
+        pass
     app.setFont(font)
     qss = (theme_dir() / "dark.qss").read_text(encoding="utf-8")
     app.setStyleSheet(qss.replace("@ICONS@", (theme_dir() / "icons").as_posix()))

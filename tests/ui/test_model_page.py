@@ -107,3 +107,33 @@ def test_bad_hub_id_is_explained(qtbot, window):
     page._hub_edit.setText("not a repo id")
     page._download_button.click()
     assert "organisation/model" in page._hub_banner.text()
+
+
+def test_hub_download_reports_progress_and_uses_the_model(qtbot, window, tmp_path, monkeypatch):
+    """The download path with the hub faked: progress arrives, the model is selected by its id."""
+    import huggingface_hub
+
+    from studio.ui.pages.model import hub
+
+    snap = tmp_path / "snap"
+
+    def fake_snapshot_download(repo_id, revision=None, allow_patterns=None, tqdm_class=None):
+        bar = tqdm_class(total=3)
+        for _ in range(3):
+            bar.update(1)
+        bar.close()
+        shutil.copytree(demo_model_dir(), snap)
+        return str(snap)
+
+    monkeypatch.setattr(hub, "offline_reason", lambda timeout_s=2.0: None)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    w = window()
+    page = w.page("model")
+    progress = []
+    page._hub_progress.valueChanged.connect(progress.append)
+    page._hub_edit.setText("acme/new-model")
+    page._download_button.click()
+    qtbot.waitUntil(lambda: page._download_task is None, timeout=10_000)
+    assert page._hub_banner.tone == "ok" and "Downloaded" in page._hub_banner.text()
+    assert 3 in progress
+    assert (w.config_model.config.model.source, w.config_model.config.model.path) == ("hub", "acme/new-model")

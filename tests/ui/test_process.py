@@ -140,3 +140,12 @@ def test_export_reports_progress_and_outcome(qtbot, store, demo_config, fake_wor
     assert got["finished"][0][0] == "completed"
     assert [e["current"] for e in got["events"] if e["type"] == "progress"] == [1, 2, 3]
     assert out.exists()
+
+
+def test_worker_command_from_source_and_frozen(monkeypatch):
+    from studio.ui import process
+
+    assert process.worker_command("train", "/r") == [sys.executable, "-m", "studio", "--worker", "train", "/r"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert process.worker_command("export", "/r", "--kind", "adapter") == [
+        sys.executable, "--worker", "export", "/r", "--kind", "adapter"]

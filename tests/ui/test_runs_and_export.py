@@ -67,7 +67,10 @@ def test_export_adapter_and_merged(qtbot, window, fake_worker, tmp_path):
     export.export_button.click()
     qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
     assert (run.exports_dir / "merged" / "config.json").exists()
-    export.export_button.click()  # the folder is not empty now: refuse rather than overwrite
+    assert export.out_edit.text().endswith("exports/merged-2"), "the next suggestion is a fresh folder"
+    assert "exports/merged" in export.exports_list.text() and "exports/adapter" in export.exports_list.text()
+    export.out_edit.setText(str(run.exports_dir / "merged"))
+    export.export_button.click()  # a folder that is not empty: refuse rather than overwrite
     assert export.worker is None and "not empty" in export.banner.text()
 
 

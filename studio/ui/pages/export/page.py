@@ -88,7 +88,7 @@ class ExportPage(QWidget):
         self.exports_list.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.exports_card.body.addWidget(self.exports_list)
         lay.addWidget(self.exports_card)
-        log_card = Card("Log")
+        self.log_card = log_card = Card("Log")
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setProperty("mono", True)
@@ -97,6 +97,8 @@ class ExportPage(QWidget):
         self.log_view.setMinimumHeight(120)
         log_card.body.addWidget(self.log_view)
         lay.addWidget(log_card, 1)
+        log_card.hide()  # shown once an export prints something
+        lay.addStretch(0)
         self.refresh()
 
     # ---- runs ---------------------------------------------------------------------------
@@ -165,9 +167,16 @@ class ExportPage(QWidget):
         return "merged" if self.merged_radio.isChecked() else "adapter"
 
     def _suggest_out(self) -> None:
+        """exports/<kind>, or exports/<kind>-2, -3... so a suggestion never points at an earlier export."""
         run = self.selected_run()
-        if run is not None and not self._out_edited:
-            self.out_edit.setText(str(run.exports_dir / self._kind()))
+        if run is None or self._out_edited:
+            return
+        base = run.exports_dir / self._kind()
+        out, n = base, 1
+        while out.exists() and any(out.iterdir()):
+            n += 1
+            out = base.with_name(f"{base.name}-{n}")
+        self.out_edit.setText(str(out))
 
     def _on_kind_toggled(self, _checked: bool) -> None:
         self._suggest_out()
@@ -197,7 +206,7 @@ class ExportPage(QWidget):
         kind = self._kind()
         worker = WorkerProcess(run, kind="export", extra_args=("--kind", kind, "--out", str(out_path)), parent=self)
         worker.sig_event_received.connect(self._on_worker_event_received)
-        worker.sig_log_received.connect(self.log_view.appendPlainText)
+        worker.sig_log_received.connect(self._on_worker_log_received)
         worker.sig_finished.connect(lambda state, message, r=run, p=out_path: self._on_worker_finished(r, p, state, message))
         self.worker = worker
         self.log_view.clear()
@@ -210,6 +219,10 @@ class ExportPage(QWidget):
             worker.start()
         except OSError as e:
             self._on_worker_finished(run, out_path, "failed", f"The worker could not start: {e}")
+
+    def _on_worker_log_received(self, line: str) -> None:
+        self.log_card.show()
+        self.log_view.appendPlainText(line)
 
     def _on_worker_event_received(self, event: dict) -> None:
         kind = event.get("type")
@@ -233,6 +246,7 @@ class ExportPage(QWidget):
             self._exported_to = out
             self.open_button.show()
             self._out_edited = False
+            self._suggest_out()
         else:
             self.banner.show_message(message or "The export failed.", "error")
         self.sig_export_finished.emit(run, state)
