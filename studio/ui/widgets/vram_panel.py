@@ -161,6 +161,8 @@ class VramPanel(Card):
         self.gpu_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.gpu_combo.setMinimumContentsLength(12)
         self.gpu_combo.setToolTip("The GPU to plan for: this machine's, or any card from the list.")
+        self.gpu_hint = muted("No NVIDIA GPU found here; pick the card to plan for.", role="faint")
+        self.body.addWidget(self.gpu_hint)
         self._fill_gpus()
         self.gpu_combo.currentIndexChanged.connect(self._on_gpu_combo_changed)
         self.body.addWidget(self.gpu_combo)
@@ -219,6 +221,7 @@ class VramPanel(Card):
             self.gpu_combo.addItem(spec.name, spec.name)
         if det is None:
             self.gpu_combo.setCurrentIndex(max(0, self.gpu_combo.findData(DEFAULT_CARD)))
+        self.gpu_hint.setVisible(det is None)
         self.gpu_combo.blockSignals(False)
 
     def set_target_name(self, name: str) -> None:
@@ -369,6 +372,7 @@ class VramPanel(Card):
             b.setProperty("flat", True)
             b.setToolTip(f"Sets {sug.describe()}\nCost: {sug.speed_cost}")
             b.setStyleSheet("text-align: left; padding: 6px 12px;")
+            b.setMinimumHeight(2 * b.fontMetrics().lineSpacing() + 20)  # two lines, descenders included
             b.clicked.connect(lambda _=False, s=sug: self._on_suggestion_clicked(s))
             self._suggest_box.addWidget(b)
             self.suggestion_buttons.append(b)
