@@ -16,11 +16,14 @@ from typing import Any
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("estimate", help="predict a run's peak GPU memory",
                               description="Predict the peak GPU memory of a run and whether it fits.")
-    p.add_argument("config", help="a run config (YAML or JSON), e.g. a run folder's config.yaml")
+    p.add_argument("config", nargs="?", help="a run config (YAML or JSON), e.g. a run folder's config.yaml")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--gpu", help="plan for a GPU from the catalog, e.g. '4090' or 'A100 80' (default: this machine's)")
     g.add_argument("--memory", type=float, metavar="GB", help="plan for a GPU with this much memory (GiB)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--calibrate", action="store_true",
+                   help="fit this machine's overheads to the peaks measured in finished runs, then print "
+                        "estimate vs measured for each run (the estimator applies the result from then on)")
     p.set_defaults(func=run)
 
 
@@ -42,6 +45,11 @@ def run(args: Any) -> int:
     from studio.core.vram.gpus import resolve_target
     from studio.core.vram.suggest import fit_limits, suggest
 
+    if args.calibrate:
+        return _calibrate(args)
+    if not args.config:
+        print("studio estimate: give a run config (or --calibrate)", file=sys.stderr)
+        return 2
     try:
         config = RunConfig.load(args.config)
         facts = resolve_facts(config.model.source, config.model.path)
@@ -109,3 +117,23 @@ def run(args: Any) -> int:
             print(f"  {i}. {sug.title}: {sug.describe()} -> {_gib(sug.device_used)}"
                   f"{' (fits)' if sug.fits else ''}; {sug.speed_cost}")
     return 0 if fits else 1
+
+
+def _calibrate(args: Any) -> int:
+    from studio.core.vram.calibration import calibrate, calibration_path
+
+    overheads, rows = calibrate()
+    if args.json:
+        print(json.dumps({"overheads": {"activation_scale": overheads.activation_scale,
+                                        "frag_fraction": overheads.frag_fraction}, "runs": rows}, indent=1))
+        return 0
+    if not rows:
+        print("No finished GPU runs with recorded memory peaks yet; nothing to calibrate.")
+        return 0
+    print(f"{'run':<40} {'estimate':>10} {'measured':>10} {'error':>8}")
+    for r in rows:
+        print(f"{r['run'][:40]:<40} {_gib(r['estimate_allocated']):>10} {_gib(r['measured_allocated']):>10} "
+              f"{100 * r['error']:>+7.1f}%")
+    print(f"Calibrated from {len(rows)} runs: activation scale {overheads.activation_scale:.3f}, "
+          f"allocator share {overheads.frag_fraction:.3f} (saved to {calibration_path()})")
+    return 0

@@ -128,3 +128,10 @@ def test_cli_plan(capsys):
     assert capsys.readouterr().out.startswith("method,")
     assert _cli(["plan", "nobody/nothing", "--gpu", "4090"]) == 2
     assert "download it first" in capsys.readouterr().err
+
+
+def test_cli_calibrate_without_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path))
+    assert _cli(["estimate", "--calibrate"]) == 0
+    assert "nothing to calibrate" in capsys.readouterr().out
+    assert _cli(["estimate"]) == 2
