@@ -119,6 +119,7 @@ class Reporter:
     def __enter__(self) -> "Reporter":
         if self._capture:
             self._saved = (sys.stdout, sys.stderr, logging.getLogger().handlers[:])
+            self._saved_filters = warnings.filters[:]
             sys.stdout = _LogStream(self)  # type: ignore[assignment]
             sys.stderr = _LogStream(self)  # type: ignore[assignment]
             root = logging.getLogger()
@@ -142,6 +143,7 @@ class Reporter:
             sys.stdout, sys.stderr, handlers = self._saved
             logging.getLogger().handlers = handlers
             logging.captureWarnings(False)
+            warnings.filters[:] = self._saved_filters
             self._saved = None
         for f in (self._events, self._log):
             try:
