@@ -18,12 +18,13 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                               QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from studio.ui.config_model import ConfigModel
 from studio.ui.widgets.module_picker import ModulePicker
 
 INT_MAX = 2_147_483_647
+LABEL_WIDTH = 170  # the same in every form, so stacked forms line up
 
 
 class FloatSpinBox(QDoubleSpinBox):
@@ -153,6 +154,8 @@ def make_editor(info: FieldInfo, path_kind: str = "") -> Optional[FieldEditor]:
         return FieldEditor(spin, lambda v: spin.setValue(float(v)), lambda cb: spin.valueChanged.connect(cb))
     if ann is str:
         edit = QLineEdit()
+        if info.default == "" and info.description:
+            edit.setPlaceholderText(info.description.split(". ")[0].rstrip("."))
         if path_kind:
             row = QWidget()
             lay = QHBoxLayout(row)
@@ -281,6 +284,9 @@ class ConfigForm(QWidget):
             editor.show(getattr(obj, name))
             editor.connect(lambda value, n=name: self._on_editor_edited(n, value))
             tall = isinstance(editor.widget, ModulePicker)
+            if not tall:  # ignore size hints so every form splits its width the same way
+                editor.widget.setSizePolicy(QSizePolicy.Policy.Ignored, editor.widget.sizePolicy().verticalPolicy())
+                editor.widget.setMinimumWidth(140)
             self._grid.addWidget(label, row * 2, col * 2, Qt.AlignmentFlag.AlignTop if tall else Qt.AlignmentFlag.AlignVCenter)
             self._grid.addWidget(editor.widget, row * 2, col * 2 + 1)
             self._grid.addWidget(error, row * 2 + 1, col * 2 + 1)
@@ -290,9 +296,12 @@ class ConfigForm(QWidget):
             message = self._model.errors().get(self._path(name), "")
             if message:
                 self._show_error(name, message)
+        for r in range(self._grid.rowCount()):
+            self._grid.setRowStretch(r, 0)
+        self._grid.setRowStretch(2 * rows_per_col + 1 if rows_per_col else 0, 1)  # spare height goes below
         for c in range(self._columns):
             self._grid.setColumnStretch(c * 2 + 1, 1)
-            self._grid.setColumnMinimumWidth(c * 2, 120)
+            self._grid.setColumnMinimumWidth(c * 2, LABEL_WIDTH)
         self.sig_rebuilt.emit()
 
     def _on_editor_edited(self, name: str, value: Any) -> None:

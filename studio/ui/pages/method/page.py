@@ -67,7 +67,7 @@ class MethodPage(QWidget):
             grid.setVerticalSpacing(8)
             for i, cls in enumerate(classes):
                 key = _method_key(cls)
-                b = QPushButton(cls.info.title)
+                b = QPushButton(cls.info.title.split(" (")[0])  # the long form is in the info beside
                 b.setProperty("choice", True)
                 b.setProperty("compact", True)
                 b.setCheckable(True)
