@@ -231,7 +231,7 @@ def _read_jsonl(path: Path, problems: list[Problem], unit: str) -> Iterator[tupl
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                problems.append(Problem(f"malformed JSON ({e.msg} at column {e.colno}); row skipped. "
+                problems.append(Problem(f"malformed JSON ({e.msg.removesuffix(' at')} at column {e.colno}); row skipped. "
                                         "Fix or delete that line.", str(path), lineno))
                 continue
             if not isinstance(obj, dict):

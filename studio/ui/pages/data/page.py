@@ -298,7 +298,6 @@ class DataPage(QWidget):
         self._problems_table.setWordWrap(True)
         self._problems_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self._problems_table.horizontalHeader().setStretchLastSection(True)
-        self._problems_table.setMinimumHeight(120)
         self._problems_card.body.addWidget(self._problems_table)
         return self._problems_card
 
@@ -636,6 +635,8 @@ class DataPage(QWidget):
                 self._problems_table.setItem(row, col, item)
         self._problems_table.resizeRowsToContents()
         self._problems_table.setVisible(bool(problems))
+        rows_h = sum(self._problems_table.rowHeight(r) for r in range(min(len(problems), 12)))
+        self._problems_table.setFixedHeight(min(360, self._problems_table.horizontalHeader().height() + rows_h + 6))
         listed = f" ({len(problems):,} listed)" if count > len(problems) else ""
         self._problems_card.set_subtitle(f"{count:,} problem{'s' if count != 1 else ''}{listed}; "
                                          "rows with problems are skipped, the rest train." if count else

@@ -40,13 +40,14 @@ def tokens_html(tokens: list[tuple[str, bool]], max_len: int) -> str:
     parts = []
     for i, (text, loss) in enumerate(tokens):
         if i == max_len:
-            parts.append(f"<span style='background-color:{COLORS['red']}; color:#fff;'>&nbsp;max length {max_len}"
-                         "&nbsp;</span><span style='color:#5f6878'>")
-        bg_a, bg_b, fg = LOSS if loss else MASKED
-        bg = bg_a if i % 2 == 0 else bg_b
+            parts.append(f"<span style='background-color:{COLORS['red']}; color:#fff;'>&nbsp;cut: max length "
+                         f"{max_len}&nbsp;</span> ")
+        if i >= max_len:  # never seen in training: drawn faint, with no loss colour
+            bg, fg = ("#161a23", "#4c5465") if i % 2 == 0 else ("#1b1f29", "#4c5465")
+        else:
+            bg_a, bg_b, fg = LOSS if loss else MASKED
+            bg = bg_a if i % 2 == 0 else bg_b
         parts.append(f"<span style='background-color:{bg}; color:{fg};'>{_escape(text, True) or '&#8203;'}</span>")
-    if len(tokens) > max_len:
-        parts.append("</span>")
     return f"<div style=\"{STYLE}\">{''.join(parts)}</div>"
 
 

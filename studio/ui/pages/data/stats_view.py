@@ -16,8 +16,10 @@ def histogram(lengths: np.ndarray, max_len: int, bins: int = 40) -> tuple[np.nda
     """(edges, counts) spanning the data and the max length, so the cut-off line is always in view."""
     if lengths.size == 0:
         return np.array([0.0, 1.0]), np.array([0])
-    top = max(int(lengths.max()), max_len) * 1.02
-    edges = np.linspace(0, top, bins + 1)
+    top = max(int(lengths.max()), max_len) + 1
+    # Bin width divides max_len, so no bin straddles the cut-off: a bar is either kept or cut.
+    width = max_len / max(1, round(max_len / (top / bins)))
+    edges = np.arange(0, top + width, width)
     counts, _ = np.histogram(lengths, bins=edges)
     return edges, counts
 
@@ -57,7 +59,8 @@ class StatsView(QWidget):
         self._limit = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(COLORS["amber"], width=2,
                                                                              style=pg.QtCore.Qt.PenStyle.DashLine),
                                       label="max length {value:.0f}",
-                                      labelOpts={"position": 0.9, "color": COLORS["amber"], "anchors": [(1, 0), (1, 0)]})
+                                      labelOpts={"position": 0.93, "color": COLORS["amber"], "fill": COLORS["card"],
+                                                 "anchors": [(0, 0.5), (0, 0.5)]})
         self.plot.addItem(self._limit)
         lay.addWidget(self.plot)
         self.detail = muted("", role="muted")
@@ -70,7 +73,7 @@ class StatsView(QWidget):
         self.tiles["truncated"].set(f"{s.truncated + s.dropped:,}",
                                     f"{s.tokens_lost:,} tokens lost · {s.dropped:,} dropped")
         edges, counts = histogram(s.lengths, s.max_len)
-        inside = edges[1:] <= s.max_len
+        inside = edges[1:] <= s.max_len + 1e-9
         self._bars_in.setOpts(x0=edges[:-1][inside], x1=edges[1:][inside] - (edges[1] - edges[0]) * 0.12,
                               height=counts[inside])
         self._bars_out.setOpts(x0=edges[:-1][~inside], x1=edges[1:][~inside] - (edges[1] - edges[0]) * 0.12,
