@@ -23,6 +23,7 @@ from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor, describe
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S
+from studio.ui.run_roots import known_roots
 from studio.ui.theme import icon, nav_icon
 
 # key, label, header subtitle, icon, module, class
@@ -302,7 +303,7 @@ class MainWindow(QMainWindow):
     # ---- live runs across restarts ------------------------------------------------------
     def reattach_live_runs(self) -> list[Run]:
         """Follow a run that kept training while the studio was closed; returns the live runs."""
-        live = RunStore(self.store_root).active()
+        live = [r for root in known_roots(self.store_root) for r in RunStore(root).active()]
         if live:
             train = self.page("train")
             train.attach(live[0])

@@ -50,8 +50,10 @@ def demo_config() -> RunConfig:
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
-    """A main window over a fresh run store, every page built, stop timeout short."""
+    """A main window over a fresh run store and studio home, every page built, stop timeout short."""
     from studio.ui.main_window import MainWindow
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
 
     def make(stop_timeout_s: float = 5.0, build_all: bool = True):
         w = MainWindow(store_root=tmp_path / "runs", stop_timeout_s=stop_timeout_s, build_all=build_all)

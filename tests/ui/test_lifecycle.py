@@ -95,3 +95,28 @@ def test_dead_worker_is_marked_failed_on_start(qtbot, window, tmp_path, demo_con
     runs = w.page("runs")
     runs.refresh()
     assert runs.table_model.summary(0).state == "failed"
+
+
+def test_run_in_a_custom_output_folder_is_listed_and_reattached(qtbot, window, fake_worker, tmp_path):
+    fake_worker("until_stop", step_s=0.05)
+    w = window()
+    custom = tmp_path / "elsewhere"
+    w.config_model.set("output_dir", str(custom))
+    page = w.page("train")
+    run = page.start_run()
+    try:
+        assert run.path.parent == custom
+        qtbot.waitUntil(lambda: page.curves.point_count() >= 1, timeout=10_000)
+        w.ask_close_choice = lambda: CLOSE_KEEP
+        assert w.close()
+        again = window()
+        assert [r.id for r in again.reattach_live_runs()] == [run.id]
+        runs = again.page("runs")
+        runs.refresh()
+        assert runs.table_model.row_of(run.id) >= 0
+        train = again.page("train")
+        train.stop_run()
+        qtbot.waitUntil(lambda: not train.is_training(), timeout=10_000)
+        assert run.state == "stopped"
+    finally:
+        _kill(run)

@@ -19,6 +19,7 @@ from studio.core.config import ConfigError
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.process import WorkerProcess
+from studio.ui.run_roots import known_roots
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, section_label
 
 EXPORTABLE_STATES = ("completed", "stopped")
@@ -106,7 +107,7 @@ class ExportPage(QWidget):
         current = self.selected_run()
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
-        for run in RunStore(self._root).list():
+        for run in (r for root in known_roots(self._root) for r in RunStore(root).list()):
             status = run.status()
             if status.get("state") in EXPORTABLE_STATES and run.adapter_dir.exists():
                 self.run_combo.addItem(f"{status.get('name') or run.id}  ·  {status.get('state')}  ·  {run.id}", run)

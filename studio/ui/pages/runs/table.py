@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor
 
 from studio.core.config import ConfigError
 from studio.core.runs import Run, RunStore
+from studio.ui.run_roots import known_roots
 from studio.ui.theme import COLORS
 from studio.ui.widgets.card import fmt_duration
 
@@ -66,10 +67,10 @@ class RunsTableModel(QAbstractTableModel):
         self._rows: list[RunSummary] = []
 
     def refresh(self) -> None:
-        store = RunStore(self._root)
-        for r in store.list():
+        runs = [r for root in known_roots(self._root) for r in RunStore(root).list()]
+        for r in runs:
             r.reconcile()  # a worker that died unseen is marked failed, never "running" forever
-        rows = [summarize(r) for r in store.list()]
+        rows = sorted((summarize(r) for r in runs), key=lambda s: s.started or 0, reverse=True)
         self.beginResetModel()
         self._rows = rows
         self.endResetModel()

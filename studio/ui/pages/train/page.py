@@ -22,6 +22,7 @@ from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess
+from studio.ui.run_roots import remember_root
 from studio.ui.theme import icon
 from studio.ui.widgets.card import Badge, Banner, Card, MetricTile, fmt_bytes, fmt_duration, fmt_params, muted, page_layout
 from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
@@ -154,6 +155,8 @@ class TrainPage(QWidget):
         try:
             store = RunStore(Path(config.output_dir).expanduser() if config.output_dir else self._store_root)
             run = store.create(config)
+            if config.output_dir:
+                remember_root(store.root)
         except OSError as e:
             self.banner.show_message(f"Could not create the run folder: {e.strerror or e}. Choose another output folder "
                                      "on the Method page.", "error")
