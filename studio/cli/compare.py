@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
                         "`studio methods` lists them")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per method (default: the config's)")
     p.add_argument("--same-lr", action="store_true",
-                   help="use the config's learning rate for every method (default: each method's recommended rate)")
+                   help="use the config's learning rate for every method (default: scaled by each method's typical rate relative to the config's method)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field by dotted path (repeatable)")
     p.add_argument("--output-dir", help="folder to create the run folders in (default: the studio's runs folder)")

@@ -1,8 +1,8 @@
 """Method comparisons: the same model, data and step budget trained with several methods.
 
 ``comparison_configs`` builds one RunConfig per method from a base config (shared knobs such as
-rank and target modules carry over; each method gets its recommended learning rate unless the
-caller keeps one rate for all). ``create_comparison`` stores them as ordinary runs in the RunStore,
+rank and target modules carry over; each method's learning rate is the base's, scaled by the
+ratio of the methods' recommended rates, unless the caller keeps one rate for all). ``create_comparison`` stores them as ordinary runs in the RunStore,
 tagged in status.json with a comparison id, so history, logs and export work as for any run.
 ``summarise_run`` turns a finished run's events into one table row; ``format_table`` prints rows
 as markdown. The runs themselves are launched by the caller (the CLI or the Compare page), one
@@ -61,10 +61,21 @@ def comparison_configs(base: RunConfig, methods: Iterable[str], steps: Optional[
         data["name"] = f"{base.name}-{name}"[:80]
         if steps is not None:
             data["training"]["max_steps"] = int(steps)
-        if not same_lr and name != base.method.name:
-            data["training"]["learning_rate"] = type(method).recommended_lr
+        if not same_lr:
+            data["training"]["learning_rate"] = scaled_lr(base, name)
         out.append(RunConfig.from_dict(data))
     return out
+
+
+def scaled_lr(base: RunConfig, name: str) -> float:
+    """The base's learning rate moved by the ratio of the two methods' recommended rates.
+
+    The user's rate carries their calibration for this model and data (a tiny model wants a
+    larger rate than an 8B one); the ratio carries what differs between methods (IA3 ~15x LoRA,
+    full fine-tuning ~1/20). Capped to the config's valid range.
+    """
+    ratio = method_class(name).recommended_lr / type(base.method).recommended_lr
+    return float(f"{min(base.training.learning_rate * ratio, 1.0):.3g}")
 
 
 def new_comparison_id() -> str:

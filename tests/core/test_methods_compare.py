@@ -19,8 +19,10 @@ def test_configs_share_everything_but_the_method_and_its_learning_rate():
     assert [c.method.name for c in cfgs] == ["lora", "dora", "ia3", "prompt_tuning", "full"]
     assert all(c.training.max_steps == 30 and c.model == base.model and c.data == base.data for c in cfgs)
     assert cfgs[1].method.r == 8 and cfgs[1].method.target_modules == ["q_proj", "v_proj"]  # carried over
-    assert cfgs[0].training.learning_rate == 1e-4  # the user's own method keeps the user's rate
-    assert cfgs[2].training.learning_rate == 3e-3 and cfgs[4].training.learning_rate == 1e-5
+    assert cfgs[0].training.learning_rate == 1e-4 and cfgs[1].training.learning_rate == 1e-4  # the user's rate
+    # other families keep the user's calibration, moved by the ratio of recommended rates
+    assert cfgs[2].training.learning_rate == pytest.approx(1e-4 * 3e-3 / 2e-4)
+    assert cfgs[4].training.learning_rate == pytest.approx(1e-4 * 1e-5 / 2e-4)
     same = comparison_configs(base, ["ia3"], same_lr=True)
     assert same[0].training.learning_rate == 1e-4 and same[0].training.max_steps == base.training.max_steps
     assert len({c.name for c in cfgs}) == len(cfgs)

@@ -1,0 +1,79 @@
+"""OverlayCurves: every compared method's loss on one plot (smoothed line, validation as dots)."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from studio.core.compare import MethodResult
+from studio.ui.theme import COLORS
+from studio.ui.widgets.curves import _framed, _style_plot, ema, smoothing_for
+
+PALETTE = ("#7c6cff", "#34d1a0", "#f0b429", "#5aa9ff", "#ff6b6b", "#e879f9", "#a3e635", "#fb923c",
+           "#22d3ee", "#f472b6", "#94a3b8", "#facc15")
+
+
+def color_for(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+class OverlayCurves(QWidget):
+    """Training loss (left) and validation loss (right), one colour per method."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.loss_plot = pg.PlotWidget()
+        _style_plot(self.loss_plot, "Training loss (smoothed)", "loss")
+        self.val_plot = pg.PlotWidget()
+        _style_plot(self.val_plot, "Validation loss", "loss")
+        self.val_plot.setXLink(self.loss_plot)
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=COLORS["muted"])
+        self.legend.setBrush(pg.mkBrush(COLORS["card"] + "d0"))
+        self.empty_text = pg.TextItem("Curves of every method appear here as they train", color=COLORS["faint"],
+                                      anchor=(0.5, 0.5))
+        self.loss_plot.addItem(self.empty_text)
+        self.empty_text.setPos(0.5, 0.5)
+        self.val_empty = pg.TextItem("No validation loss: set a validation share on the Data page",
+                                     color=COLORS["faint"], anchor=(0.5, 0.5))
+        self.val_plot.addItem(self.val_empty)
+        self.val_empty.setPos(0.5, 0.5)
+        self._items: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]] = {}
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(12)
+        lay.addWidget(_framed(self.loss_plot), 3)
+        lay.addWidget(_framed(self.val_plot), 2)
+
+    def clear(self) -> None:
+        for raw, smooth, val in self._items.values():
+            self.loss_plot.removeItem(raw)
+            self.loss_plot.removeItem(smooth)
+            self.val_plot.removeItem(val)
+        self.legend.clear()
+        self._items.clear()
+        self.empty_text.setVisible(True)
+        self.val_empty.setVisible(True)
+
+    def redraw(self, rows: list[MethodResult], colors: dict[str, str]) -> None:
+        for row in rows:
+            key = row.run_id
+            color = colors.get(row.method, COLORS["accent"])
+            if key not in self._items:
+                raw = self.loss_plot.plot([], [], pen=pg.mkPen(color + "40", width=1))
+                smooth = self.loss_plot.plot([], [], pen=pg.mkPen(color, width=2.4), name=row.title)
+                val = self.val_plot.plot([], [], pen=pg.mkPen(color, width=1.6), symbol="o", symbolSize=6,
+                                         symbolBrush=color, symbolPen=None)
+                self._items[key] = (raw, smooth, val)
+            raw, smooth, val = self._items[key]
+            steps = [s for s, _ in row.loss_curve]
+            losses = [v for _, v in row.loss_curve]
+            raw.setData(steps, losses)
+            smooth.setData(steps, ema(losses, smoothing_for(len(losses))))
+            val.setData([s for s, _ in row.val_curve], [v for _, v in row.val_curve])
+        self.empty_text.setVisible(not any(r.loss_curve for r in rows))
+        self.val_empty.setVisible(not any(r.val_curve for r in rows))
+
+    def curve_count(self) -> int:
+        return sum(1 for _, smooth, _ in self._items.values() if smooth.getData()[0] is not None
+                   and len(smooth.getData()[0]))
