@@ -123,6 +123,7 @@ def tokenize_dataset(spec: Any, tokenizer: Any, progress: Optional[Progress] = N
                              True, template, bool(meta.get("rows_numbered")))
         except Exception:  # a damaged cache entry is rebuilt, never trusted
             cached.unlink(missing_ok=True)
+    _prune(root)
     raw, read_problems, canonical = _raw_dataset(source, detection, progress)
     single = source.files[0] if source.kind == "files" and len(source.files) == 1 else None
     offset = 2 if single is not None and single.suffix.lower() in (".csv", ".tsv") else 1
@@ -189,6 +190,19 @@ def _key(source_fp: str, detection: Detection, opts: dict, tok_fp: str) -> str:
     h.update(json.dumps([PIPELINE_VERSION, source_fp, detection.format, detection.column_map, opts, tok_fp],
                         sort_keys=True).encode())
     return h.hexdigest()[:20]
+
+
+KEEP_ENTRIES = 8  # tokenized tables kept in the cache; older ones are deleted (each can be GBs)
+
+
+def _prune(root: Path) -> None:
+    entries = sorted(root.glob("tokenized-*.arrow"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[KEEP_ENTRIES - 1:]:
+        for p in (old, old.with_suffix(".json")):
+            try:
+                p.unlink()
+            except OSError:
+                pass
 
 
 def _sweep_tmp(root: Path) -> None:

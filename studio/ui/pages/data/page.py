@@ -60,6 +60,7 @@ class DataPage(QWidget):
         lay.addWidget(self._build_problems_card())
         lay.addStretch(1)
 
+        self.setAcceptDrops(True)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -70,7 +71,8 @@ class DataPage(QWidget):
 
     # ---- building ---------------------------------------------------------------------------
     def _build_source_card(self) -> Card:
-        card = Card("Choose your data", "Your examples, in any common format; the studio recognises the shape.")
+        card = Card("Choose your data", "Your examples, in any common format (or drop a file here); the studio "
+                                        "recognises the shape.")
         row = QHBoxLayout()
         row.setSpacing(10)
         self._source_group = QButtonGroup(self)
@@ -399,6 +401,16 @@ class DataPage(QWidget):
         if self._stats_progress is not None:
             self._stats_progress.cancel()
             self._stats_label.setText("cancelling…")
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            self.use_path(files[0])
+            event.acceptProposedAction()
 
     # ---- background work ------------------------------------------------------------------------
     def _refresh(self) -> None:
