@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -37,6 +38,11 @@ PAGES = (
     ("export", "Export", "Take the result with you", "export", "studio.ui.pages.export.page", "ExportPage"),
 )
 CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
+PLOT_PAGES = ("train", "runs", "planner")  # pages that draw with pyqtgraph
+
+
+def _import_plotting() -> None:
+    import pyqtgraph  # noqa: F401  (warms the module cache; the pages import it again for free)
 
 
 def _available(module: str) -> bool:
@@ -61,6 +67,7 @@ class MainWindow(QMainWindow):
         self._nav: dict[str, QToolButton] = {}
         self._model_facts: Any = None
         self._close_after_stop = False
+        self._plot_import: Optional[threading.Thread] = None
         self._settings = QSettings(str(studio_home() / "window.ini"), QSettings.Format.IniFormat)
 
         central = QWidget()
@@ -132,11 +139,22 @@ class MainWindow(QMainWindow):
             page.set_model_facts(self._model_facts)
 
     def build_remaining_pages(self) -> None:
-        """Build the pages not yet built, one per event-loop turn so the window stays responsive."""
+        """Build the pages not yet built, one per event-loop turn so the window stays responsive.
+
+        pyqtgraph (and numpy) take about a second to import; a background thread imports them
+        while the event loop keeps running, and the curve pages are built once it is done.
+        """
+        if self._plot_import is None:
+            self._plot_import = threading.Thread(target=_import_plotting, daemon=True, name="import-pyqtgraph")
+            self._plot_import.start()
         missing = [k for k in self._specs if k not in self.pages]
-        if missing:
-            self.page(missing[0])
-            QTimer.singleShot(0, self.build_remaining_pages)
+        if not missing:
+            return
+        importing = self._plot_import.is_alive()
+        ready = [k for k in missing if not (importing and k in PLOT_PAGES)]
+        if ready:
+            self.page(ready[0])
+        QTimer.singleShot(0 if ready else 50, self.build_remaining_pages)
 
     def navigate(self, key: str) -> None:
         if key not in self._specs:
