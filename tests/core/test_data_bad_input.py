@@ -221,3 +221,13 @@ def test_broken_unicode_escape_is_a_row_problem(tmp_path, tok):
     stats = compute_stats(spec_for(f), tok, max_len=64)
     assert stats.usable == 1
     assert stats.problems[0].line == 1 and "lone surrogate" in stats.problems[0].message
+
+
+def test_csv_cells_stay_text(tmp_path, tok):
+    f = tmp_path / "d.csv"
+    f.write_text("instruction,output\nhello,\nq,007\nNA,x\n")
+    stats = compute_stats(spec_for(f), tok, max_len=64)
+    assert stats.usable == 2 and stats.problems[0].line == 2 and "`output` is empty" in stats.problems[0].message
+    from studio.core.data import load_preview
+
+    assert load_preview(spec_for(f)).rows[1]["output"] == "007"

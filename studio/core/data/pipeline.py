@@ -12,6 +12,7 @@ table with a ``problem`` message and their location, so nothing is silently lost
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import shutil
@@ -228,7 +229,14 @@ def _raw_dataset(source: Source, detection: Detection, progress: Progress):
     if len(source.files) == 1 and source.files[0].suffix.lower() in _FAST_BUILDERS:
         path = source.files[0]
         builder = _FAST_BUILDERS[path.suffix.lower()]
-        kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+        kwargs: dict[str, Any] = {}
+        if builder == "csv":
+            # Every cell as text, empty stays empty: pandas would turn "" and "NA" into NaN and "007" into 7.
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+            with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+                header = next(csv.reader(f, delimiter=delimiter), [])
+            kwargs = {"delimiter": delimiter, "na_filter": False,
+                      "features": datasets.Features({h: datasets.Value("string") for h in header})}
         progress.update(0.0, f"reading {path.name}")
         try:
             ds = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, **kwargs)
