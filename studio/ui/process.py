@@ -28,6 +28,7 @@ from studio.core.protocol import ProtocolError, decode
 from studio.core.runs import Run, pid_alive
 
 DEFAULT_STOP_TIMEOUT_S = 60.0
+DONE_GRACE_S = 30.0  # a worker that reported "done" but does not exit is killed after this
 LOG_TAIL_LINES = 12
 
 
@@ -70,6 +71,9 @@ class WorkerProcess(QObject):
         self._log_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self._kill_timer = QTimer(self, singleShot=True)
         self._kill_timer.timeout.connect(self._on_kill_timer_timeout)
+        self.done_grace_s = DONE_GRACE_S
+        self._done_timer = QTimer(self, singleShot=True)
+        self._done_timer.timeout.connect(self._on_done_timer_timeout)
         self._bridge = _LineBridge()
         self._bridge.sig_line_read.connect(self._on_reader_line, Qt.ConnectionType.QueuedConnection)
         self._bridge.sig_stream_closed.connect(self._on_reader_closed, Qt.ConnectionType.QueuedConnection)
@@ -178,6 +182,11 @@ class WorkerProcess(QObject):
         if self._attached:
             self._on_poll_timer_timeout()
 
+    def _on_done_timer_timeout(self) -> None:
+        if not self._finished:  # the outcome is known; only a hung exit (a stuck thread) is left
+            self._log(f"[studio] the worker reported its outcome but did not exit within {self.done_grace_s:g} s; killed it")
+            self.kill()
+
     # ---- own child: reader thread -> GUI thread ----------------------------------------
     def _read_stdout(self, stream) -> None:
         bridge = self._bridge
@@ -214,6 +223,8 @@ class WorkerProcess(QObject):
             self._last_step = event["step"]
         elif kind == "done":
             self._done = event
+            if not self._attached:
+                self._done_timer.start(int(self.done_grace_s * 1000))
         elif kind == "error":
             self._error = event
         elif kind == "artifact":
@@ -242,6 +253,7 @@ class WorkerProcess(QObject):
             return
         self._finished = True
         self._kill_timer.stop()
+        self._done_timer.stop()
         self._poll_timer.stop()
         state, message = self._outcome(returncode)
         if self.kind == "train":

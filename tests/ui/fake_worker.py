@@ -1,7 +1,7 @@
 """A stand-in for ``python -m studio --worker`` that speaks the real protocol, for GUI tests.
 
 Usage: fake_worker.py train RUN_DIR | export RUN_DIR --kind K --out DIR
-Behaviour comes from the environment: FAKE_MODE = ok | until_stop | raise | sigkill | hang,
+Behaviour comes from the environment: FAKE_MODE = ok | until_stop | raise | sigkill | hang | hang_after_done,
 FAKE_STEPS (default 5), FAKE_STEP_S (seconds per step, default 0.05). Like the real worker it
 appends events to events.jsonl before printing them, keeps status.json, and survives a closed
 stdout (the GUI may exit while it trains).
@@ -100,6 +100,9 @@ def train(run_dir: Path) -> int:
     message = f"Stopped after step {step}" if stopped else f"Trained {step} steps"
     rep.emit("done", status=status, message=message)
     rep.status(state=status, ended=time.time(), message=message, final_loss=3.0 / max(step, 1) ** 0.5)
+    if mode == "hang_after_done":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(600)
     return 0
 
 

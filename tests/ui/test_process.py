@@ -149,3 +149,16 @@ def test_worker_command_from_source_and_frozen(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert process.worker_command("export", "/r", "--kind", "adapter") == [
         sys.executable, "--worker", "export", "/r", "--kind", "adapter"]
+
+
+def test_worker_that_reports_done_but_never_exits_is_killed(qtbot, store, demo_config, fake_worker):
+    fake_worker("hang_after_done", steps=2)
+    run = store.create(demo_config)
+    proc = WorkerProcess(run)
+    proc.done_grace_s = 0.3
+    got = _collect(proc)
+    proc.start()
+    qtbot.waitUntil(lambda: bool(got["finished"]), timeout=10_000)
+    assert got["finished"][0][0] == "completed"  # the outcome it reported stands
+    assert any("did not exit" in line for line in got["logs"])
+    assert not run.worker_alive()

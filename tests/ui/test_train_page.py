@@ -91,3 +91,10 @@ def test_redraw_is_timer_driven(qtbot, window, fake_worker):
     assert len(page.buffer.steps) == 5
     page._on_redraw_timer_timeout()  # _on_worker_finished flushes once, so the end state shows
     assert page.curves.point_count() == 5
+
+
+def test_missing_local_model_folder_is_caught_before_starting(qtbot, window, fake_worker, tmp_path):
+    w, page = _train(window)
+    w.config_model.update({"model.source": "local", "model.path": str(tmp_path / "gone")})
+    assert page.start_run() is None
+    assert "config.json" in page.banner.text()

@@ -206,6 +206,10 @@ class TrainPage(QWidget):
         if config.model.source == "demo" and not (demo_model_dir() / "config.json").exists():
             return (f"The demo model is missing from {demo_model_dir()}. Rebuild it with "
                     "`python resources/build_demo.py`, or choose another model.")
+        if config.model.source == "local" and not (Path(config.model.path).expanduser() / "config.json").is_file():
+            return f"{config.model.path} has no config.json any more: choose the model again on the Model page."
+        if config.data.source == "file" and not Path(config.data.path).expanduser().exists():
+            return f"The dataset {config.data.path} does not exist: choose it again on the Data page."
         return ""
 
     def _follow(self, run: Run, worker: WorkerProcess) -> None:
