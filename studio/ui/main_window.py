@@ -199,6 +199,9 @@ class MainWindow(QMainWindow):
             b.setSizePolicy(b.sizePolicy().horizontalPolicy().Expanding, b.sizePolicy().verticalPolicy())
             b.setCursor(Qt.CursorShape.PointingHandCursor)
             b.clicked.connect(lambda _=False, k=key: self.navigate(k))
+            shortcut = QKeySequence(f"Ctrl+{len(self._nav) + 1}")
+            b.setShortcut(shortcut)
+            b.setToolTip(f"{label} ({shortcut.toString(QKeySequence.SequenceFormat.NativeText)})")
             group.addButton(b)
             self._nav[key] = b
             lay.addWidget(b)
