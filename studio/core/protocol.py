@@ -19,6 +19,8 @@ Event types (payload keys besides ``type`` and ``t``):
     warning    message
     error      message, kind ("oom", "data", "model", "config", "disk", "internal"), traceback
     done       status ("completed", "stopped", "failed"), message
+    genspeed   mode ("adapter" = unmerged, hot-swappable; "merged" = folded in), tokens_per_s,
+               ms_per_token, new_tokens, batch, prompt_tokens, device, dtype   (``--worker genspeed``)
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ PREFIX = f"@@studio/{PROTOCOL_VERSION} "
 _ANY_PREFIX = "@@studio/"
 
 EVENT_TYPES = frozenset(
-    {"hello", "phase", "plan", "step", "eval", "checkpoint", "progress", "artifact", "warning", "error", "done"}
+    {"hello", "phase", "plan", "step", "eval", "checkpoint", "progress", "artifact", "warning", "error", "done",
+     "genspeed"}
 )
 DONE_STATUSES = ("completed", "stopped", "failed")
 

@@ -2,6 +2,7 @@
 
     python -m studio --worker train RUN_DIR
     python -m studio --worker export RUN_DIR --kind adapter|merged --out DIR [--from DIR] [--dtype auto|bf16|fp16|fp32]
+    python -m studio --worker genspeed RUN_DIR [--from DIR] [--new-tokens N] [--batch B]
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trained weights to export (default RUN_DIR/adapter; e.g. a checkpoint folder)")
     export.add_argument("--dtype", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
                         help="precision of a merged model (auto: bf16, or fp32 when the base is fp32)")
+    genspeed = sub.add_parser("genspeed", help="generation tokens/s of the trained result, unmerged vs merged")
+    genspeed.add_argument("run_dir")
+    genspeed.add_argument("--from", dest="source", default=None, help="trained weights (default RUN_DIR/adapter)")
+    genspeed.add_argument("--new-tokens", type=int, default=128, help="tokens generated per measurement")
+    genspeed.add_argument("--batch", type=int, default=1, help="sequences generated at once")
+    genspeed.add_argument("--prompt-tokens", type=int, default=64, help="prompt length")
+    genspeed.add_argument("--repeats", type=int, default=3, help="timed repeats (the median counts)")
     return parser
 
 
@@ -33,6 +41,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         from studio.worker.train import main as train_main
 
         return train_main(args.run_dir)
+    if args.job == "genspeed":
+        from studio.worker.gen_speed import main as genspeed_main
+
+        return genspeed_main(args.run_dir, source=args.source, new_tokens=args.new_tokens, batch=args.batch,
+                             prompt_tokens=args.prompt_tokens, repeats=args.repeats)
     from studio.worker.export import main as export_main
 
     return export_main(args.run_dir, args.kind, args.out, source=args.source, dtype=args.dtype)
