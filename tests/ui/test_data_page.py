@@ -92,3 +92,11 @@ def test_the_page_never_imports_torch_or_transformers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=str(Path(__file__).resolve().parents[2]))
     assert "BAD []" in out.stdout, out.stdout + out.stderr
+
+
+def test_model_without_tokenizer_still_previews_text(qtbot, tmp_path):
+    config = RunConfig().replace("model", {"source": "local", "path": str(tmp_path)})
+    page, _ = make_page(qtbot, config)
+    qtbot.waitUntil(lambda: bool(page._tokenizer_error and page.rendered), timeout=20000)
+    assert "no tokenizer.json" in page._stats_banner.text()
+    assert "lantern-42" in page.sample_html() and "can't be read" in page._sample_info.text()

@@ -69,9 +69,10 @@ def stats_key(config: RunConfig) -> tuple:
                                  d.max_rows, t.batch_size, t.grad_accum)
 
 
-def describe_template(config: RunConfig, tokenizer: Optional[Any]) -> str:
+def describe_template(config: RunConfig, tokenizer: Optional[Any], failed: bool = False) -> str:
     if config.data.template != "auto":
-        return f"{config.data.template} template"
+        return f"the {config.data.template} template"
     if tokenizer is None:
-        return "the model's chat template (loading the tokenizer…)"
+        return "ChatML for now (the model's tokenizer can't be read)" if failed else \
+            "the model's chat template (loading the tokenizer…)"
     return "the model's own chat template" if tokenizer.chat_template else "ChatML (the model has no chat template)"

@@ -40,6 +40,7 @@ class DataPage(QWidget):
         self._model = config_model
         self._preview: Any = None
         self._tokenizer: Any = None
+        self._tokenizer_error = ""
         self._rendered: list = []
         self._stats: Any = None
         self._keys: dict[str, Any] = {}
@@ -423,6 +424,7 @@ class DataPage(QWidget):
         if self._keys.get("tokenizer") != jobs.model_key(config):
             self._keys["tokenizer"] = jobs.model_key(config)
             self._tokenizer = None
+            self._tokenizer_error = ""
             self._start("tokenizer", lambda _p: jobs.tokenizer_job(config), self._on_tokenizer_done,
                         self._on_tokenizer_failed)
         self._start_render()
@@ -510,11 +512,15 @@ class DataPage(QWidget):
 
     def _on_tokenizer_done(self, tokenizer: Any) -> None:
         self._tokenizer = tokenizer
+        self._tokenizer_error = ""
         self._show_detection()
         self._start_render()
         self._start_stats()
 
     def _on_tokenizer_failed(self, message: str) -> None:
+        self._tokenizer_error = message
+        self._show_detection()
+        self._show_sample()
         self._stats_banner.show_message(f"Token counts need the model's tokenizer: {message}", "warn")
         self._set_stats_running(False)
 
@@ -575,7 +581,7 @@ class DataPage(QWidget):
             return
         d = p.detection
         fits = d.matched == d.sampled
-        template = jobs.describe_template(self._model.config, self._tokenizer)
+        template = jobs.describe_template(self._model.config, self._tokenizer, bool(self._tokenizer_error))
         self._detect_banner.show_message(f"{d.title}: {d.evidence}. Rendered with {template}.", "ok" if fits else "warn")
 
     def _clear_mapping(self) -> None:
@@ -627,6 +633,8 @@ class DataPage(QWidget):
         if r.tokens is not None:
             cut = f" · cut at {max_len:,}" if r.truncated else ""
             self._sample_info.setText(f"{where} · {r.n_tokens:,} tokens, {r.n_loss:,} carry loss{cut}")
+        elif self._tokenizer_error:
+            self._sample_info.setText(f"{where} · no token view: the model's tokenizer can't be read")
         else:
             self._sample_info.setText(f"{where} · loading the tokenizer…")
 
