@@ -24,12 +24,12 @@ class OverlayCurves(QWidget):
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
         self.loss_plot = pg.PlotWidget()
-        _style_plot(self.loss_plot, "Training loss (smoothed)", "loss")
+        # No legend: the table's method names are drawn in their curve colours, and a legend on a
+        # plot of falling curves always covers one of them.
+        _style_plot(self.loss_plot, "Training loss (smoothed) — colours as in the table", "loss")
         self.val_plot = pg.PlotWidget()
         _style_plot(self.val_plot, "Validation loss", "loss")
         self.val_plot.setXLink(self.loss_plot)
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=COLORS["muted"])
-        self.legend.setBrush(pg.mkBrush(COLORS["card"] + "d0"))
         self.empty_text = pg.TextItem("Curves of every method appear here as they train", color=COLORS["faint"],
                                       anchor=(0.5, 0.5))
         self.loss_plot.addItem(self.empty_text)
@@ -50,7 +50,6 @@ class OverlayCurves(QWidget):
             self.loss_plot.removeItem(raw)
             self.loss_plot.removeItem(smooth)
             self.val_plot.removeItem(val)
-        self.legend.clear()
         self._items.clear()
         self.empty_text.setVisible(True)
         self.val_empty.setVisible(True)
@@ -61,7 +60,7 @@ class OverlayCurves(QWidget):
             color = colors.get(row.method, COLORS["accent"])
             if key not in self._items:
                 raw = self.loss_plot.plot([], [], pen=pg.mkPen(color + "40", width=1))
-                smooth = self.loss_plot.plot([], [], pen=pg.mkPen(color, width=2.4), name=row.title)
+                smooth = self.loss_plot.plot([], [], pen=pg.mkPen(color, width=2.4))
                 val = self.val_plot.plot([], [], pen=pg.mkPen(color, width=1.6), symbol="o", symbolSize=6,
                                          symbolBrush=color, symbolPen=None)
                 self._items[key] = (raw, smooth, val)

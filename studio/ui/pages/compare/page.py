@@ -139,6 +139,7 @@ class ComparePage(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setTextVisible(False)
+        self.progress.hide()
         self.progress_label = muted("", wrap=False, role="faint")
         prog.addWidget(self.progress, 1)
         prog.addWidget(self.progress_label)
@@ -165,11 +166,11 @@ class ComparePage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumHeight(150)
-        card.body.addWidget(self.table, 2)
+        card.body.addWidget(self.table)
         self.curves = OverlayCurves()
-        self.curves.setMinimumHeight(240)
-        card.body.addWidget(self.curves, 3)
+        self.curves.setMinimumHeight(220)
+        card.body.addWidget(self.curves, 1)
+        self._fit_table()
         return card
 
     # ---- public -------------------------------------------------------------------------
@@ -234,7 +235,7 @@ class ComparePage(QWidget):
         self.curves.clear()
         self._dirty = True
         self._on_redraw_timer_timeout()
-        self.progress_label.setText(f"{len(self.runs)} methods")
+        self.progress_label.setText(_describe(self.runs))
 
     def refresh_history(self, select: Optional[str] = None) -> None:
         ids = comparison_ids(RunStore(self._store_root))
@@ -286,6 +287,7 @@ class ComparePage(QWidget):
             return
         self.compare_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        self.progress.show()
         self._dirty = True
 
     def _on_worker_event(self, run_id: str, event: dict) -> None:
@@ -313,12 +315,12 @@ class ComparePage(QWidget):
         self._current = -1
         self.compare_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+        self.progress.hide()
         self._on_redraw_timer_timeout()
         if outcome == "stopped":
             self.progress_label.setText("Stopped; the methods not yet run were dropped.")
         else:
-            self.progress_label.setText(f"Done: {len(self.runs)} methods")
-            self.progress.setValue(1000)
+            self.progress_label.setText("Done: " + _describe(self.runs))
         self.sig_comparison_finished.emit(self.comparison_id or "", outcome)
 
     # ---- drawing ------------------------------------------------------------------------
@@ -347,6 +349,7 @@ class ComparePage(QWidget):
             if state == "running":
                 rows[-1].state = "running"
         self.table_model.set_rows(rows)
+        self._fit_table()
         self.curves.redraw(rows, self.table_model.colors)
         self._update_progress(rows)
 
@@ -359,6 +362,12 @@ class ComparePage(QWidget):
         self.progress.setValue(int(frac * 1000))
         step = f" — step {current.steps}/{total_steps}" if current.steps else " — loading…"
         self.progress_label.setText(f"{self._current + 1}/{len(rows)}: {current.title}{step}")
+
+    def _fit_table(self) -> None:
+        """Tall enough for every row (up to ten): the table is the point of the page, not a scroll box."""
+        shown = max(3, min(self.table_model.rowCount(), 10))
+        rows_h = self.table.verticalHeader().defaultSectionSize() * shown
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + rows_h + 6)
 
     # ---- reactions ----------------------------------------------------------------------
     def _on_config_changed(self, config: Any) -> None:
@@ -414,6 +423,15 @@ def _facts_for(config: Any) -> Any:
         return resolve_facts(config.model.source, config.model.path)
     except (ModelError, OSError, ValueError):
         return None
+
+
+def _describe(runs: list[Run]) -> str:
+    try:
+        steps = runs[0].config().training.max_steps if runs else 0
+    except Exception:  # a damaged config: say less
+        steps = 0
+    n = len(runs)
+    return f"{n} method{'s' if n != 1 else ''}" + (f", {steps} steps each" if steps else "")
 
 
 def _lr_of(run: Run) -> float:
