@@ -34,11 +34,13 @@ PAGES = (
     ("method", "Method", "How the model learns, and every training setting", "method", "studio.ui.pages.method.page", "MethodPage"),
     ("planner", "Planner", "What fits your GPU, and how fast", "planner", "studio.ui.pages.planner.page", "PlannerPage"),
     ("train", "Train", "Run it and watch it learn", "train", "studio.ui.pages.train.page", "TrainPage"),
+    ("compare", "Compare", "Several methods on your data, side by side", "compare", "studio.ui.pages.compare.page",
+     "ComparePage"),
     ("runs", "Runs", "Every run, its curves, config and log", "runs", "studio.ui.pages.runs.page", "RunsPage"),
     ("export", "Export", "Take the result with you", "export", "studio.ui.pages.export.page", "ExportPage"),
 )
 CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
-PLOT_PAGES = ("train", "runs", "planner")  # pages that draw with pyqtgraph
+PLOT_PAGES = ("train", "runs", "planner", "compare")  # pages that draw with pyqtgraph
 
 
 def _import_plotting() -> None:
@@ -122,6 +124,8 @@ class MainWindow(QMainWindow):
                        store_root=self.store_root)
         if key in ("runs", "export"):
             return cls(self.config_model, store_root=self.store_root)
+        if key == "compare":
+            return cls(self.config_model, store_root=self.store_root, stop_timeout_s=self.stop_timeout_s)
         return cls(self.config_model)
 
     def _wire(self, key: str, page: QWidget) -> None:
@@ -135,6 +139,10 @@ class MainWindow(QMainWindow):
             page.sig_run_finished.connect(self._on_train_run_finished)
         elif key == "runs":
             page.sig_export_requested.connect(self._on_runs_export_requested)
+        elif key == "compare":
+            page.sig_comparison_started.connect(self._on_compare_comparison_started)
+            page.sig_comparison_finished.connect(self._on_compare_comparison_finished)
+            page.set_model_facts(self._model_facts)
         elif key == "planner" and hasattr(page, "set_model_facts"):
             page.set_model_facts(self._model_facts)
 
@@ -283,7 +291,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_facts_changed(self, facts: Any) -> None:
         self._model_facts = facts
-        for key in ("method", "planner"):
+        for key in ("method", "planner", "compare"):
             page = self.pages.get(key)
             if page is not None and hasattr(page, "set_model_facts"):
                 page.set_model_facts(facts)
@@ -301,7 +309,21 @@ class MainWindow(QMainWindow):
         for key in ("runs", "export"):
             if key in self.pages:
                 self.pages[key].refresh()
-        if self._close_after_stop:
+        if self._close_after_stop and not self._busy_training():
+            self._close_after_stop = False
+            self.close()
+
+    def _on_compare_comparison_started(self, comparison_id: str) -> None:
+        self.run_status.setText(f"Comparing methods ({comparison_id})")
+        if "runs" in self.pages:
+            self.pages["runs"].refresh()
+
+    def _on_compare_comparison_finished(self, comparison_id: str, state: str) -> None:
+        self.run_status.setText(f"Comparison {comparison_id}: {state}")
+        for key in ("runs", "export"):
+            if key in self.pages:
+                self.pages[key].refresh()
+        if self._close_after_stop and not self._busy_training():
             self._close_after_stop = False
             self.close()
 
@@ -350,10 +372,20 @@ class MainWindow(QMainWindow):
         clicked = box.clickedButton()
         return CLOSE_KEEP if clicked is keep else CLOSE_STOP if clicked is stop else CLOSE_CANCEL
 
-    def closeEvent(self, event) -> None:  # noqa: N802
-        train = self.pages.get("train")
-        export = self.pages.get("export")
+    def _busy_training(self) -> list[str]:
+        """Pages with a live training worker ("train" and/or "compare")."""
+        train, compare = self.pages.get("train"), self.pages.get("compare")
+        busy = []
         if train is not None and train.is_training():
+            busy.append("train")
+        if compare is not None and compare.is_running():
+            busy.append("compare")
+        return busy
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        export = self.pages.get("export")
+        busy = self._busy_training()
+        if busy:
             if self._close_after_stop:  # already stopping; the window closes when the worker has exited
                 event.ignore()
                 return
@@ -363,11 +395,17 @@ class MainWindow(QMainWindow):
                 return
             if choice == CLOSE_STOP:
                 self._close_after_stop = True
-                train.stop_run()
+                if "train" in busy:
+                    self.pages["train"].stop_run()
+                if "compare" in busy:
+                    self.pages["compare"].stop()
                 self.run_status.setText("Stopping the run; the studio closes once the adapter is saved…")
                 event.ignore()
                 return
-            train.detach()
+            if "train" in busy:
+                self.pages["train"].detach()
+            if "compare" in busy:  # the current method's run carries on; the queue ends with the studio
+                self.pages["compare"].worker.detach()
         if export is not None and export.worker is not None and export.worker.is_running():
             answer = QMessageBox.question(self, "An export is running", "An export is still running. Cancel it and quit?")
             if answer != QMessageBox.StandardButton.Yes:

@@ -120,3 +120,43 @@ def test_run_in_a_custom_output_folder_is_listed_and_reattached(qtbot, window, f
         assert run.state == "stopped"
     finally:
         _kill(run)
+
+
+def test_close_during_a_comparison_asks_and_keeps_its_current_run(qtbot, window, fake_worker):
+    fake_worker("until_stop", step_s=0.05)
+    w = window()
+    compare = w.page("compare")
+    compare._preflight = lambda config: []
+    assert compare.start_comparison() is not None
+    run = compare.runs[0]
+    try:
+        qtbot.waitUntil(lambda: len(run.events()) >= 3, timeout=10_000)
+        asked = []
+        w.ask_close_choice = lambda: asked.append(1) or CLOSE_KEEP
+        assert w.close() and asked
+        qtbot.wait(300)
+        assert run.worker_alive()
+        again = window()
+        assert [r.id for r in again.reattach_live_runs()] == [run.id]
+        again.page("train").stop_run()
+        qtbot.waitUntil(lambda: not again.page("train").is_training(), timeout=10_000)
+    finally:
+        _kill(run)
+
+
+def test_close_and_stop_a_comparison(qtbot, window, fake_worker):
+    fake_worker("until_stop", step_s=0.05)
+    w = window()
+    w.show()
+    compare = w.page("compare")
+    compare._preflight = lambda config: []
+    compare.start_comparison()
+    run = compare.runs[0]
+    try:
+        qtbot.waitUntil(lambda: len(run.events()) >= 3, timeout=10_000)
+        w.ask_close_choice = lambda: CLOSE_STOP
+        assert not w.close()
+        qtbot.waitUntil(lambda: not w.isVisible(), timeout=10_000)
+        assert run.state == "stopped" and not run.worker_alive()
+    finally:
+        _kill(run)
