@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from studio.ui.main_window import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+                               QLineEdit, QPushButton, QSizePolicy, QSpinBox, QWidget)
 
 from studio.ui.config_model import ConfigModel
 from studio.ui.widgets.module_picker import ModulePicker

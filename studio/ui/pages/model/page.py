@@ -8,7 +8,7 @@ model, and publishes the model's facts (``sig_model_facts_changed``) for other p
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView, QLabel,

@@ -6,15 +6,15 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPlainTextEdit, QPushButton, QSplitter,
-                               QTableView, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QPlainTextEdit, QPushButton, QSplitter, QTableView,
+                               QTabWidget, QWidget)
 
 from studio.core.config import ConfigError
 from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.runs.table import RunsTableModel
 from studio.ui.theme import icon
-from studio.ui.widgets.card import Badge, Banner, Card, muted, page_layout
+from studio.ui.widgets.card import Badge, Banner, Card, page_layout
 from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
 
 
