@@ -101,3 +101,19 @@ def test_export_page_without_finished_runs_says_so(qtbot, window):
     export = window().page("export")
     assert not export.export_button.isEnabled()
     assert "No finished runs" in export.banner.text()
+
+
+def test_delete_a_run(qtbot, window, fake_worker):
+    w = window()
+    first = _finished_run(qtbot, w, fake_worker)
+    second = _finished_run(qtbot, w, fake_worker)
+    runs = w.page("runs")
+    runs.refresh()
+    runs.select_run(first.id)
+    runs.confirm_delete = lambda run: False
+    runs.delete_button.click()
+    assert first.path.exists()
+    runs.confirm_delete = lambda run: True
+    runs.delete_button.click()
+    assert not first.path.exists() and second.path.exists()
+    assert runs.table_model.rowCount() == 1

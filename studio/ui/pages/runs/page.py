@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QPlainTextEdit, QPushButton, QSplitter, QTableView,
-                               QTabWidget, QWidget)
+                               QMessageBox, QTabWidget, QWidget)
 
 from studio.core.config import ConfigError
 from studio.core.runs import Run
@@ -61,7 +62,10 @@ class RunsPage(QWidget):
         self.folder_button = QPushButton("Open folder")
         self.folder_button.setIcon(icon("folder"))
         self.folder_button.clicked.connect(self._on_folder_clicked)
-        for b in (self.use_button, self.export_button, self.folder_button):
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setToolTip("Delete this run's folder: config, curves, log, adapter and exports.")
+        self.delete_button.clicked.connect(self._on_delete_clicked)
+        for b in (self.use_button, self.export_button, self.folder_button, self.delete_button):
             b.setProperty("flat", True)
             self.detail.add_header_widget(b)
         self.message = Banner()
@@ -128,9 +132,10 @@ class RunsPage(QWidget):
             self.use_button.setEnabled(False)
         self.log_view.setPlainText(run.log_tail(400) or "(no log)")
         self.export_button.setEnabled(run.adapter_dir.exists() and state not in ("running", "stopping"))
+        self.delete_button.setEnabled(state not in ("running", "stopping"))
 
     def _set_detail_enabled(self, enabled: bool) -> None:
-        for b in (self.use_button, self.export_button, self.folder_button):
+        for b in (self.use_button, self.export_button, self.folder_button, self.delete_button):
             b.setEnabled(enabled)
         self.state_badge.setVisible(enabled)
 
@@ -152,6 +157,31 @@ class RunsPage(QWidget):
     def _on_export_clicked(self) -> None:
         if self._selected is not None:
             self.sig_export_requested.emit(self._selected)
+
+    def confirm_delete(self, run: Run) -> bool:
+        """Ask before deleting; tests replace this method."""
+        answer = QMessageBox.question(self, "Delete run", f"Delete {run.id} and everything in {run.path}?\n"
+                                      "Its adapter and exports are deleted too. This cannot be undone.")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _on_delete_clicked(self) -> None:
+        run = self._selected
+        if run is None or run.state in ("running", "stopping") or not self.confirm_delete(run):
+            return
+        try:
+            shutil.rmtree(run.path)
+        except OSError as e:
+            self.message.show_message(f"Could not delete {run.path}: {e.strerror or e}", "error")
+            return
+        self._selected = None
+        self.detail.title_label.setText("Select a run")
+        self.detail.set_subtitle("")
+        self.message.show_message("")
+        self.curves.redraw(MetricsBuffer())
+        self.config_view.clear()
+        self.log_view.clear()
+        self._set_detail_enabled(False)
+        self.refresh()
 
     def _on_folder_clicked(self) -> None:
         if self._selected is not None:
