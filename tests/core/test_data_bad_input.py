@@ -138,6 +138,7 @@ def test_row_longer_than_any_max_length(tmp_path, tok):
     # The long prompt leaves no answer within 64 tokens: dropped. The long answer is cut, kept.
     assert stats.dropped == 1 and stats.truncated == 1 and stats.train_rows == 4
     assert stats.tokens_lost > 4000
+    assert stats.loss_tokens <= stats.train_tokens  # counted after the cut
 
 
 def test_hub_errors_are_plain_sentences(monkeypatch):

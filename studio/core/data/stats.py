@@ -52,7 +52,7 @@ class DataStats:
     dropped: int
     tokens_lost: int
     train_tokens: int  # tokens the model reads per epoch (after truncation)
-    loss_tokens: int  # of which carry loss (before truncation of the dropped rows)
+    loss_tokens: int  # of which carry loss
     sequences: int  # training sequences per epoch (packed ones when packing)
     steps_per_epoch: int
     packing: bool = False
@@ -127,21 +127,27 @@ def plan_rows(ds: Any, spec: Any, max_len: int, val_ds: Any = None) -> Plan:
     return Plan(order[n_val:], np.sort(order[:n_val]), False, int(usable.size), duplicates, dropped, truncated)
 
 
-def _drop_cut_off(ds: Any, idx: np.ndarray, max_len: int) -> tuple[np.ndarray, int, int]:
-    """Rows longer than max_len are cut; those with no loss token left are dropped."""
+def _loss_within(ds: Any, rows: np.ndarray, max_len: int) -> np.ndarray:
+    """Loss-carrying tokens of each row inside its first max_len tokens."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    labels = ds.data.column("labels").take(pa.array(rows))
+    sliced = pc.list_slice(labels, 0, max_len)
+    flat = pc.list_flatten(sliced).to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(sliced).to_numpy(zero_copy_only=False)
+    return np.bincount(parents[flat != -100], minlength=rows.size)
+
+
+def _drop_cut_off(ds: Any, idx: np.ndarray, max_len: int) -> tuple[np.ndarray, int, int]:
+    """Rows longer than max_len are cut; those with no loss token left are dropped."""
     lengths = column(ds, "n_tokens")[idx] if idx.size else np.zeros(0, dtype=np.int32)
     long_rows = idx[lengths > max_len]
     if long_rows.size == 0:
         return idx, 0, 0
-    labels = ds.data.column("labels").take(pa.array(long_rows))
-    sliced = pc.list_slice(labels, 0, max_len)
-    flat = pc.list_flatten(sliced).to_numpy(zero_copy_only=False)
-    parents = pc.list_parent_indices(sliced).to_numpy(zero_copy_only=False)
-    loss_left = np.bincount(parents[flat != -100], minlength=long_rows.size)
-    dead = long_rows[loss_left == 0]
+    dead = long_rows[_loss_within(ds, long_rows, max_len) == 0]
     if dead.size == 0:
         return idx, 0, int(long_rows.size)
     keep = idx[~np.isin(idx, dead)]
@@ -229,6 +235,11 @@ def summarise(tok: Any, spec: Any, *, max_len: int, batch_size: int = 1, grad_ac
     if tok.rows_numbered and problems:
         problems = _jsonl_lines(tok.source.files[0], problems)
     truncated_here = int((lengths > max_len).sum())
+    n_loss = column(ds, "n_loss")[plan.train]
+    long_pos = np.flatnonzero(lengths > max_len)
+    if long_pos.size:  # count only the loss tokens that survive the cut
+        n_loss = n_loss.copy()
+        n_loss[long_pos] = _loss_within(ds, plan.train[long_pos], max_len)
     packing = bool(getattr(spec, "packing", False))
     efficiency = None
     if packing and lengths.size:
@@ -246,7 +257,7 @@ def summarise(tok: Any, spec: Any, *, max_len: int, batch_size: int = 1, grad_ac
         train_rows=int(plan.train.size), val_rows=int(plan.val.size), max_len=max_len, lengths=lengths,
         truncated=truncated_here, dropped=plan.dropped,
         tokens_lost=int((lengths - clipped).sum()), train_tokens=int(clipped.sum()),
-        loss_tokens=int(column(ds, "n_loss")[plan.train].sum()), sequences=sequences, steps_per_epoch=steps,
+        loss_tokens=int(n_loss.sum()), sequences=sequences, steps_per_epoch=steps,
         packing=packing, packing_efficiency=efficiency, problems=problems, problem_count=count,
         from_cache=tok.from_cache, template=tok.template, plan=plan)
 
