@@ -49,15 +49,16 @@ class Batcher:
     """Yields optimizer steps (lists of micro-batches) epoch after epoch."""
 
     def __init__(self, examples: Sequence[Any], batch_size: int, grad_accum: int, seed: int, pad_id: int,
-                 padding_free: bool = False):
+                 padding_free: bool = False, attention_mask: bool = True):
         if not examples:
             raise ValueError("no examples to batch")
-        self.examples = list(examples)
+        self.examples = examples  # a list, or the data pipeline's lazy sequence
         self.batch_size = batch_size
         self.grad_accum = grad_accum
         self.seed = seed
         self.pad_id = pad_id
         self.padding_free = padding_free
+        self.attention_mask = attention_mask
 
     @property
     def micro_batches_per_epoch(self) -> int:
@@ -72,15 +73,17 @@ class Batcher:
         random.Random(self.seed * 1000003 + epoch).shuffle(order)
         return order
 
-    def epoch_steps(self, epoch: int) -> list[list[list[Any]]]:
-        """One epoch as optimizer steps, each a list of micro-batches (lists of examples)."""
+    def epoch_steps(self, epoch: int) -> list[list[list[int]]]:
+        """One epoch as optimizer steps, each a list of micro-batches of example indices."""
         order = self.epoch_order(epoch)
-        micro = [[self.examples[i] for i in order[k:k + self.batch_size]]
-                 for k in range(0, len(order), self.batch_size)]
+        micro = [order[k:k + self.batch_size] for k in range(0, len(order), self.batch_size)]
         return [micro[k:k + self.grad_accum] for k in range(0, len(micro), self.grad_accum)]
 
     def steps(self, total_steps: int) -> Iterator[tuple[int, float, list[MicroBatch]]]:
-        """(epoch index, fractional epoch at the end of the step, micro-batches) for total_steps steps."""
+        """(epoch index, fractional epoch at the end of the step, micro-batches) for total_steps steps.
+
+        Examples are fetched step by step, so a lazily read dataset is never held in memory whole.
+        """
         done = 0
         epoch = 0
         while done < total_steps:
@@ -89,30 +92,57 @@ class Batcher:
                 if done >= total_steps:
                     return
                 done += 1
-                yield epoch, epoch + (i + 1) / len(steps), [self.collate(mb) for mb in step]
+                micro = [self.collate([self.examples[j] for j in mb]) for mb in step]
+                yield epoch, epoch + (i + 1) / len(steps), micro
             epoch += 1
 
     def collate(self, batch: Sequence[Any]) -> MicroBatch:
-        return collate_padding_free(batch) if self.padding_free else collate_padded(batch, self.pad_id)
+        if self.padding_free:
+            return collate_padding_free(batch)
+        return collate_padded(batch, self.pad_id, self.attention_mask)
 
 
-def collate_padded(batch: Sequence[Any], pad_id: int) -> MicroBatch:
+def segment_lengths(example: Any) -> list[int]:
+    """Lengths of the examples packed into this one (one segment for an ordinary example)."""
+    lens = getattr(example, "seq_lens", None)
+    return list(lens) if lens and len(lens) > 1 else [len(example.input_ids)]
+
+
+def collate_padded(batch: Sequence[Any], pad_id: int, attention_mask: bool = True) -> MicroBatch:
+    """Rows padded on the right to the longest.
+
+    With ``attention_mask=False`` no mask is passed: under a causal mask a real token never sees
+    the padding that follows it, so the loss and gradients are unchanged, and SDPA keeps its
+    fastest (mask-free, causal) kernel. Packed examples always get per-segment position ids and
+    no mask, so transformers builds the block-diagonal mask that keeps segments apart.
+    """
     import torch
 
     longest = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), longest), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    packed = any(len(segment_lengths(e)) > 1 for e in batch)
+    positions = torch.zeros((len(batch), longest), dtype=torch.long) if packed else None
     useful = loss = 0
     for row, e in enumerate(batch):
         n = len(e.input_ids)
         ids[row, :n] = torch.tensor(e.input_ids, dtype=torch.long)
         labels[row, :n] = torch.tensor(e.labels, dtype=torch.long)
         mask[row, :n] = 1
+        if positions is not None:
+            at = 0
+            for length in segment_lengths(e):
+                positions[row, at:at + length] = torch.arange(length)
+                at += length
+            if at < longest:  # padding continues the last segment: it follows every real token, no one sees it
+                start = int(positions[row, at - 1]) + 1 if at else 0
+                positions[row, at:] = torch.arange(start, start + longest - at)
         useful += n
         loss += loss_tokens_of(e.labels)
     padded = useful < ids.numel()
-    return MicroBatch(ids, labels, mask if padded else None, None, ids.numel(), useful, loss)
+    keep_mask = attention_mask and padded and not packed
+    return MicroBatch(ids, labels, mask if keep_mask else None, positions, ids.numel(), useful, loss)
 
 
 def collate_padding_free(batch: Sequence[Any]) -> MicroBatch:
@@ -130,7 +160,8 @@ def collate_padding_free(batch: Sequence[Any]) -> MicroBatch:
     for e in batch:
         ids.extend(e.input_ids)
         labels.extend([IGNORE_INDEX] + list(e.labels[1:]))
-        positions.extend(range(len(e.input_ids)))
+        for length in segment_lengths(e):
+            positions.extend(range(length))
         loss += loss_tokens_of(e.labels)
     t = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
     return MicroBatch(t(ids), t(labels), None, t(positions), len(ids), len(ids), loss)

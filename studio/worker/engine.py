@@ -20,6 +20,7 @@ class EngineChoices:
     gradient_checkpointing: bool = False
     loss_impl: str = "standard"
     padding_free: bool = False
+    attention_mask: bool = True
     choices: dict[str, str] = field(default_factory=dict)
 
     def write(self, run_dir: Path) -> None:
@@ -88,7 +89,10 @@ def _free_cuda_bytes() -> float:
 
 def enable_checkpointing(model: Any) -> None:
     """Turn on non-reentrant checkpointing; inputs must require grad for PEFT's frozen embeddings."""
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
 
@@ -106,3 +110,64 @@ def decide_cpu_threads(model: Any, device: str) -> tuple[int, str]:
         torch.set_num_threads(1)
         return 1, "1 (auto: a tiny model; splitting its small matrix products across threads is slower)"
     return current, f"{current} (PyTorch default for this CPU)"
+
+
+def probe_attention(model: Any, device: str) -> tuple[bool, bool, str]:
+    """Check on the real model, with a few tokens, that (1) right padding without an attention mask
+    leaves real tokens untouched and (2) position ids that restart keep packed segments apart.
+
+    Returns (mask_free_padding_ok, segments_ok, detail). A model whose attention does not behave
+    (custom code, exotic masks) keeps the attention mask and gets no packing by position ids.
+    """
+    import torch
+
+    c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    vocab = int(getattr(c, "vocab_size", 0) or 0)
+    if vocab < 8:
+        return False, False, "unknown vocabulary size"
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(3, vocab, (1, 6), generator=g)
+    b = torch.randint(3, vocab, (1, 4), generator=g)
+    was_training = model.training
+    model.eval()
+
+    def logits(ids: Any, positions: Any = None) -> Any:
+        kw = {"input_ids": ids.to(device), "use_cache": False}
+        if positions is not None:
+            kw["position_ids"] = positions.to(device)
+        return model(**kw).logits.float().cpu()
+
+    try:
+        with torch.no_grad():
+            la, lb = logits(a), logits(b)
+            packed = logits(torch.cat([a, b], 1), torch.tensor([list(range(6)) + list(range(4))]))
+            padded = logits(torch.cat([b, torch.zeros((1, 2), dtype=torch.long)], 1))
+    except Exception as e:  # a model that cannot even take position ids keeps the safe path
+        return False, False, f"probe failed ({type(e).__name__}: {e})"
+    finally:
+        model.train(was_training)
+    tol = 1e-3 if next(model.parameters()).dtype == torch.float32 else 5e-2
+
+    def close(x: Any, y: Any) -> bool:
+        return float((x - y).abs().max()) <= tol * max(1.0, float(y.abs().max()))
+
+    mask_free = close(padded[:, :4], lb)
+    segments = close(packed[:, :6], la) and close(packed[:, 6:], lb)
+    return mask_free, segments, f"right padding invisible: {mask_free}; segments kept apart: {segments}"
+
+
+def decide_batching(cfg: RunConfig, model: Any, device: str, attn: str) -> tuple[bool, bool, str]:
+    """(padding_free, attention_mask, reason).
+
+    Padded rows without a mask are the default: exact, and SDPA keeps its mask-free causal kernel.
+    One padding-free row per micro-batch needs a variable-length kernel (flash_attention_2);
+    with SDPA a packed row costs (batch x length)^2 attention, more than the padding it saves.
+    """
+    mask_free, segments, detail = probe_attention(model, device)
+    if attn == "flash_attention_2" and segments:
+        return True, False, f"padding-free: one row per micro-batch, positions restart per example ({detail})"
+    if mask_free:
+        extra = "" if segments else "; packed examples would see each other, so packing is unsafe here"
+        return False, False, ("padded to the longest, no attention mask (causal: real tokens never see the "
+                              f"padding after them; SDPA keeps its fastest kernel){extra}")
+    return False, True, f"padded to the longest with an attention mask (the probe says: {detail})"

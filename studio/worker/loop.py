@@ -45,6 +45,8 @@ class TrainLoop:
         self.scaler = scaler
         self.save_checkpoint = save_checkpoint
         self.params = [p for p in model.parameters() if p.requires_grad]
+        offset = getattr(runtime, "logits_offset", None)
+        self.logits_offset = offset() if callable(offset) else 0
 
     # ---- one optimizer step ----------------------------------------------------------------
     def _step(self, micro_batches: list[MicroBatch]) -> tuple[Any, Optional[Any]]:
@@ -52,7 +54,7 @@ class TrainLoop:
         step_loss = torch.zeros((), device=self.device)
         for mb in micro_batches:
             mb = mb.to(self.device)
-            loss = loss_sum(self.model, mb, self.loss_impl) / denom
+            loss = loss_sum(self.model, mb, self.loss_impl, self.logits_offset) / denom
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
         if self.scaler:
@@ -138,7 +140,7 @@ class TrainLoop:
         count = 0
         with torch.no_grad():
             for mb in self.val_batches:
-                total += loss_sum(self.model, mb.to(self.device), self.loss_impl)
+                total += loss_sum(self.model, mb.to(self.device), self.loss_impl, self.logits_offset)
                 count += mb.loss_tokens
         self.model.train()
         val = total.item() / max(1, count)

@@ -65,15 +65,20 @@ def resolve_loss_impl(setting: str, model: Any) -> tuple[str, str]:
     return "chunked", "chunked (auto: full fp32 logits never exist; loss positions only)"
 
 
-def loss_sum(model: Any, batch: Any, impl: str) -> Any:
-    """Summed token cross-entropy of one micro-batch (an fp32 scalar tensor)."""
+def loss_sum(model: Any, batch: Any, impl: str, logits_offset: int = 0) -> Any:
+    """Summed token cross-entropy of one micro-batch (an fp32 scalar tensor).
+
+    ``logits_offset``: positions a soft-prompt method prepends to the logits (standard path only).
+    """
     if impl == "chunked":
         return chunked_loss_sum(model, batch)
-    return standard_loss_sum(model, batch)
+    return standard_loss_sum(model, batch, logits_offset)
 
 
-def standard_loss_sum(model: Any, batch: Any) -> Any:
+def standard_loss_sum(model: Any, batch: Any, logits_offset: int = 0) -> Any:
     logits = model(**batch.model_inputs(), use_cache=False).logits
+    if logits_offset:
+        logits = logits[:, logits_offset:]
     # Prompt tuning / P-tuning prepend virtual-token positions to the logits; they carry no label.
     logits = logits[:, -batch.labels.shape[1]:]
     vocab = logits.shape[-1]

@@ -59,7 +59,9 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
 
     from studio.worker.batching import Batcher, collate_padded
     from studio.worker.data import prepare_data
-    from studio.worker.engine import EngineChoices, decide_checkpointing, decide_cpu_threads, enable_checkpointing
+    from studio.worker.engine import (
+        EngineChoices, decide_batching, decide_checkpointing, decide_cpu_threads, enable_checkpointing,
+    )
     from studio.worker.loop import TrainLoop
     from studio.worker.loss import resolve_loss_impl
     from studio.worker.methods import runtime_for
@@ -79,18 +81,25 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     _threads, engine.choices["cpu_threads"] = decide_cpu_threads(model, placement.device)
     engine.gradient_checkpointing, engine.choices["gradient_checkpointing"] = decide_checkpointing(
         cfg, model, placement.device, rep.log)
+    attn = getattr(model.config, "_attn_implementation", cfg.model.attn_implementation)
+    engine.padding_free, engine.attention_mask, engine.choices["batching"] = decide_batching(
+        cfg, model, placement.device, attn)
     if engine.gradient_checkpointing:
         enable_checkpointing(model)
     model = runtime.wrap(model)
     engine.loss_impl, engine.choices["loss"] = resolve_loss_impl(t.loss_impl, model)
-    engine.choices["batching"] = "padded to the longest example of each micro-batch"
+    if runtime.logits_offset():  # soft prompts shift positions; keep the plain padded path
+        engine.padding_free, engine.attention_mask = False, True
+        engine.choices["batching"] = "padded with an attention mask (soft-prompt methods prepend virtual tokens)"
 
     rep.emit("phase", phase="loading_data", detail=cfg.data.path or "demo dataset")
     data = prepare_data(cfg, tokenizer, log=rep.log)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    batcher = Batcher(data.train, t.batch_size, t.grad_accum, t.seed, pad_id, padding_free=engine.padding_free)
+    batcher = Batcher(data.train, t.batch_size, t.grad_accum, t.seed, pad_id, padding_free=engine.padding_free,
+                      attention_mask=engine.attention_mask)
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * batcher.steps_per_epoch))
-    val_batches = [collate_padded(data.val[k:k + t.batch_size], pad_id) for k in range(0, len(data.val), t.batch_size)]
+    val_batches = [collate_padded(data.val[k:k + t.batch_size], pad_id, engine.attention_mask)
+                   for k in range(0, len(data.val), t.batch_size)]
 
     optimizer = runtime.make_optimizer(model)
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=math.ceil(t.warmup_ratio * total_steps),
