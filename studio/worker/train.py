@@ -62,6 +62,7 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     from studio.worker.engine import (
         EngineChoices, decide_batching, decide_checkpointing, decide_cpu_threads, enable_checkpointing,
     )
+    from studio.worker.kernels import apply_liger, compile_choice
     from studio.worker.loop import TrainLoop
     from studio.worker.loss import resolve_loss_impl
     from studio.worker.methods import runtime_for
@@ -81,6 +82,11 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     _threads, engine.choices["cpu_threads"] = decide_cpu_threads(model, placement.device)
     engine.gradient_checkpointing, engine.choices["gradient_checkpointing"] = decide_checkpointing(
         cfg, model, placement.device, rep.log)
+    liger = apply_liger(model, placement.device, rep.log)
+    if liger.broke_model:
+        model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log)
+    engine.choices["kernels"] = liger.reason
+    engine.choices["compile"] = compile_choice()
     attn = getattr(model.config, "_attn_implementation", cfg.model.attn_implementation)
     engine.padding_free, engine.attention_mask, engine.choices["batching"] = decide_batching(
         cfg, model, placement.device, attn)

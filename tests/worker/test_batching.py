@@ -53,3 +53,37 @@ def test_steps_group_micro_batches_and_cross_epochs():
     assert steps[1][1] == 1.0  # fractional epoch at the end of the first epoch
     seen = sum(mb.input_ids.shape[0] for _, _, mbs in steps[:2] for mb in mbs)
     assert seen == 10
+
+
+class _Packed:
+    def __init__(self, lens, start=1):
+        n = sum(lens)
+        self.input_ids = list(range(start, start + n))
+        self.labels = list(self.input_ids)
+        self.seq_lens = lens
+
+
+def test_packed_rows_restart_positions_and_drop_the_mask():
+    b = collate_padded([_Packed([3, 2]), _Ex(4)], pad_id=0)
+    assert b.attention_mask is None
+    assert b.position_ids.tolist() == [[0, 1, 2, 0, 1], [0, 1, 2, 3, 4]]
+
+
+def test_packed_rows_give_each_example_its_own_loss():
+    """A row packed from two examples scores every token exactly as the examples alone do."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from studio.worker.loss import standard_loss_sum
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2))
+    a, c = _Ex(5, 0, start=3), _Ex(4, 0, start=20)
+    packed = _Packed([5, 4])
+    packed.input_ids = a.input_ids + c.input_ids
+    packed.labels = a.labels + [IGNORE_INDEX] + c.labels[1:]
+    with torch.no_grad():
+        alone = standard_loss_sum(model, collate_padded([a], 0)) + standard_loss_sum(model, collate_padded([c], 0))
+        together = standard_loss_sum(model, collate_padded([packed], 0))
+    assert torch.allclose(alone, together, rtol=1e-5)
