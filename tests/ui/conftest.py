@@ -50,12 +50,12 @@ def demo_config() -> RunConfig:
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
-    """A main window over a fresh run store and studio home, every page built, stop timeout short."""
+    """A main window over a fresh run store and studio home (pages built on first use), short stop timeout."""
     from studio.ui.main_window import MainWindow
 
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
 
-    def make(stop_timeout_s: float = 5.0, build_all: bool = True):
+    def make(stop_timeout_s: float = 5.0, build_all: bool = False):
         w = MainWindow(store_root=tmp_path / "runs", stop_timeout_s=stop_timeout_s, build_all=build_all)
         qtbot.addWidget(w)
         return w
