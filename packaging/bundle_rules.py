@@ -31,7 +31,7 @@ EXCLUDES = [
     "torch.testing._internal.opinfo", "torch.utils.tensorboard", "torch.utils.benchmark", "tensorboard",
     "transformers.testing_utils", "accelerate.test_utils", "datasets.commands",
     # pyarrow parts the datasets library never uses offline
-    "pyarrow.flight", "pyarrow._flight", "pyarrow.substrait", "pyarrow._substrait", "pyarrow._s3fs",
+    "pyarrow.flight", "pyarrow._flight", "pyarrow._s3fs",
     "pyarrow._gcsfs", "pyarrow._azurefs", "pyarrow._hdfs", "pyarrow.cuda", "pyarrow._cuda", "pyarrow.gandiva",
     "pyarrow.tests",
     # other frameworks transformers can optionally talk to
@@ -46,8 +46,10 @@ DROP = [re.compile(p) for p in (
     r"^torch/lib/lib(jitbackend_test|torchbind_test|backend_with_compiler|aoti_custom_ops)\.so",
     r"^torch/testing/_internal/(opinfo|distributed|generated)/",
     r"/tests?/", r"/__pycache__/", r"\.(pyi|h|hpp|cuh|cpp|cmake|a|lib)$",
-    r"^pyarrow/(include|includes|src)/", r"^pyarrow/libarrow_(flight|substrait|acero_test|s3)",
-    r"^pyarrow/libarrow_python_flight", r"\.(pyx|pxd|pxi)$",  # Cython sources, Flight and S3 (unused offline)
+    # pyarrow: Cython sources, and Flight and S3, which only pyarrow._flight / pyarrow._s3fs load
+    # (excluded above). Substrait stays: libarrow_python links it.
+    r"^pyarrow/(include|includes|src)/", r"^pyarrow/libarrow_(flight|acero_test|s3)", r"^pyarrow/libarrow_python_flight",
+    r"\.(pyx|pxd|pxi)$",
     r"^PySide6/Qt/translations/(?!qtbase_en)",         # English UI: keep only the base English catalogue
     r"^PySide6/Qt/plugins/(qmltooling|sqldrivers|multimedia|designer|sensors|position|canbus|texttospeech|webview|"
     r"virtualkeyboard|scenegraph|networkinformation|tls)/",

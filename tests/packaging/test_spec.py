@@ -61,7 +61,8 @@ def test_no_excluded_module_is_imported_by_the_studio():
     "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/plugins/platforms/libqoffscreen.so",
     "PySide6/Qt/plugins/imageformats/libqsvg.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
     "PySide6/Qt/lib/libQt6Svg.so.6", "PySide6/Qt/lib/libQt6OpenGL.so.6", "PySide6/Qt/lib/libQt6XcbQpa.so.6",
-    "pyarrow/libarrow.so.2600", "pyarrow/libparquet.so.2600",
+    "pyarrow/libarrow.so.2600", "pyarrow/libparquet.so.2600", "pyarrow/libarrow_substrait.so.2600",
+    "pyarrow/libarrow_python.so.2600",
     "resources/demo/model/model.safetensors", "resources/demo/dataset.jsonl", "studio_build.json",
 ])
 def test_bundle_keeps_what_the_studio_needs(path):
