@@ -130,6 +130,8 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
         rep.emit("artifact", kind="checkpoint", path=str(target))
         return target
 
+    if rep.stop_requested():  # asked to stop while loading: there is nothing trained to save
+        return "stopped", "Stopped before training started; nothing was saved.", {"steps": 0, "total_steps": total_steps}
     rep.emit("phase", phase="training", detail=f"{total_steps} steps")
     loop = TrainLoop(model=model, runtime=runtime, optimizer=optimizer, scheduler=scheduler, batcher=batcher,
                      val_batches=val_batches, cfg=cfg, reporter=rep, device=placement.device,
