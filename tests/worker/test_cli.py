@@ -52,3 +52,27 @@ def test_preflight_problems_stop_the_cli_before_any_worker(tmp_path):
 def test_runs_on_an_empty_home(tmp_path):
     res = _studio("runs", home=tmp_path, timeout=60)
     assert res.returncode == 0 and "no runs" in res.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_gracefully_and_exits_non_zero(tmp_path):
+    import signal
+
+    env = dict(os.environ, STUDIO_HOME=str(tmp_path), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "train", "--demo", "--set", "training.max_steps=100000",
+                             "--set", "training.logging_steps=1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("step "):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=60)
+    out = "".join(lines) + rest
+    assert proc.returncode == 1, out
+    assert "stopping after the current step" in out and "stopped" in out
+    from studio.core.runs import RunStore
+
+    (run,) = RunStore(tmp_path / "runs").list()
+    assert run.state == "stopped" and (run.adapter_dir / "adapter_model.safetensors").exists()
