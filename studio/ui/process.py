@@ -240,9 +240,9 @@ class WorkerProcess(QObject):
         if self._finished:
             return
         alive = bool(self.pid) and pid_alive(self.pid)
-        self._events_offset, self._events_rest = _tail(
+        self._events_offset, self._events_rest = tail_lines(
             self.run.events_path, self._events_offset, self._events_rest, lambda s: self._handle_line(s, True))
-        self._log_offset, self._log_rest = _tail(self.run.log_path, self._log_offset, self._log_rest, self._log)
+        self._log_offset, self._log_rest = tail_lines(self.run.log_path, self._log_offset, self._log_rest, self._log)
         if not alive:
             self._poll_timer.stop()
             self._finish(None)
@@ -310,7 +310,7 @@ def _decode_json(line: str) -> Optional[dict]:
     return event if isinstance(event, dict) and "type" in event else None
 
 
-def _tail(path: Path, offset: int, rest: bytes, emit) -> tuple[int, bytes]:
+def tail_lines(path: Path, offset: int, rest: bytes, emit) -> tuple[int, bytes]:
     """Emit the complete new lines of a growing file; keep a torn last line for next time."""
     try:
         with open(path, "rb") as f:

@@ -137,3 +137,11 @@ def test_hub_download_reports_progress_and_uses_the_model(qtbot, window, tmp_pat
     assert page._hub_banner.tone == "ok" and "Downloaded" in page._hub_banner.text()
     assert 3 in progress
     assert (w.config_model.config.model.source, w.config_model.config.model.path) == ("hub", "acme/new-model")
+
+
+def test_opening_the_hub_panel_offline_says_so_at_once(qtbot, window, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    page = window().page("model")
+    page._source_buttons["hub"].click()
+    qtbot.waitUntil(lambda: bool(page._hub_banner.text()), timeout=10_000)
+    assert "Offline mode is on" in page._hub_banner.text() and page._hub_banner.tone == "warn"

@@ -117,3 +117,19 @@ def test_delete_a_run(qtbot, window, fake_worker):
     runs.delete_button.click()
     assert not first.path.exists() and second.path.exists()
     assert runs.table_model.rowCount() == 1
+
+
+def test_selected_live_run_grows_on_the_runs_page(qtbot, window, fake_worker):
+    fake_worker("until_stop", step_s=0.05)
+    w = window()
+    train = w.page("train")
+    run = train.start_run()
+    runs = w.page("runs")
+    w.navigate("runs")
+    runs._live_timer.setInterval(100)
+    runs.refresh()
+    runs.select_run(run.id)
+    qtbot.waitUntil(lambda: runs.curves.point_count() >= 5, timeout=10_000)
+    train.stop_run()
+    qtbot.waitUntil(lambda: runs.state_badge.text() == "STOPPED", timeout=10_000)
+    assert runs.curves.point_count() == len([e for e in run.events() if e["type"] == "step"])

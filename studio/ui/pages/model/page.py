@@ -184,6 +184,10 @@ class ModelPage(QWidget):
             self._apply_model("demo", "", None)
         elif key == "cache" and self._cache_model.rowCount() == 0 and self._scan_task is None:
             self.scan_cache()
+        elif key == "hub" and self._download_task is None:
+            from studio.ui.pages.model import hub
+
+            start_task(lambda _progress: hub.offline_reason(), on_done=self._on_offline_check_done)
 
     def _show_panel(self, key: str) -> None:
         for k, panel in self._panels.items():
@@ -265,6 +269,11 @@ class ModelPage(QWidget):
             lambda progress: hub.download(repo_id, None, progress),
             on_done=lambda folder: self._finish_hub(repo_id, folder, "Downloaded into the Hugging Face cache."),
             on_failed=self._on_download_failed, on_progress=self._on_download_progress)
+
+    def _on_offline_check_done(self, reason) -> None:
+        if reason and self._download_task is None and not self._hub_banner.text():
+            self._hub_banner.show_message(f"{reason} Models already in the Hugging Face cache can still be chosen by id.",
+                                          "warn")
 
     def _on_download_progress(self, current: int, total: int, label: str) -> None:
         if total:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from typing import Optional
 
@@ -14,6 +15,7 @@ from studio.core.config import ConfigError
 from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.runs.table import RunsTableModel
+from studio.ui.process import tail_lines
 from studio.ui.theme import icon
 from studio.ui.widgets.card import Badge, Banner, Card, page_layout
 from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
@@ -27,6 +29,7 @@ class RunsPage(QWidget):
         self._model = config_model
         self.table_model = RunsTableModel(store_root, self)
         self._selected: Optional[Run] = None
+        self._tail: Optional[_EventsTail] = None
 
         lay = page_layout(self)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -123,7 +126,9 @@ class RunsPage(QWidget):
         message = status.get("message") or ""
         tone = {"failed": "error", "killed": "warn", "completed": "ok"}.get(state, "info")
         self.message.show_message(message, tone)
-        self.curves.redraw(MetricsBuffer().add_all(run.events()))
+        self._tail = _EventsTail(run)
+        self._tail.poll()
+        self.curves.redraw(self._tail.buffer)
         try:
             self.config_view.setPlainText(run.config().to_yaml())
             self.use_button.setEnabled(True)
@@ -140,8 +145,17 @@ class RunsPage(QWidget):
         self.state_badge.setVisible(enabled)
 
     def _on_live_timer_timeout(self) -> None:
-        if self.isVisible() and self._selected is not None and self._selected.state in ("running", "stopping"):
-            self._show_run(self._selected)
+        """A live run's curves grow: read only the new lines of its events file."""
+        run = self._selected
+        if not self.isVisible() or run is None or self._tail is None or self._tail.run.path != run.path:
+            return
+        state = run.state
+        if state in ("running", "stopping") or self.state_badge.text().lower() in ("running", "stopping"):
+            self._tail.poll()
+            if self._tail.buffer.dirty:
+                self.curves.redraw(self._tail.buffer)
+            if state not in ("running", "stopping"):  # it just ended: show its outcome and files
+                self._show_run(run)
 
     def _on_use_clicked(self) -> None:
         if self._selected is None:
@@ -190,3 +204,24 @@ class RunsPage(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
         self.refresh()
+
+
+class _EventsTail:
+    """A run's events.jsonl read incrementally into a MetricsBuffer."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.buffer = MetricsBuffer()
+        self._offset = 0
+        self._rest = b""
+
+    def poll(self) -> None:
+        self._offset, self._rest = tail_lines(self.run.events_path, self._offset, self._rest, self._on_line)
+
+    def _on_line(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return  # a torn line from a killed worker
+        if isinstance(event, dict):
+            self.buffer.add(event)
