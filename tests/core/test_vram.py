@@ -46,9 +46,10 @@ def test_hand_computed_tiny_lora():
     assert e.breakdown["optimizer"] == 8192 * 8  # AdamW: two fp32 moments
     # Per token per layer: RMSNorm fp32 copies 2*4*64 + q/out/k/v (padded batch: k, v repeated to
     # 4 heads) 2*(2*64 + 2*64) + logsumexp 4*4 + SwiGLU 3*2*128 + adapter input copies
-    # 4 * sum(in + r) = 4 * (6*68 + 132); 32 tokens, 2 layers, + the final norm's fp32 copy.
+    # 4 * sum(in + r) = 4 * (6*68 + 132); 32 tokens, 2 layers, + the final norm's fp32 copy,
+    # less the first layer's input norm (nothing before it needs a gradient: 4*64 per token).
     a_tok = 512 + 512 + 16 + 768 + 4 * (6 * 68 + 132)
-    saved = 2 * a_tok * 32 + 4 * 64 * 32
+    saved = 2 * a_tok * 32 + 4 * 64 * 32 - 4 * 64 * 32
     assert e.breakdown["activations"] == saved
     # the studio's standard loss: fp32 log-softmax output + its incoming and outgoing gradients
     assert e.breakdown["logits"] == 12 * 32 * 100

@@ -65,6 +65,7 @@ class Estimate:
     setup: Setup
     paged_bytes: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    saved_activations: int = 0  # what autograd holds at the end of the forward pass
 
     def fits(self, budget_bytes: Optional[int]) -> bool:
         return budget_bytes is None or self.device_used <= budget_bytes
@@ -235,19 +236,34 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     repeat_kv = f.num_kv_heads < f.num_heads and (
         s.attention == "eager" or (s.attention == "sdpa" and s.batch > 1 and not s.packing))
     hkv_saved = hq if repeat_kv else hkv
-    base_tok = f.norms_per_layer * 4 * h + p * (2 * hq + 2 * hkv_saved) + 4 * a
-    if f.model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2"):
-        base_tok += 4 * (hq + hkv)  # q/k norms keep fp32 copies too
+    qk_norm = f.model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2")
+    norm_tok = f.norms_per_layer * 4 * h  # every RMSNorm keeps an fp32 copy of its input
     if s.attention == "eager":
-        base_tok += (4 + p) * a * s.seq  # fp32 softmax + probabilities, per query token
+        # q, k and v at full head count for the two matmuls, fp32 softmax + bf16 probabilities per
+        # query/key pair (Gemma 2's tanh soft-cap keeps one more)
+        attn_tok = 3 * p * hq + (4 + p + (p if f.model_type == "gemma2" else 0)) * a * s.seq
+    else:
+        # q, k, v, output and the fp32 logsumexp; a fused qkv projection (Phi-3) keeps v as a view,
+        # so the whole qkv output stays alive
+        attn_tok = p * (2 * hq + 2 * hkv_saved) + 4 * a
+        if f.model_type in ("phi3", "phimoe"):
+            attn_tok += p * (hq + hkv)
+    if qk_norm:
+        attn_tok += 4 * (hq + hkv)  # q/k norms keep fp32 copies too
     if f.num_experts:
         moe_f = next((m.out_features for m in f.linear_shapes if m.count > 1), f.intermediate_size)
-        base_tok += 3 * p * moe_f * max(1, f.experts_per_token) + 4 * f.num_experts
-        base_tok += sum(3 * p * m.out_features for m in f.linear_shapes if m.name.startswith("shared_expert.")
-                        and m.name.endswith("up_proj"))
+        mlp_tok = 3 * p * moe_f * max(1, f.experts_per_token) + 4 * f.num_experts
+        mlp_tok += sum(3 * p * m.out_features for m in f.linear_shapes if m.name.startswith("shared_expert.")
+                       and m.name.endswith("up_proj"))
     else:
-        base_tok += 3 * p * f.intermediate_size
-    full_extra_tok = p * (f.norms_per_layer * h + 2 * h + hq + f.intermediate_size)
+        mlp_tok = 3 * p * f.intermediate_size  # gate, silu(gate), up
+    base_tok = norm_tok + attn_tok + mlp_tok
+    # full training also keeps the inputs of every trained linear and each norm's normalized input
+    # (Gemma's norms compute in fp32 and keep it in fp32)
+    norm_w = 4 if f.model_type.startswith("gemma") else p
+    full_extra_tok = norm_w * f.norms_per_layer * h + p * (2 * h + hq + f.intermediate_size)
+    if qk_norm:
+        full_extra_tok += p * (hq + hkv)
 
     adapter_tok = 0
     for m in s.targets:
@@ -255,9 +271,14 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         if s.family == "lora":
             adapter_tok += share * (p_adapter_in * (m.in_features + s.rank) + (m.in_features if s.dropout > 0 else 0))
             if s.dora:
-                adapter_tok += share * (p + p_adapter_in) * m.out_features
+                # PEFT's DoRA keeps the adapter result (fp32) and the base result for the magnitude's
+                # gradient; part of that coincides with tensors kept anyway: measured 3.6-5.6 bytes per
+                # output element on the HF stack (tests/core/test_vram_activations.py), modelled as 5.
+                adapter_tok += share * (p_adapter_in + p // 2) * m.out_features
         elif s.family == "ia3":
-            adapter_tok += share * p * (m.in_features if m.name in s.ia3_ff else m.out_features)
+            # PEFT's IA3 scales a feed-forward input after casting it to the vector's dtype (fp32),
+            # and any other module's output in its own dtype
+            adapter_tok += share * (p_adapter_in * m.in_features if m.name in s.ia3_ff else p * m.out_features)
         elif s.family == "waveft":
             adapter_tok += share * p_adapter_in * m.in_features
 
@@ -271,11 +292,13 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     layer_tok_max = a_tok_trained if trained_layers else a_tok_frozen
     a_layer = int(layer_tok_max * T * ov.activation_scale)
     head_trains = s.family in ("full", "galore", "lisa") or (s.family == "freeze" and s.train_head)
-    final = (4 * h + (p * h if head_trains else 0)) * T
+    # final norm: fp32 input copy; its normalized input when its weight trains; the head's input
+    final = (4 * h + (norm_w * h if full_like else 0) + (p * h if head_trains else 0)) * T
     if s.gc:
         saved = grad_layers * p_res * h * T + final
     else:
-        saved = int(((grad_layers - trained_layers) * a_tok_frozen + trained_layers * a_tok_trained) * T
+        frontier = _frontier_skip(s, f, norm_tok, attn_tok, mlp_tok) if grad_layers == L else 0
+        saved = int((((grad_layers - trained_layers) * a_tok_frozen + trained_layers * a_tok_trained - frontier) * T)
                     * ov.activation_scale) + final
     ws_layer = (2 * p * f.intermediate_size + 2 * p * h) * T
 
@@ -343,7 +366,27 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     return Estimate(peak_allocated=int(peak_alloc), peak_reserved=int(reserved), device_used=int(device),
                     breakdown=breakdown, peak_phase=peak_phase, phases={k: int(v) for k, v in phases.items()},
                     trainable_params=int(p_train), total_params=int(total_params), setup=s, paged_bytes=int(paged),
-                    notes=tuple(notes))
+                    notes=tuple(notes), saved_activations=int(saved))
+
+
+_ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "qkv_proj", "c_attn", "query_key_value", "Wqkv")
+
+
+def _frontier_skip(s: Setup, f: ModelFacts, norm_tok: int, attn_tok: int, mlp_tok: int) -> int:
+    """Per-token bytes the first layer does NOT save because nothing before its first trainable
+    module needs a gradient (frozen embeddings, no checkpointing): autograd saves a tensor only on
+    the way to something trainable."""
+    if s.family not in ("lora", "ia3", "waveft"):
+        return 0  # trained embeddings, virtual tokens or trained layers: everything is on the path
+    names = {m.name for m in s.targets}
+    per_norm = norm_tok // max(1, f.norms_per_layer)
+    if names & set(_ATTENTION_MODULES):
+        return per_norm  # only the input norm's copy, before q/k/v
+    if any(n in names for n in ("gate_proj", "up_proj", "gate_up_proj", "c_fc", "w1", "w3")):
+        return norm_tok - per_norm + attn_tok  # the attention block and its norms, up to the MLP's norm
+    if names and names <= {"down_proj", "mlp.c_proj", "w2"}:
+        return norm_tok + attn_tok + mlp_tok  # only the down projection's own input is kept
+    return per_norm
 
 
 def _state_bytes(optimizer: str, numel: int, state_b: int) -> float:

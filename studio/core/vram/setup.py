@@ -18,6 +18,7 @@ LORA_LIKE = {"lora", "qlora", "dora", "qdora", "adalora", "pissa", "olora", "rsl
              "loraplus", "loha", "lokr", "vera", "vb_lora", "vblora", "qr_adaptor"}
 PROMPT_LIKE = {"prompt_tuning", "p_tuning", "prefix_tuning", "llama_adapter", "adaption_prompt"}
 QUANTIZED_BY_NAME = {"qlora", "qdora", "qr_adaptor"}
+NO_SDPA = {"gemma2"}  # transformers 5.x: Gemma2ForCausalLM._supports_sdpa is False
 
 CHUNK_BYTES = 1 << 28  # fp32 logits per slice of the studio's chunked loss (studio/worker/loss.py)
 
@@ -135,6 +136,10 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
     attention = getattr(config.model, "attn_implementation", "auto")
     if attention == "auto":
         attention = "sdpa"
+    if attention == "sdpa" and facts.model_type in NO_SDPA:
+        attention = "eager"  # the worker falls back to eager when transformers has no SDPA path
+        notes.append("this architecture has no SDPA attention in transformers: eager attention (memory grows "
+                     "with length squared)")
 
     family = "lora"
     quant_bits = 0
