@@ -77,23 +77,23 @@ def test_checkpointing_keeps_only_layer_inputs():
 # Measured on an H100 with plain transformers + PEFT (shared/research/measured-baseline-h100.md):
 # torch.cuda.max_memory_allocated in GiB. Those runs passed no attention mask (packing=True here
 # models that: no padding, so SDPA does not repeat k/v).
-MEASURED = [
-    ("Llama-3.1-8B", "lora", 4, 1024, "on", None, 23.4),
-    ("Llama-3.1-8B", "lora", 4, 1024, "off", None, 58.4),
-    ("Llama-3.1-8B", "qlora", 4, 1024, "on", True, 17.7),
-    ("Llama-3.1-8B", "qlora", 4, 1024, "on", False, 13.8),
-    ("Llama-3.2-1B", "lora", 8, 1024, "on", None, 16.8),
-    ("Llama-3.2-1B", "lora", 8, 1024, "off", None, 35.5),
-    ("Llama-3.2-1B", "qlora", 8, 1024, "on", True, 18.4),
-    ("Qwen2.5-0.5B", "lora", 8, 1024, "on", None, 17.7),
-    ("Qwen2.5-0.5B", "qlora", 8, 1024, "on", True, 20.1),
-    ("Qwen2.5-0.5B", "qlora", 8, 1024, "on", False, 17.2),
-    ("Llama-3.1-8B", "dora", 4, 1024, "on", None, 23.4),
+MEASURED = [  # model, method, batch, length, checkpointing, kbit prep, allocated GiB, reserved GiB
+    ("Llama-3.1-8B", "lora", 4, 1024, "on", None, 23.4, 26.4),
+    ("Llama-3.1-8B", "lora", 4, 1024, "off", None, 58.4, 63.0),
+    ("Llama-3.1-8B", "qlora", 4, 1024, "on", True, 17.7, 19.5),
+    ("Llama-3.1-8B", "qlora", 4, 1024, "on", False, 13.8, 16.9),
+    ("Llama-3.2-1B", "lora", 8, 1024, "on", None, 16.8, 21.7),
+    ("Llama-3.2-1B", "lora", 8, 1024, "off", None, 35.5, 40.0),
+    ("Llama-3.2-1B", "qlora", 8, 1024, "on", True, 18.4, 21.3),
+    ("Qwen2.5-0.5B", "lora", 8, 1024, "on", None, 17.7, 23.0),
+    ("Qwen2.5-0.5B", "qlora", 8, 1024, "on", True, 20.1, 21.6),
+    ("Qwen2.5-0.5B", "qlora", 8, 1024, "on", False, 17.2, 22.6),
+    ("Llama-3.1-8B", "dora", 4, 1024, "on", None, 23.4, 27.5),
 ]
 
 
-@pytest.mark.parametrize("model, method, b, s, gc, kbit, measured", MEASURED)
-def test_plain_recipe_matches_published_h100_measurements(model, method, b, s, gc, kbit, measured):
+@pytest.mark.parametrize("model, method, b, s, gc, kbit, measured, reserved", MEASURED)
+def test_plain_recipe_matches_published_h100_measurements(model, method, b, s, gc, kbit, measured, reserved):
     name = method if method != "dora" else "lora"
     c = cfg(method={"name": name, "r": 16}, batch_size=b, max_seq_len=s, gradient_checkpointing=gc,
             packing=True)
@@ -108,7 +108,8 @@ def test_plain_recipe_matches_published_h100_measurements(model, method, b, s, g
         e = estimate_setup(setup, facts, current_overheads())
     else:
         e = estimate(c, facts, recipe=recipe)
-    assert e.peak_allocated / GIB == pytest.approx(measured, rel=0.05)
+    assert e.peak_allocated / GIB == pytest.approx(measured, rel=0.02)
+    assert e.peak_reserved / GIB == pytest.approx(reserved, rel=0.08)  # the allocator is less predictable
 
 
 def test_breakdown_sums_to_device_total_for_every_method():

@@ -354,7 +354,8 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     if s.loss == "standard":
         # The loss spike's large blocks stay cached; measured slack ~ one fp32 logits tensor,
         # bounded because later allocations reuse those blocks.
-        frag += int(min(ov.logits_slack * 4 * n_logits, 0.3 * peak_alloc))
+        # (about half of that when the logits are fp32 already and no upcast copy is made)
+        frag += int(min(ov.logits_slack * 4 * n_logits * (0.5 if logit_fp32 else 1.0), 0.3 * peak_alloc))
     reserved = peak_alloc + frag
     device = reserved + ov.cuda_context + paged
     breakdown = {
