@@ -193,14 +193,17 @@ class WorkerProcess(QObject):
         try:
             for raw in iter(stream.readline, b""):
                 bridge.sig_line_read.emit(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RuntimeError):  # RuntimeError: the GUI is shutting down
             pass
         finally:
             try:
                 stream.close()
             except OSError:
                 pass
-            bridge.sig_stream_closed.emit()
+            try:
+                bridge.sig_stream_closed.emit()
+            except RuntimeError:  # the studio exited while the run goes on: nobody is listening
+                pass
 
     def _on_reader_line(self, line: str) -> None:
         self._handle_line(line, from_file=False)
