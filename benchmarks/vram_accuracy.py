@@ -239,7 +239,7 @@ def gpu_total() -> Optional[int]:
 def _run(args: argparse.Namespace) -> int:
     import yaml
 
-    from studio.core.models import catalog_facts, inspect_model
+    from studio.core.models import catalog_facts
     from studio.core.vram import Overheads, estimate
     from studio.core.vram.calibration import measured_peaks
 

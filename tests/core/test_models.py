@@ -72,7 +72,6 @@ def test_tied_embeddings_counted_once(tmp_path):
 ])
 def test_formula_matches_real_model_for_families(cls_name, kwargs):
     import transformers
-    import torch
 
     cfg = getattr(transformers, cls_name)(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                           num_key_value_heads=2, intermediate_size=96, vocab_size=120,
