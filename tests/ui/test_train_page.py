@@ -98,3 +98,10 @@ def test_missing_local_model_folder_is_caught_before_starting(qtbot, window, fak
     w.config_model.update({"model.source": "local", "model.path": str(tmp_path / "gone")})
     assert page.start_run() is None
     assert "config.json" in page.banner.text()
+
+
+def test_unavailable_method_is_refused_with_the_reason(qtbot, window, fake_worker):
+    w, page = _train(window)
+    w.config_model.set_method("qlora")  # e.g. a config loaded from a GPU machine
+    assert page.start_run() is None
+    assert "NVIDIA GPU" in page.banner.text() or "CUDA" in page.banner.text()

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
 from PySide6.QtCore import Qt
 
 from studio.core.config import RunConfig
-from studio.core.paths import demo_model_dir
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor
@@ -199,18 +198,20 @@ class TrainPage(QWidget):
 
     # ---- starting -----------------------------------------------------------------------
     def _preflight(self, config: RunConfig) -> str:
+        """Why this config cannot start, in words (the same checks `studio train` makes), or ""."""
         errors = self._model.errors()
         if errors:
             field, message = next(iter(errors.items()))
             return f"Fix the settings first — {field}: {message}"
-        if config.model.source == "demo" and not (demo_model_dir() / "config.json").exists():
-            return (f"The demo model is missing from {demo_model_dir()}. Rebuild it with "
-                    "`python resources/build_demo.py`, or choose another model.")
-        if config.model.source == "local" and not (Path(config.model.path).expanduser() / "config.json").is_file():
-            return f"{config.model.path} has no config.json any more: choose the model again on the Model page."
-        if config.data.source == "file" and not Path(config.data.path).expanduser().exists():
-            return f"The dataset {config.data.path} does not exist: choose it again on the Data page."
-        return ""
+        from studio.core import gpu
+        from studio.core.preflight import preflight
+
+        problems = preflight(config, has_cuda=gpu.has_cuda_gpu(), has_bitsandbytes=gpu.has_bitsandbytes())
+        if not problems:
+            return ""
+        if len(problems) == 1:
+            return problems[0]
+        return "This run cannot start yet:\n" + "\n".join(f"• {p}" for p in problems)
 
     def _follow(self, run: Run, worker: WorkerProcess) -> None:
         self.run, self.worker = run, worker
