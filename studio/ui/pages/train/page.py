@@ -94,6 +94,7 @@ class TrainPage(QWidget):
         prog.addWidget(self.progress, 1)
         prog.addWidget(self.progress_label)
         control.body.addLayout(prog)
+        self.progress.hide()  # until there is a run to measure
         self.banner = Banner()
         control.body.addWidget(self.banner)
         lay.addWidget(control)
@@ -230,6 +231,7 @@ class TrainPage(QWidget):
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.banner.show_message("")
+        self.progress.show()
         self.progress.setRange(0, 0)  # busy until the plan says how many steps
         self.progress_label.setText("Starting…")
         for t in (self.tile_loss, self.tile_step, self.tile_speed, self.tile_eta):
