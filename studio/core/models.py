@@ -177,6 +177,8 @@ def facts_from_config(cfg: dict[str, Any], *, path: str = "", name: str = "") ->
                             shared_f=int(text.get("shared_expert_intermediate_size") or 0))
     params = _formula_params(h, layers, vocab, tie, shapes, heads, kv, head_dim, attn_bias, norms,
                              qk_norm=model_type in _QK_NORM_TYPES, router=experts * h if experts else 0)
+    if multimodal and isinstance(cfg.get("vision_config"), dict):
+        params += _vision_params(cfg["vision_config"], h)  # the loaded model carries its vision tower
     return ModelFacts(
         path=path, name=name or text.get("_name_or_path") or cfg.get("_name_or_path") or model_type,
         architecture=architecture, model_type=model_type, num_layers=layers, hidden_size=h,
@@ -225,6 +227,22 @@ def _linear_shapes(model_type: str, h: int, f: int, a: int, k: int, d: int,
     else:
         mlp = [LinearShape("gate_proj", h, f), LinearShape("up_proj", h, f), LinearShape("down_proj", f, h)]
     return attn + mlp
+
+
+def _vision_params(v: dict[str, Any], text_hidden: int) -> int:
+    """A SigLIP-style vision tower plus a linear projector into the language model (Gemma 3)."""
+    h = int(v.get("hidden_size") or 0)
+    if not h:
+        return 0
+    f = int(v.get("intermediate_size") or 4 * h)
+    layers = int(v.get("num_hidden_layers") or 0)
+    patch = int(v.get("patch_size") or 14)
+    image = int(v.get("image_size") or 224)
+    per_layer = 4 * h * h + 4 * h + 2 * h * f + f + h + 4 * h  # attention, MLP, two layer norms
+    total = layers * per_layer + 3 * patch * patch * h + h + (image // patch) ** 2 * h + 2 * h
+    if v.get("vision_use_head", True):
+        total += h + 4 * h * h + 4 * h + 2 * h + 2 * h * f + f + h  # attention-pooling head
+    return total + h * text_hidden + h  # projector + its norm
 
 
 def _formula_params(h: int, layers: int, vocab: int, tie: bool, shapes: list[LinearShape],

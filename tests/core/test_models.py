@@ -195,3 +195,20 @@ def test_catalog_has_the_popular_families():
 def test_resolve_unknown_hub_id_is_actionable():
     with pytest.raises(ModelError, match="download it first or pick a local folder"):
         resolve_facts("hub", "nobody/nothing-here")
+
+
+def test_multimodal_params_include_the_vision_tower():
+    import torch
+    import transformers
+
+    cfg = transformers.Gemma3Config(
+        text_config=dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, head_dim=64, vocab_size=1000),
+        vision_config=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                           image_size=224, patch_size=14))
+    with torch.device("meta"):
+        model = transformers.Gemma3ForConditionalGeneration(cfg)
+    facts = facts_from_config(cfg.to_dict())
+    assert facts.multimodal and facts.hidden_size == 256
+    assert facts.params_from_config == sum(p.numel() for p in model.parameters())
+    assert catalog_facts("gemma-3-4b-pt").num_params == 4_300_079_472  # the published count
