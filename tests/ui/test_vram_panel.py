@@ -89,3 +89,8 @@ def test_refresh_is_fast_enough_for_typing(qtbot):
     for _ in range(5):
         panel.refresh()
     assert (time.perf_counter() - t0) / 5 < 0.15
+
+
+def test_cpu_runs_say_so(qtbot):
+    panel, model = _panel(qtbot, _config(device="cpu"))
+    assert "CPU" in panel.verdict_text() and panel.badge.isHidden()

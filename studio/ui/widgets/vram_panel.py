@@ -329,6 +329,10 @@ class VramPanel(Card):
                 self.verdict.show_message(f"Fits with {fmt_bytes(headroom)} headroom.", "ok")
         else:
             self.verdict.show_message("Pick a GPU to see whether it fits.", "info")
+        if config.training.device == "cpu":
+            self.badge.setVisible(False)
+            self.verdict.show_message("This run is set to train on the CPU, where memory is the computer's RAM; "
+                                      "the numbers show what the GPU above would need.", "info")
         s = est.setup
         t = config.training
         gc = "on" if s.gc else "off"
