@@ -15,8 +15,8 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QSizePolicy, QStackedWidget, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea,
+                               QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from studio import __version__
 from studio.core.paths import studio_home
@@ -84,8 +84,11 @@ class MainWindow(QMainWindow):
         right.addWidget(self._build_header())
         self.stack = QStackedWidget()
         for key in self._specs:
-            holder = QWidget()
-            QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+            # A page taller than a small window scrolls instead of forcing the window's height.
+            holder = QScrollArea()
+            holder.setWidgetResizable(True)
+            holder.setFrameShape(QFrame.Shape.NoFrame)
+            holder.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self._holders[key] = holder
             self.stack.addWidget(holder)
         right.addWidget(self.stack, 1)
@@ -113,7 +116,7 @@ class MainWindow(QMainWindow):
             _, _, _, _, module, cls_name = self._specs[key]
             cls = getattr(importlib.import_module(module), cls_name)
             page = self._construct(key, cls)
-            self._holders[key].layout().addWidget(page)
+            self._holders[key].setWidget(page)
             self.pages[key] = page
             self._wire(key, page)
         return self.pages[key]
