@@ -116,6 +116,31 @@ def check_transformers() -> str:
     return f"{transformers.__version__}, demo {type(model).__name__} forward {tuple(out.logits.shape)}"
 
 
+def check_model_families() -> str:
+    """Every architecture of the model catalog resolves: the bundle holds their modeling code."""
+    import json
+
+    import transformers
+
+    from studio.core.paths import resources_dir
+
+    files = sorted((resources_dir() / "catalog").glob("*.json"))
+    if not files:
+        raise Skip("no model catalog in this build")
+    archs = sorted({a for f in files for a in json.loads(f.read_text(encoding="utf-8")).get("architectures", [])[:1]})
+    missing = [a for a in archs if not _resolves(transformers, a)]
+    if missing:
+        raise RuntimeError(f"transformers cannot load {', '.join(missing)}")
+    return f"{len(archs)} architectures: {', '.join(archs)}"
+
+
+def _resolves(module, name: str) -> bool:
+    try:
+        return getattr(module, name) is not None
+    except (AttributeError, ImportError):
+        return False
+
+
 def check_peft() -> str:
     import peft
     from peft import LoraConfig, get_peft_model
@@ -257,6 +282,7 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("Qt window (offscreen)", check_qt_window),
     ("torch", check_torch),
     ("transformers", check_transformers),
+    ("transformers model families", check_model_families),
     ("peft", check_peft),
     ("CUDA", check_cuda),
     ("bitsandbytes", check_bitsandbytes),
