@@ -216,17 +216,15 @@ def skip_reason(spec: tuple) -> str:
     return ""
 
 
-def estimate_for(run_dir: Path, padded: bool) -> Any:
+def estimate_for(run_dir: Path) -> Any:
     from studio.core.models import inspect_model
     from studio.core.runs import Run
     from studio.core.vram import Overheads, estimate
-    from studio.core.vram.calibration import _engine_config
+    from studio.core.vram.calibration import _engine_config, engine_recipe
 
-    config = _engine_config(Run(run_dir))
-    # Unpadded batches carry no attention mask, so SDPA keeps k/v at their own head count; the
-    # estimator models "no mask" through data.packing.
-    config = config.replace("data.packing", not padded)
-    return estimate(config, inspect_model(config.model.path), overheads=Overheads())
+    run = Run(run_dir)
+    config = _engine_config(run)  # the worker's recorded decisions (checkpointing, loss, kernels)
+    return estimate(config, inspect_model(config.model.path), overheads=Overheads(), recipe=engine_recipe(run))
 
 
 def gpu_total() -> Optional[int]:
@@ -281,8 +279,7 @@ def _run(args: argparse.Namespace) -> int:
             pre_cfg["model"] = {"source": "hub", "path": MODELS[model]}
             from studio.core.config import RunConfig
 
-            pre = estimate(RunConfig.from_dict(pre_cfg).replace("data.packing", not padded),
-                           catalog_facts(MODELS[model]), overheads=Overheads())
+            pre = estimate(RunConfig.from_dict(pre_cfg), catalog_facts(MODELS[model]), overheads=Overheads())
             if pre.device_used > 0.97 * total:
                 reason = f"estimated {pre.device_used / GIB:.1f} GiB > this GPU's {total / GIB:.1f} GiB"
         if reason:
@@ -318,7 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         errors = [e for e in events if e.get("type") == "error"]
         row["wall_s"] = round(time.time() - t0, 1)
         try:
-            est = estimate_for(run_dir, padded)
+            est = estimate_for(run_dir)
         except Exception as e:  # the estimate must be reported even when the run failed, if possible
             est = None
             row["estimate_error"] = f"{type(e).__name__}: {e}"

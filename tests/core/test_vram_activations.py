@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 
 from studio.core.config import RunConfig  # noqa: E402
 from studio.core.models import facts_from_config  # noqa: E402
-from studio.core.vram import Overheads, estimate_setup  # noqa: E402
+from studio.core.vram import STUDIO, Overheads, estimate_setup, hf_peft_recipe  # noqa: E402
 from studio.core.vram.plan import _config_view  # noqa: E402
 from studio.core.vram.setup import resolve_setup  # noqa: E402
 
@@ -70,11 +70,12 @@ def _measure(model_type: str, method: str, gc: bool, mask: bool) -> tuple[int, i
     del out
 
     facts = facts_from_config(cfg.to_dict())
-    view = _config_view(RunConfig().replace("data.packing", not mask), method,
-                        {"r": 8} if method in ("lora", "dora") else {}, S)
+    view = _config_view(RunConfig(), method, {"r": 8} if method in ("lora", "dora") else {}, S)
     if method == "ia3":
         view.method = view.method.model_copy(update={"target_modules": ["k_proj", "v_proj", "down_proj"]})
-    est = estimate_setup(replace(resolve_setup(view, facts, gc=gc), batch=B), facts, ZERO)
+    # with a padding mask: the plain recipe's behaviour; without: the studio's (no kernels installed here)
+    recipe = replace(hf_peft_recipe(kbit_prep=False) if mask else STUDIO, fused_kernels=False)
+    est = estimate_setup(replace(resolve_setup(view, facts, gc=gc, recipe=recipe), batch=B), facts, ZERO)
     head_input = 2 * H * B * S if method == "full" else 0  # the lm_head is not run here
     return measured, est.saved_activations - head_input
 

@@ -67,13 +67,32 @@ def measured_peaks(events: list[dict[str, Any]]) -> Optional[Measured]:
     return Measured(alloc, reserved, n) if n else None
 
 
-def _engine_config(run: Any) -> Any:
-    """The run's config with the engine's recorded 'auto' decisions made explicit."""
-    config = run.config()
+def engine_recipe(run: Any) -> Any:
+    """The studio recipe as this run's worker actually ran it (fused kernels on or off)."""
+    from dataclasses import replace as _replace
+
+    from studio.core.vram.setup import STUDIO
+
+    kernels = _first_word(_plan_choices(run).get("kernels"))
+    if kernels == "on":
+        return _replace(STUDIO, fused_kernels=True)
+    if kernels == "off":
+        return _replace(STUDIO, fused_kernels=False)
+    return STUDIO
+
+
+def _plan_choices(run: Any) -> dict[str, Any]:
     choices: dict[str, Any] = {}
     for e in run.events():
         if e.get("type") == "plan":
             choices = e.get("choices") or {}
+    return choices
+
+
+def _engine_config(run: Any) -> Any:
+    """The run's config with the engine's recorded 'auto' decisions made explicit."""
+    config = run.config()
+    choices = _plan_choices(run)
     # The worker records decisions as text, e.g. "on (auto: ...)" or "chunked (set in the config)".
     gc = _first_word(choices.get("gradient_checkpointing"))
     if gc in ("on", "off", "true", "false"):
@@ -87,7 +106,7 @@ def _engine_config(run: Any) -> Any:
 def _first_word(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value or "").strip().split(" ")[0].lower()
+    return str(value or "").strip().split(" ")[0].rstrip(":").lower()
 
 
 def estimate_vs_measured(run: Any, overheads: Optional[Overheads] = None) -> tuple[Optional[Estimate], Optional[Measured]]:
@@ -102,7 +121,7 @@ def estimate_vs_measured(run: Any, overheads: Optional[Overheads] = None) -> tup
         facts = resolve_facts(config.model.source, config.model.path)
     except (ModelError, OSError, ValueError):
         return None, measured
-    return estimate(config, facts, overheads=overheads), measured
+    return estimate(config, facts, overheads=overheads, recipe=engine_recipe(run)), measured
 
 
 def calibrate(runs: Optional[list[Any]] = None, *, save: bool = True) -> tuple[Overheads, list[dict[str, Any]]]:

@@ -233,11 +233,16 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     # -- activations ----------------------------------------------------------------------------
     p_res = 4 if (kbit_prep or s.precision == "fp32") else p
     p_adapter_in = p if s.recipe.autocast else max(p, s.recipe.adapter_bytes)
-    repeat_kv = f.num_kv_heads < f.num_heads and (
-        s.attention == "eager" or (s.attention == "sdpa" and s.batch > 1 and not s.packing))
+    # SDPA repeats k/v to every query head when it gets a mask: packed sequences (transformers
+    # builds a block-diagonal mask) or padded batches in a recipe that passes the padding mask.
+    mask = s.packing or (s.batch > 1 and s.recipe.mask_when_padded)
+    repeat_kv = f.num_kv_heads < f.num_heads and (s.attention == "eager" or (s.attention == "sdpa" and mask))
     hkv_saved = hq if repeat_kv else hkv
     qk_norm = f.model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2")
-    norm_tok = f.norms_per_layer * 4 * h  # every RMSNorm keeps an fp32 copy of its input
+    if s.fused_kernels:
+        norm_tok = f.norms_per_layer * (p * h + 4)  # Liger RMSNorm keeps its input and an fp32 rstd
+    else:
+        norm_tok = f.norms_per_layer * 4 * h  # every RMSNorm keeps an fp32 copy of its input
     if s.attention == "eager":
         # q, k and v at full head count for the two matmuls, fp32 softmax + bf16 probabilities per
         # query/key pair (Gemma 2's tanh soft-cap keeps one more)
@@ -256,7 +261,8 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         mlp_tok += sum(3 * p * m.out_features for m in f.linear_shapes if m.name.startswith("shared_expert.")
                        and m.name.endswith("up_proj"))
     else:
-        mlp_tok = 3 * p * f.intermediate_size  # gate, silu(gate), up
+        # gate, silu(gate), up; Liger's fused SwiGLU recomputes silu in backward
+        mlp_tok = (2 if s.fused_kernels else 3) * p * f.intermediate_size
     base_tok = norm_tok + attn_tok + mlp_tok
     # full training also keeps the inputs of every trained linear and each norm's normalized input
     # (Gemma's norms compute in fp32 and keep it in fp32)

@@ -8,7 +8,9 @@ recipe that tutorials teach (standard loss, optional ``prepare_model_for_kbit_tr
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Optional
 
 from studio.core.models import LinearShape, ModelFacts
@@ -37,6 +39,13 @@ class Recipe:
     # transformers' own loss keeps the model-dtype logits alive in the output until backward ends;
     # the studio's standard loss (studio/worker/loss.py) lets them go once the fp32 copy exists.
     loss_keeps_logits: bool = False
+    # Padded micro-batches: the studio pads on the right and passes no attention mask (causal
+    # attention never looks at the padding), so SDPA keeps k/v at their own head count; the plain
+    # recipe passes the mask, and SDPA then repeats k/v to every query head.
+    mask_when_padded: bool = False
+    # Fused RMSNorm/RoPE/SwiGLU kernels (Liger): None = used when liger-kernel is installed here,
+    # as the studio's worker does on CUDA.
+    fused_kernels: Optional[bool] = None
 
 
 STUDIO = Recipe()
@@ -46,7 +55,8 @@ def hf_peft_recipe(kbit_prep: bool = True) -> Recipe:
     """Plain transformers + PEFT: standard loss; QLoRA through prepare_model_for_kbit_training."""
     return Recipe(name="hf_peft" + ("" if kbit_prep else "_noprep"),
                   title="transformers + PEFT" + (" (kbit prep)" if kbit_prep else ""),
-                  kbit_prep=kbit_prep, force_loss="standard", loss_keeps_logits=True)
+                  kbit_prep=kbit_prep, force_loss="standard", loss_keeps_logits=True, mask_when_padded=True,
+                  fused_kernels=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class Setup:
     vb_vector_length: int = 0
     waveft_coeffs: int = 0
     recipe: Recipe = field(default_factory=Recipe)
+    fused_kernels: bool = False
     notes: tuple[str, ...] = ()
 
     @property
@@ -217,6 +228,9 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
         loss = "standard"
         notes.append("this model soft-caps its logits, so the engine uses the standard loss")
 
+    kernels = recipe.fused_kernels if recipe.fused_kernels is not None else liger_installed()
+    kw["fused_kernels"] = bool(kernels)
+
     seq = int(t.max_seq_len) + (kw.get("virtual_tokens", 0) if kw.get("prompt_kind") in ("prompt_tuning", "p_tuning") else 0)
     packing = bool(getattr(config.data, "packing", False))
     return Setup(method=name, family=family, batch=int(t.batch_size), seq=seq, grad_accum=int(t.grad_accum),
@@ -239,3 +253,12 @@ def _qr_bf16_layers(m: Any, layers: int) -> int:
         except ValueError:
             continue
     return len([i for i in chosen if 0 <= i < layers])
+
+
+@lru_cache(maxsize=1)
+def liger_installed() -> bool:
+    """Whether liger-kernel is importable here (the worker then patches RMSNorm, RoPE, SwiGLU)."""
+    try:
+        return importlib.util.find_spec("liger_kernel") is not None
+    except (ImportError, ValueError):
+        return False
