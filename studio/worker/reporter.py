@@ -26,6 +26,9 @@ from studio.core.protocol import encode, encode_json, make_event
 from studio.core.runs import Run
 
 
+_LIBRARY_LOGGERS = ("transformers", "peft", "accelerate", "datasets", "huggingface_hub", "bitsandbytes", "torch")
+
+
 class _Stdout:
     """The real stdout, written in whole lines, that turns itself off when the reader is gone."""
 
@@ -124,6 +127,14 @@ class Reporter:
             sys.stderr = _LogStream(self)  # type: ignore[assignment]
             root = logging.getLogger()
             root.handlers = [_LogHandler(self)]
+            # Libraries that print through their own handler (transformers: a stderr handler bound at
+            # import, propagate=False) are routed through the root handler, so nothing bypasses the log.
+            self._saved_libs = {}
+            for name in _LIBRARY_LOGGERS:
+                if name in logging.Logger.manager.loggerDict:
+                    lib = logging.getLogger(name)
+                    self._saved_libs[name] = (lib.handlers[:], lib.propagate)
+                    lib.handlers, lib.propagate = [], True
             root.setLevel(logging.INFO)
             logging.captureWarnings(True)
             warnings.simplefilter("default")
@@ -142,6 +153,9 @@ class Reporter:
                     pass
             sys.stdout, sys.stderr, handlers = self._saved
             logging.getLogger().handlers = handlers
+            for name, (lib_handlers, propagate) in self._saved_libs.items():
+                lib = logging.getLogger(name)
+                lib.handlers, lib.propagate = lib_handlers, propagate
             logging.captureWarnings(False)
             warnings.filters[:] = self._saved_filters
             self._saved = None

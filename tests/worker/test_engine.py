@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from studio.core.config import demo_config
@@ -24,27 +26,38 @@ class _Recorder:
         return ""
 
 
+def _config():
+    cfg = demo_config().replace("training.logging_steps", 1).replace("training.grad_accum", 2)
+    return cfg.replace("data.validation_split", 0.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _prepared():
+    from studio.worker.data import prepare_data
+    from studio.worker.modeling import load_tokenizer
+
+    tok = load_tokenizer(_config())
+    return tok, prepare_data(_config(), tok, log=lambda s: None)
+
+
 def _losses(*, loss_impl, padding_free, attention_mask, checkpointing, steps=4):
     from transformers import get_scheduler, set_seed
 
     from studio.worker.batching import Batcher
-    from studio.worker.data import prepare_data
     from studio.worker.engine import enable_checkpointing
     from studio.worker.loop import TrainLoop
     from studio.worker.methods import runtime_for
-    from studio.worker.modeling import load_model, load_tokenizer, resolve_placement
+    from studio.worker.modeling import load_model, resolve_placement
 
-    cfg = demo_config().replace("training.logging_steps", 1).replace("training.grad_accum", 2)
-    cfg = cfg.replace("data.validation_split", 0.0)
+    cfg = _config()
     set_seed(0)
     runtime = runtime_for(cfg)
     placement = resolve_placement(cfg)
-    tok = load_tokenizer(cfg)
+    tok, data = _prepared()
     model, _ = load_model(cfg, placement)
     if checkpointing:
         enable_checkpointing(model)
     model = runtime.wrap(model)
-    data = prepare_data(cfg, tok, log=lambda s: None)
     batcher = Batcher(data.train, 8, 2, 0, tok.pad_token_id, padding_free=padding_free, attention_mask=attention_mask)
     opt = runtime.make_optimizer(model)
     sched = get_scheduler("constant", opt)
@@ -56,6 +69,17 @@ def _losses(*, loss_impl, padding_free, attention_mask, checkpointing, steps=4):
 
 @pytest.mark.slow
 def test_engine_choices_do_not_change_the_loss():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what the engine picks for a model this small; far faster on a busy CPU
+    try:
+        _compare_recipes()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compare_recipes():
     plain = _losses(loss_impl="standard", padding_free=False, attention_mask=True, checkpointing=False)
     tuned = _losses(loss_impl="chunked", padding_free=False, attention_mask=False, checkpointing=True)
     packed = _losses(loss_impl="chunked", padding_free=True, attention_mask=False, checkpointing=False)
