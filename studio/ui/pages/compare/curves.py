@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from studio.core.compare import MethodResult
@@ -39,11 +40,18 @@ class OverlayCurves(QWidget):
         self.val_plot.addItem(self.val_empty)
         self.val_empty.setPos(0.5, 0.5)
         self._items: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]] = {}
+        _show_empty(self.loss_plot, self.empty_text, True)
+        _show_empty(self.val_plot, self.val_empty, True)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(12)
         lay.addWidget(_framed(self.loss_plot), 3)
         lay.addWidget(_framed(self.val_plot), 2)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        # pyqtgraph asks for 480 px per plot; in a scrolling page (which sizes to preferred heights
+        # once a wrapped label is present) that would push the curves below the window's edge.
+        return QSize(900, 200)
 
     def clear(self) -> None:
         for raw, smooth, val in self._items.values():
@@ -51,8 +59,8 @@ class OverlayCurves(QWidget):
             self.loss_plot.removeItem(smooth)
             self.val_plot.removeItem(val)
         self._items.clear()
-        self.empty_text.setVisible(True)
-        self.val_empty.setVisible(True)
+        _show_empty(self.loss_plot, self.empty_text, True)
+        _show_empty(self.val_plot, self.val_empty, True)
 
     def redraw(self, rows: list[MethodResult], colors: dict[str, str]) -> None:
         for row in rows:
@@ -70,9 +78,24 @@ class OverlayCurves(QWidget):
             raw.setData(steps, losses)
             smooth.setData(steps, ema(losses, smoothing_for(len(losses))))
             val.setData([s for s, _ in row.val_curve], [v for _, v in row.val_curve])
-        self.empty_text.setVisible(not any(r.loss_curve for r in rows))
-        self.val_empty.setVisible(not any(r.val_curve for r in rows))
+        _show_empty(self.loss_plot, self.empty_text, not any(r.loss_curve for r in rows))
+        _show_empty(self.val_plot, self.val_empty, not any(r.val_curve for r in rows))
 
     def curve_count(self) -> int:
         return sum(1 for _, smooth, _ in self._items.values() if smooth.getData()[0] is not None
                    and len(smooth.getData()[0]))
+
+
+def _show_empty(plot: pg.PlotWidget, text: pg.TextItem, empty: bool) -> None:
+    """An empty plot gets a fixed unit range (auto-range over nothing draws nonsense axes)."""
+    text.setVisible(empty)
+    item = plot.getPlotItem()
+    if empty:
+        item.disableAutoRange()
+        item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setStyle(showValues=False)
+    else:
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).setStyle(showValues=True)
+        item.enableAutoRange()

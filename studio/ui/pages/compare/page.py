@@ -29,7 +29,12 @@ from studio.ui.widgets.card import Banner, Card, fmt_params, muted, page_layout
 
 REDRAW_MS = 250
 DEFAULT_PICK = ("lora", "dora", "ia3", "prompt_tuning")
-FAMILIES = ("LoRA family", "Tiny adapters", "Soft prompts", "Full-parameter")
+# Picker columns: the LoRA family splits by whether the base is quantized (those need a GPU).
+COLUMNS = ("LoRA family", "Quantized base", "Tiny adapters", "Soft prompts", "Full-parameter")
+
+
+def _column(cls: Any) -> str:
+    return "Quantized base" if cls.needs_bitsandbytes else cls.info.family
 
 
 def _name(cls: Any) -> str:
@@ -73,22 +78,24 @@ class ComparePage(QWidget):
         config_model.sig_config_changed.connect(self._on_config_changed)
         self._on_config_changed(config_model.config)
         self.refresh_history()
+        latest = self.history_combo.itemData(0)
+        if latest:  # open on the last comparison: its table is what the user came back for
+            self.show_comparison(latest)
 
     # ---- layout -------------------------------------------------------------------------
     def _build_picker(self) -> QWidget:
-        card = Card("Compare methods", "Same model, data and step budget for each method; they train one after "
-                    "another and each becomes a normal run. Learning rates follow yours, scaled by each method's "
-                    "typical rate (IA3 ~15x LoRA's, full fine-tuning ~1/20), unless you tick the box.")
+        card = Card("Compare methods", "Same model, data and step budget for each; they train one after another, "
+                    "each as a normal run.")
         grid = QGridLayout()
         grid.setHorizontalSpacing(18)
         grid.setVerticalSpacing(4)
         self.method_boxes: dict[str, QCheckBox] = {}
         self.param_labels: dict[str, QLabel] = {}
-        for col, family in enumerate(FAMILIES):
+        for col, family in enumerate(COLUMNS):
             head = QLabel(family.upper())
             head.setProperty("role", "section")
             grid.addWidget(head, 0, col * 2, 1, 2)
-            members = [c for c in METHOD_CLASSES if c.info.family == family]
+            members = [c for c in METHOD_CLASSES if _column(c) == family]
             for row, cls in enumerate(members, start=1):
                 box = QCheckBox(cls.info.title.split(" (")[0])
                 box.setObjectName(f"compare_{_name(cls)}")
@@ -99,7 +106,7 @@ class ComparePage(QWidget):
                 grid.addWidget(count, row, col * 2 + 1)
                 self.method_boxes[_name(cls)] = box
                 self.param_labels[_name(cls)] = count
-        for col in range(len(FAMILIES)):
+        for col in range(len(COLUMNS)):
             grid.setColumnStretch(col * 2 + 1, 1)
         card.body.addLayout(grid)
 
@@ -134,22 +141,20 @@ class ComparePage(QWidget):
         row.addWidget(self.stop_button)
         row.addWidget(self.compare_button)
         card.body.addLayout(row)
-        prog = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setTextVisible(False)
         self.progress.hide()
-        self.progress_label = muted("", wrap=False, role="faint")
-        prog.addWidget(self.progress, 1)
-        prog.addWidget(self.progress_label)
-        card.body.addLayout(prog)
+        card.body.addWidget(self.progress)
         self.banner = Banner()
         card.body.addWidget(self.banner)
         return card
 
     def _build_results(self) -> QWidget:
         card = Card("Results")
+        self.progress_label = muted("", wrap=False, role="faint")
+        card.add_header_widget(self.progress_label)
         self.history_combo = QComboBox()
         self.history_combo.setObjectName("compare_history")
         self.history_combo.setMinimumWidth(260)
@@ -160,6 +165,7 @@ class ComparePage(QWidget):
         self.table.setObjectName("compare_table")
         self.table.setModel(self.table_model)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(26)
         self.table.setSelectionMode(QTableView.SelectionMode.NoSelection)
         self.table.setShowGrid(False)
         self.table.setAlternatingRowColors(True)
@@ -168,7 +174,7 @@ class ComparePage(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         card.body.addWidget(self.table)
         self.curves = OverlayCurves()
-        self.curves.setMinimumHeight(220)
+        self.curves.setMinimumHeight(150)
         card.body.addWidget(self.curves, 1)
         self._fit_table()
         return card
@@ -231,11 +237,26 @@ class ComparePage(QWidget):
         self.runs = comparison_runs(store, comparison_id)
         self._events = {r.id: r.events() for r in self.runs}
         self._current = -1
+        self._pick_like(self.runs)
         self._assign_colors()
         self.curves.clear()
         self._dirty = True
         self._on_redraw_timer_timeout()
         self.progress_label.setText(_describe(self.runs))
+
+    def _pick_like(self, runs: list[Run]) -> None:
+        """Tick the shown comparison's methods and steps, so Compare re-runs it (after any edits)."""
+        names = {r.status().get("comparison_method") for r in runs}
+        if not names & set(self.method_boxes):
+            return
+        for name, box in self.method_boxes.items():
+            box.setChecked(name in names and box.isEnabled())
+        try:
+            steps = runs[0].config().training.max_steps
+        except Exception:  # a damaged config: keep the current steps
+            steps = 0
+        if steps:
+            self.steps_spin.setValue(steps)
 
     def refresh_history(self, select: Optional[str] = None) -> None:
         ids = comparison_ids(RunStore(self._store_root))
