@@ -44,7 +44,9 @@ class TrainLoop:
         self.total_steps = total_steps
         self.scaler = scaler
         self.save_checkpoint = save_checkpoint
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        # Everything the optimizer may update (clipping skips parameters without a gradient): LISA
+        # switches layers on and off during the run, so "requires_grad now" would miss some later.
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
         offset = getattr(runtime, "logits_offset", None)
         self.logits_offset = offset() if callable(offset) else 0
 
