@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QVBoxLayout, QWidget
 from studio.ui.theme import COLORS
 
 MAX_SMOOTHING = 0.95  # EMA weight of the past for long runs (~ the last twenty points)
+AA_MAX_POINTS = 5000  # above this even the smoothed line is drawn without antialiasing (speed)
 SMOOTHING_POINTS = 10  # weight = 1 - 10/n: about a tenth of the run is averaged, up to the max
 
 
@@ -130,7 +131,10 @@ class TrainingCurves(QWidget):
         _style_plot(self.loss_plot, "Loss", "loss")
         legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=COLORS["muted"])
         legend.setBrush(pg.mkBrush(COLORS["card"]))
-        self.raw_curve = self.loss_plot.plot([], [], pen=pg.mkPen(COLORS["accent"] + "80", width=1.2), name="raw")
+        # Antialiasing a jagged line is very slow in Qt's raster engine (seconds for a few
+        # thousand noisy points), so the raw loss is drawn without it, the smooth lines with it.
+        self.raw_curve = self.loss_plot.plot([], [], pen=pg.mkPen(COLORS["accent"] + "80", width=1), name="raw",
+                                             antialias=False)
         self.ema_curve = self.loss_plot.plot([], [], pen=pg.mkPen(COLORS["accent"], width=2.4), name="smoothed")
         self.eval_curve = self.loss_plot.plot([], [], pen=None, symbol="o", symbolSize=7, symbolBrush=COLORS["mint"],
                                               symbolPen=None, name="validation")
@@ -149,10 +153,11 @@ class TrainingCurves(QWidget):
         lay.addWidget(_framed(self.lr_plot), 2 if horizontal else 1)
 
     def redraw(self, buffer: MetricsBuffer) -> None:
+        smooth_aa = len(buffer.steps) <= AA_MAX_POINTS
         self.raw_curve.setData(buffer.steps, buffer.loss)
-        self.ema_curve.setData(buffer.steps, buffer.loss_ema)
+        self.ema_curve.setData(buffer.steps, buffer.loss_ema, antialias=smooth_aa)
         self.eval_curve.setData(buffer.eval_steps, buffer.eval_loss)
-        self.lr_curve.setData(buffer.steps, buffer.lr)
+        self.lr_curve.setData(buffer.steps, buffer.lr, antialias=smooth_aa)
         self.empty_text.setVisible(not buffer.steps)
         buffer.dirty = False
 
