@@ -162,5 +162,6 @@ class TrainingCurves(QWidget):
         buffer.dirty = False
 
     def point_count(self) -> int:
-        x, _ = self.ema_curve.getData()
+        """Points in the loss curve's data (what is drawn may be downsampled)."""
+        x = self.ema_curve.xData
         return 0 if x is None else len(x)
