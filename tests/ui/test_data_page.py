@@ -85,8 +85,10 @@ def test_the_page_never_imports_torch_or_transformers():
             "from PySide6.QtWidgets import QApplication; app = QApplication([])\n"
             "from studio.ui.pages.data import jobs, page\n"
             "from studio.core.config import RunConfig\n"
+            "import studio.core.data.pipeline as pl; pl.SMALL_BYTES = 0  # the datasets path too\n"
             "cfg = RunConfig(); tok = jobs.tokenizer_job(cfg); p = jobs.preview_job(cfg)\n"
             "jobs.render_job(p, cfg, tok); jobs.stats_job(cfg, tok, jobs.progress_for(lambda *a: None))\n"
+            "assert 'datasets' in sys.modules\n"
             "bad = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]\n"
             "print('BAD', bad)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
