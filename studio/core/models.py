@@ -68,7 +68,8 @@ class ModelFacts:
     params_from_config: int
     params_exact: Optional[int] = None  # from safetensors shapes, when the weights are there
     size_on_disk: int = 0
-    linear_shapes: tuple[LinearShape, ...] = ()
+    linear_shapes: tuple[LinearShape, ...] = ()  # nn.Linear modules of a decoder layer (adapter targets)
+    expert_shapes: tuple[LinearShape, ...] = ()  # MoE experts (transformers 5 fuses them: not nn.Linear)
     has_chat_template: bool = False
     has_weights: bool = False
     hub_id: Optional[str] = None
@@ -99,9 +100,14 @@ class ModelFacts:
     def layer_linear_params(self) -> int:
         return sum(s.params for s in self.linear_shapes)
 
+    @property
+    def layer_expert_params(self) -> int:
+        return sum(s.params for s in self.expert_shapes)
+
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["linear_shapes"] = [vars(s) for s in self.linear_shapes]
+        d["expert_shapes"] = [vars(s) for s in self.expert_shapes]
         d["linear_modules"] = list(self.linear_modules)
         d["num_params"] = self.num_params
         return d
@@ -175,7 +181,9 @@ def facts_from_config(cfg: dict[str, Any], *, path: str = "", name: str = "") ->
 
     shapes = _linear_shapes(model_type, h, f, heads, kv, head_dim, experts, moe_f,
                             shared_f=int(text.get("shared_expert_intermediate_size") or 0))
-    params = _formula_params(h, layers, vocab, tie, shapes, heads, kv, head_dim, attn_bias, norms,
+    expert_shapes = [sh for sh in shapes if sh.count > 1]
+    shapes = [sh for sh in shapes if sh.count == 1]
+    params = _formula_params(h, layers, vocab, tie, shapes + expert_shapes, heads, kv, head_dim, attn_bias, norms,
                              qk_norm=model_type in _QK_NORM_TYPES, router=experts * h if experts else 0)
     if multimodal and isinstance(cfg.get("vision_config"), dict):
         params += _vision_params(cfg["vision_config"], h)  # the loaded model carries its vision tower
@@ -184,7 +192,8 @@ def facts_from_config(cfg: dict[str, Any], *, path: str = "", name: str = "") ->
         architecture=architecture, model_type=model_type, num_layers=layers, hidden_size=h,
         intermediate_size=f, num_heads=heads, num_kv_heads=kv, head_dim=head_dim, vocab_size=vocab,
         tie_word_embeddings=tie, max_position_embeddings=max_pos, torch_dtype=dtype.replace("torch.", ""),
-        params_from_config=params, linear_shapes=tuple(shapes), multimodal=multimodal,
+        params_from_config=params, linear_shapes=tuple(shapes), expert_shapes=tuple(expert_shapes),
+        multimodal=multimodal,
         num_experts=experts, experts_per_token=topk, norms_per_layer=norms, attention_bias=attn_bias,
         final_logit_softcapping=_softcap(text, model_type),
     )
@@ -333,7 +342,9 @@ def _shapes_from_tensors(shapes: dict[str, list[int]]) -> list[LinearShape]:
         parts = module.split(".")
         if "experts" in parts:  # model.layers.0.mlp.experts.7.gate_proj -> gate_proj x experts
             i = parts.index("experts")
-            name = ".".join(parts[i + 2:]) or parts[-1]
+            name = "experts." + (".".join(parts[i + 2:]) or parts[-1])
+        elif parts[-1] in ("gate", "router") and len(parts) > 1 and parts[-2] in ("mlp", "block_sparse_moe"):
+            continue  # the MoE router: not a plain linear layer in transformers 5
         else:
             name = parts[-1] if parts[-1] != "c_proj" else module
         out_f, in_f = int(shape[0]), int(shape[1])
@@ -395,12 +406,16 @@ def inspect_model(path: str | os.PathLike[str], *, name: str = "", hub_id: Optio
     params_exact = None
     dtypes: tuple[str, ...] = ()
     shapes_from_weights: list[LinearShape] = []
+    experts_from_weights: list[LinearShape] = []
     if files:
         tensors, seen = _tensor_shapes(files)
         dtypes = tuple(sorted(seen))
         if tensors:
             params_exact = sum(_count(s) for s in tensors.values())
-            shapes_from_weights = _shapes_from_tensors(tensors)
+            found = _shapes_from_tensors(tensors)
+            shapes_from_weights = [x for x in found if not x.name.startswith("experts.")]
+            experts_from_weights = [LinearShape(x.name[len("experts."):], x.in_features, x.out_features, x.count)
+                                    for x in found if x.name.startswith("experts.")]
             if seen & {"U8", "I8"} and "quantization_config" in cfg:
                 notes.append("weights are pre-quantized; the exact count counts packed storage elements")
     elif any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
@@ -412,6 +427,7 @@ def inspect_model(path: str | os.PathLike[str], *, name: str = "", hub_id: Optio
         params_exact=params_exact,
         size_on_disk=_dir_size(folder),
         linear_shapes=tuple(shapes_from_weights) or facts.linear_shapes,
+        expert_shapes=tuple(experts_from_weights) or facts.expert_shapes,
         has_chat_template=_has_chat_template(folder),
         has_weights=bool(files) or any(folder.glob("*.bin")),
         hub_id=hub_id,

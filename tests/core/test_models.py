@@ -212,3 +212,29 @@ def test_multimodal_params_include_the_vision_tower():
     assert facts.multimodal and facts.hidden_size == 256
     assert facts.params_from_config == sum(p.numel() for p in model.parameters())
     assert catalog_facts("gemma-3-4b-pt").num_params == 4_300_079_472  # the published count
+
+
+@pytest.mark.parametrize("cls_name, kwargs", [
+    ("Qwen3MoeConfig", dict(moe_intermediate_size=32, num_experts=4, num_experts_per_tok=2, head_dim=16)),
+    ("MixtralConfig", dict(num_local_experts=4, num_experts_per_tok=2)),
+])
+def test_moe_experts_are_counted_but_not_adapter_targets(cls_name, kwargs):
+    import torch
+    import transformers
+
+    cfg = getattr(transformers, cls_name)(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                          num_attention_heads=4, num_key_value_heads=2, vocab_size=100, **kwargs)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(cfg)
+    facts = facts_from_config(cfg.to_dict())
+    assert facts.params_from_config == sum(p.numel() for p in model.parameters())
+    assert facts.expert_shapes and all(s.count == 4 for s in facts.expert_shapes)
+    # transformers 5 fuses the experts into 3-D parameters: the nn.Linear targets are the attention's
+    linear_names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert set(facts.linear_modules) <= linear_names
+
+
+def test_moe_catalog_entry():
+    moe = catalog_facts("Qwen3-30B-A3B")
+    assert 30.4e9 < moe.num_params < 30.6e9  # 30.5 B published
+    assert moe.experts_per_token == 8 and moe.num_experts == 128

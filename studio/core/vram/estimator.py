@@ -142,8 +142,8 @@ def _trainable_tensors(s: Setup, f: ModelFacts) -> list[tuple[int, int]]:
             if s.prompt_kind == "p_tuning" and eh:  # the prompt encoder MLP h -> eh -> eh -> h
                 out += [(h * eh + eh, 1), (eh * eh + eh, 1), (eh * h + h, 1)]
     else:
-        layer_tensors = [(m.in_features * m.out_features, m.count) for m in f.linear_shapes]
-        layer_small = (_per_layer_params(f) - f.layer_linear_params, 1)
+        layer_tensors = [(m.in_features * m.out_features, m.count) for m in f.linear_shapes + f.expert_shapes]
+        layer_small = (_per_layer_params(f) - f.layer_linear_params - f.layer_expert_params, 1)
         embed = [(f.embedding_params, 1 if f.tie_word_embeddings else 2)]
         if s.family in ("full", "galore"):
             n_layers = L
@@ -199,6 +199,9 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
             weights = int(quant_lin * per + (rest + s.bf16_layers * layer_lin) * (4 if kbit_prep else p))
             if kbit_prep:
                 notes.append("prepare_model_for_kbit_training keeps embeddings, norms and the head in fp32")
+            if f.expert_shapes:
+                notes.append("bitsandbytes quantizes linear layers only: this model's fused experts stay in "
+                             f"{s.precision}")
         else:
             weights = total_params * p
         trainable = p_train * w_train_b
@@ -256,7 +259,8 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     if qk_norm:
         attn_tok += 4 * (hq + hkv)  # q/k norms keep fp32 copies too
     if f.num_experts:
-        moe_f = next((m.out_features for m in f.linear_shapes if m.count > 1), f.intermediate_size)
+        moe_f = next((m.out_features for m in f.expert_shapes if m.name in ("gate_proj", "up_proj", "w1")),
+                     f.intermediate_size)
         mlp_tok = 3 * p * moe_f * max(1, f.experts_per_token) + 4 * f.num_experts
         mlp_tok += sum(3 * p * m.out_features for m in f.linear_shapes if m.name.startswith("shared_expert.")
                        and m.name.endswith("up_proj"))
@@ -416,7 +420,7 @@ def _galore_states(s: Setup, f: ModelFacts, state_b: int) -> tuple[int, int]:
         small, large = sorted((m.in_features, m.out_features))
         rr = min(r, small)
         states += (small * rr * 4 + 2 * rr * large * moment_b) * m.count * f.num_layers
-    rest = f.params_from_config - f.layer_linear_params * f.num_layers
+    rest = f.params_from_config - f.layer_linear_params * f.num_layers  # experts included: plain AdamW
     states += rest * (ADAM8_BYTES if s.galore_8bit else 8)
     biggest = max((m.in_features * m.out_features for m in f.linear_shapes), default=0)
     return int(states), max(3 * 4 * biggest, 8 * f.embedding_params)
