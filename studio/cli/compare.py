@@ -10,6 +10,7 @@ method this machine cannot run. Ctrl-C stops the current run gracefully and skip
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ def run(args: Any) -> int:
         rc = supervise(run_, verbose=args.verbose)
         if run_.state in ("stopped", "killed"):
             print("comparison stopped; the remaining methods were not run")
+            for later in runs[i:]:  # never started: only a config; keep the run history clean
+                shutil.rmtree(later.path, ignore_errors=True)
+            runs = runs[:i]
             status = 1
             break
         status = status or rc

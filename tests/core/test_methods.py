@@ -116,3 +116,19 @@ def test_core_methods_import_without_torch():
     code = ("import sys, studio.core.methods, studio.core.methods.params, studio.core.compare; "
             "assert 'torch' not in sys.modules and 'PySide6' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_lists_and_describes_methods(capsys, monkeypatch):
+    from studio.cli import main
+    from studio.core import gpu
+    from studio.core.paths import demo_model_dir
+
+    monkeypatch.setattr(gpu, "has_cuda_gpu", lambda: False)
+    assert main(["methods", "--model", str(demo_model_dir())]) == 0
+    out = capsys.readouterr().out
+    assert "dora" in out and "adapter only" in out and "unavailable" in out  # QLoRA needs CUDA here
+    assert main(["methods", "qr_adaptor"]) == 0
+    out = capsys.readouterr().out
+    assert "does not run that search" in out and "layer_ranks" in out
+    assert main(["methods", "nope"]) == 2
+    assert "known methods" in capsys.readouterr().err
