@@ -39,9 +39,10 @@ def _measure(model_type: str, method: str, gc: bool, mask: bool) -> tuple[int, i
     if gc:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    if method in ("lora", "dora"):
-        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
-                                                 use_dora=method == "dora"))
+    mlp_only = ["gate_proj", "up_proj", "down_proj"]
+    if method in ("lora", "dora", "lora-mlp"):
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, use_dora=method == "dora",
+                                                 target_modules=mlp_only if method == "lora-mlp" else "all-linear"))
         body = model.get_base_model().model
     elif method == "ia3":
         model = get_peft_model(model, IA3Config(target_modules=["k_proj", "v_proj", "down_proj"],
@@ -70,7 +71,9 @@ def _measure(model_type: str, method: str, gc: bool, mask: bool) -> tuple[int, i
     del out
 
     facts = facts_from_config(cfg.to_dict())
-    view = _config_view(RunConfig(), method, {"r": 8} if method in ("lora", "dora") else {}, S)
+    fields = {"r": 8, "target_modules": mlp_only} if method == "lora-mlp" else (
+        {"r": 8} if method in ("lora", "dora") else {})
+    view = _config_view(RunConfig(), "lora" if method == "lora-mlp" else method, fields, S)
     if method == "ia3":
         view.method = view.method.model_copy(update={"target_modules": ["k_proj", "v_proj", "down_proj"]})
     # with a padding mask: the plain recipe's behaviour; without: the studio's (no kernels installed here)
@@ -83,7 +86,7 @@ def _measure(model_type: str, method: str, gc: bool, mask: bool) -> tuple[int, i
 CASES = [
     ("llama", "lora", False, False), ("llama", "lora", True, False), ("llama", "lora", False, True),
     ("llama", "ia3", False, False), ("llama", "full", False, False), ("llama", "full", True, False),
-    ("llama", "dora", False, False),
+    ("llama", "dora", False, False), ("llama", "lora-mlp", False, False),
     ("qwen3", "lora", False, False), ("qwen3", "full", False, True),
     ("gemma2", "lora", False, False), ("gemma2", "full", True, False),
     ("phi3", "lora", False, False), ("phi3", "ia3", False, False),

@@ -393,10 +393,12 @@ def _frontier_skip(s: Setup, f: ModelFacts, norm_tok: int, attn_tok: int, mlp_to
     per_norm = norm_tok // max(1, f.norms_per_layer)
     if names & set(_ATTENTION_MODULES):
         return per_norm  # only the input norm's copy, before q/k/v
+    # norms up to the MLP's input: all of them, except Gemma's norm after the MLP
+    norms_before_mlp = per_norm * (f.norms_per_layer - (1 if f.norms_per_layer == 4 else 0))
     if any(n in names for n in ("gate_proj", "up_proj", "gate_up_proj", "c_fc", "w1", "w3")):
-        return norm_tok - per_norm + attn_tok  # the attention block and its norms, up to the MLP's norm
+        return norms_before_mlp + attn_tok  # the attention block and the norms before the MLP
     if names and names <= {"down_proj", "mlp.c_proj", "w2"}:
-        return norm_tok + attn_tok + mlp_tok  # only the down projection's own input is kept
+        return norms_before_mlp + attn_tok + mlp_tok  # only the down projection's own input is kept
     return per_norm
 
 
