@@ -1,6 +1,6 @@
 """The quantized methods (QLoRA 4/8-bit, QDoRA, QR-Adaptor) on a CUDA GPU with bitsandbytes.
 
-Skipped without a GPU. Same contract as test_methods.py: trains with falling loss, saves, reloads
+Skipped without a GPU. Same contract as test_methods_runtimes.py: trains with falling loss, saves, reloads
 with identical logits, and the merged (dequantized bf16) model matches base + adapter.
 """
 
