@@ -135,3 +135,15 @@ def test_cli_calibrate_without_runs(capsys, tmp_path, monkeypatch):
     assert _cli(["estimate", "--calibrate"]) == 0
     assert "nothing to calibrate" in capsys.readouterr().out
     assert _cli(["estimate"]) == 2
+
+
+def test_gpu_fits_lists_cards_smallest_first():
+    from studio.core.vram.plan import gpu_fits
+
+    c = RunConfig().replace("training.batch_size", 2).replace("training.max_seq_len", 1024)
+    fits = gpu_fits(c, LLAMA8)
+    sizes = [f.gpu.memory_bytes for f in fits]
+    assert sizes == sorted(sizes)
+    assert not fits[0].fits and fits[-1].fits  # 10 GB cards are too small for 8B LoRA, 180 GB ones are not
+    first = next(f for f in fits if f.fits)
+    assert all(f.fits for f in fits if f.gpu.memory_bytes > first.gpu.memory_bytes * 1.5)

@@ -93,3 +93,10 @@ def test_run_model_facts_from_the_model_page(qtbot):
     page, _ = _page(qtbot)
     page.set_model_facts(catalog_facts("gemma-2-2b"))
     assert page.plan.model == "google/gemma-2-2b"
+
+
+def test_cards_that_fit_the_run(qtbot):
+    page, model = _page(qtbot, RunConfig().replace("training.batch_size", 2))
+    page.set_model_choice("catalog:meta-llama/Llama-3.1-8B")
+    text = page.cards_label.text()
+    assert text.startswith("LoRA, micro-batch 2 x 1024") and "It fits on" in text

@@ -1,4 +1,5 @@
-"""The Planner's table: for one model and one GPU, the largest micro-batch per method and length.
+"""The Planner's table: for one model and one GPU, the largest micro-batch per method and length;
+and, the other way round, which GPUs a run fits on as configured.
 
 Methods the method registry does not offer yet are planned from their name and PEFT's defaults,
 so the table shows the whole landscape (full fine-tuning, GaLore, IA3 ...) for comparison.
@@ -16,6 +17,7 @@ from typing import Any, Optional
 
 from studio.core.models import ModelFacts
 from studio.core.vram.estimator import Overheads
+from studio.core.vram.gpus import GPU_CATALOG, GpuSpec
 from studio.core.vram.setup import STUDIO, Recipe, resolve_setup
 from studio.core.vram.suggest import MAX_BATCH, _largest, _setup_fits
 
@@ -104,3 +106,25 @@ def plan_table(facts: ModelFacts, budget_bytes: int, *, base_config: Any = None,
     notes = [f"micro-batch limits with gradient checkpointing {gc_mode}, loss {base.training.loss_impl}, "
              f"optimizer {base.training.optimizer}; QLoRA and 8-bit optimizers need an NVIDIA GPU"]
     return PlanTable(facts.name, budget_bytes, seqs, rows, notes)
+
+
+@dataclass(frozen=True)
+class GpuFit:
+    gpu: GpuSpec
+    device_used: int  # with 'auto' decisions made for this card
+    fits: bool
+
+
+def gpu_fits(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO,
+             overheads: Optional[Overheads] = None) -> list[GpuFit]:
+    """Every catalog card, smallest memory first, with whether the run as configured fits on it."""
+    from studio.core.vram import _overheads, estimate
+    from studio.core.vram.estimator import budget_for
+
+    ov = _overheads(overheads)
+    out = []
+    for gpu in sorted(GPU_CATALOG, key=lambda g: (g.memory_bytes, g.name)):
+        budget = budget_for(gpu.memory_bytes)
+        e = estimate(config, facts, budget_bytes=budget, recipe=recipe, overheads=ov, bf16_supported=gpu.bf16)
+        out.append(GpuFit(gpu, e.device_used, e.fits(budget)))
+    return out

@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QItemSelectionModel, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView,
                                QLabel, QPushButton, QTableView, QWidget)
 
 from studio.core.methods import method_names
 from studio.core.models import ModelError, catalog_facts, catalog_names, inspect_model, resolve_facts
 from studio.core.vram.gpus import GPU_CATALOG, Target, detected_target, find_gpu, target_for_spec
-from studio.core.vram.plan import PLAN_METHODS, PlanTable, plan_table
+from studio.core.vram.plan import PLAN_METHODS, PlanTable, gpu_fits, plan_table
 from studio.ui.pages.planner.table_model import PlanCellDelegate, PlanTableModel
 from studio.ui.tasks import start_task
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, fmt_params, muted, page_layout, scroll_page
@@ -107,6 +107,13 @@ class PlannerPage(QWidget):
         buttons.addWidget(self.use_button)
         table_card.body.addLayout(buttons)
         lay.addWidget(table_card)
+
+        cards = Card("Cards for this run as configured",
+                     "The run's own method, micro-batch and length on every card in the list, smallest first.")
+        self.cards_label = muted("")
+        self.cards_label.setTextFormat(Qt.TextFormat.RichText)
+        cards.body.addWidget(self.cards_label)
+        lay.addWidget(cards)
         lay.addStretch(1)
 
         outer = QHBoxLayout(self)
@@ -240,7 +247,23 @@ class PlannerPage(QWidget):
             f"optimizer {t.optimizer}, precision {t.precision}. QLoRA and 8-bit optimizers need an NVIDIA GPU; "
             "limits include a small safety margin.")
         self._update_use_button()
+        self._show_cards()
         self.sig_plan_changed.emit(self.plan)
+
+    def _show_cards(self) -> None:
+        t = self._model.config.training
+        fits = [f for f in gpu_fits(self._model.config, self._facts) if f.fits]
+        method = self._model.config.method
+        title = getattr(getattr(type(method), "info", None), "title", method.name)
+        setting = f"{title}, micro-batch {t.batch_size} x {t.max_seq_len} tokens"
+        if not fits:
+            self.cards_label.setText(f"{setting}: no card in the list has enough memory. Try the suggestions "
+                                     "on the Method page, or QLoRA.")
+            return
+        names = ", ".join(f"<b>{f.gpu.name}</b>" for f in fits[:6])
+        more = f" and {len(fits) - 6} larger" if len(fits) > 6 else ""
+        self.cards_label.setText(f"{setting} needs about {fmt_bytes(fits[0].device_used)} on a "
+                                 f"{fits[0].gpu.name}. It fits on {names}{more}.")
 
     def _fit_table_height(self) -> None:
         rows = self.table_model.rowCount()
