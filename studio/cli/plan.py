@@ -70,6 +70,13 @@ def run(args: Any) -> int:
     print("('-' = does not fit even one sequence; n/a = longer than the model's context)")
     for n in table.notes:
         print(f"Note: {n}")
+    if args.config:
+        from studio.core.vram.plan import gpu_fits
+
+        t = base.training
+        fitting = [f.gpu.name for f in gpu_fits(base, facts) if f.fits]
+        print(f"The config as written ({base.method.name}, micro-batch {t.batch_size} x {t.max_seq_len}) fits on: "
+              + (", ".join(fitting) if fitting else "none of the cards in the catalog"))
     return 0
 
 

@@ -147,3 +147,10 @@ def test_gpu_fits_lists_cards_smallest_first():
     assert not fits[0].fits and fits[-1].fits  # 10 GB cards are too small for 8B LoRA, 180 GB ones are not
     first = next(f for f in fits if f.fits)
     assert all(f.fits for f in fits if f.gpu.memory_bytes > first.gpu.memory_bytes * 1.5)
+
+
+def test_cli_plan_with_a_config_lists_fitting_cards(tmp_path, capsys):
+    path = tmp_path / "run.yaml"
+    RunConfig().replace("training.batch_size", 2).save(path)
+    assert _cli(["plan", "Llama-3.1-8B", "--gpu", "4090", "--config", str(path)]) == 0
+    assert "fits on: " in capsys.readouterr().out
