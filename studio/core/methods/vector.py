@@ -63,11 +63,13 @@ class VbLoraMethod(MethodBase):
 
     def problems(self, facts: Any) -> list[str]:
         out = check_targets(self.target_modules, facts)
-        bad = sorted({s.name for s in _target_shapes(self.target_modules, facts)
-                      if s.in_features % self.vector_length or s.out_features % self.vector_length})
+        shapes = _target_shapes(self.target_modules, facts)
+        bad = sorted({s.name for s in shapes if s.in_features % self.vector_length or s.out_features % self.vector_length})
         if bad:
-            out.append(f"vector_length: {self.vector_length} does not divide the widths of {', '.join(bad)}; "
-                       "choose a divisor of the model's hidden and MLP sizes (e.g. 64 or 128)")
+            fits = [v for v in (256, 128, 64, 32, 16, 8) if all(s.in_features % v == 0 and s.out_features % v == 0
+                                                               for s in shapes)]
+            hint = f"{fits[0]} fits this model" if fits else "choose a divisor of the model's layer widths"
+            out.append(f"vector_length: {self.vector_length} does not divide the widths of {', '.join(bad)}; {hint}")
         return out
 
 
