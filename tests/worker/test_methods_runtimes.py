@@ -208,3 +208,19 @@ def test_qr_adaptor_sensitivity_reads_the_weights(tiny):
     assert len(plan["bf16_layers"]) == 1
     assert plan["bf16_layers"][0] == max(range(2), key=lambda i: errors[i])
     assert all(r % 4 == 0 and r >= 4 for r in plan["ranks"].values())
+
+
+@pytest.mark.parametrize("name", ["lora", "dora"])
+def test_rebuilding_an_adapter_on_a_fresh_base_keeps_its_logits(name, tiny):
+    """The step QLoRA's merge takes after dequantizing: same config and tensors, new base layers."""
+    from studio.worker.methods.peft_base import rebuild_on_dequantized_base
+
+    cfg = config_for(tiny, {"name": name, "r": 4}, 1e-2)
+    runtime = runtime_for(cfg)
+    model = runtime.wrap(load_base(tiny))
+    x = task_batch()
+    train(model, runtime, x, 3)
+    before = logits_of(model, runtime, x)
+    rebuilt = rebuild_on_dequantized_base(model)
+    assert torch.allclose(logits_of(rebuilt, runtime, x), before, atol=1e-5)
+    assert torch.allclose(logits_of(rebuilt.merge_and_unload(), runtime, x), before, atol=1e-4)

@@ -27,11 +27,32 @@ class PeftRuntime(MethodRuntime):
         return PeftModel.from_pretrained(model, str(trained_dir), is_trainable=False)
 
     def merge(self, model: Any) -> Any:
-        from studio.worker.methods.quant import dequantize_bnb_layers
+        from studio.worker.methods.quant import has_bnb_layers
 
-        # A quantized base cannot hold an exact merge; fold into a dequantized copy instead.
-        dequantize_bnb_layers(model)
+        if has_bnb_layers(model):
+            # PEFT would merge into the 4/8-bit weights and re-quantize (lossy, still quantized);
+            # the studio promises a bf16 model, so rebuild the adapter on a dequantized base first.
+            model = rebuild_on_dequantized_base(model)
         return model.merge_and_unload()
+
+
+def rebuild_on_dequantized_base(model: Any) -> Any:
+    """The same adapter (config and trained tensors) on the base with its bnb layers dequantized."""
+    import copy
+
+    from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+    from studio.worker.methods.quant import dequantize_bnb_layers
+
+    name = model.active_adapter
+    config = copy.deepcopy(model.peft_config[name])
+    state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model, adapter_name=name).items()}
+    base = model.unload()  # the base without adapter wrappers, its bnb layers intact
+    dequantize_bnb_layers(base)
+    config.inference_mode = True
+    rebuilt = get_peft_model(base, config, adapter_name=name)
+    set_peft_model_state_dict(rebuilt, state, adapter_name=name)
+    return rebuilt
 
 
 class PromptRuntime(PeftRuntime):

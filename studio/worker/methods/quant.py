@@ -23,6 +23,14 @@ def bnb_config(bits: int, quant_type: str, double_quant: bool, compute_dtype: st
     )
 
 
+def has_bnb_layers(model: Any) -> bool:
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return False  # nothing can be quantized without bitsandbytes
+    return any(isinstance(m, (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)) for m in model.modules())
+
+
 def dequantize_bnb_layers(model: Any, dtype: Any = None) -> int:
     """Replace every bitsandbytes 4/8-bit linear layer in ``model`` with a plain nn.Linear holding the
     dequantized weight (in ``dtype``, default the layer's compute dtype or bf16). Returns how many."""
