@@ -30,9 +30,10 @@ class VbLoraMethod(MethodBase):
     r: int = Field(4, ge=1, le=256, title="Rank", description="Rank of each low-rank update.")
     num_vectors: int = Field(256, ge=2, le=65536, title="Vector bank size",
                              description="Number of shared vectors every adapter is composed from.")
-    vector_length: int = Field(256, ge=1, le=65536, title="Vector length",
+    vector_length: int = Field(128, ge=1, le=65536, title="Vector length",
                                description="Length of each bank vector; must divide every targeted layer's "
-                                           "input and output width.")
+                                           "input and output width. Longer means fewer trainable logits (the "
+                                           "paper used 256 on Llama 2); 128 divides most models' widths.")
     topk: int = Field(2, ge=1, le=64, title="Top-k",
                       description="Bank vectors mixed into each sub-vector (2 in the paper).")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, title="Dropout", description="Dropout on the adapter's input.")
