@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 def run(args: Any) -> int:
     from studio.cli.train import load_config, supervise
     from studio.core.compare import (CompareError, comparison_configs, create_comparison, format_table,
-                                     new_comparison_id, summarise_run)
+                                     model_facts, new_comparison_id, summarise_run)
     from studio.core.config import ConfigError
     from studio.core.preflight import preflight
     from studio.core.runs import RunStore
@@ -50,7 +50,8 @@ def run(args: Any) -> int:
         return 2
     try:
         base = load_config(args)
-        configs = comparison_configs(base, args.methods, steps=args.steps, same_lr=args.same_lr)
+        configs = comparison_configs(base, args.methods, steps=args.steps, same_lr=args.same_lr,
+                                     facts=model_facts(base))
     except (ConfigError, CompareError) as e:
         print(f"studio compare: {e}", file=sys.stderr)
         return 2

@@ -51,11 +51,17 @@ def method_for(base: RunConfig, name: str) -> Any:
 
 
 def comparison_configs(base: RunConfig, methods: Iterable[str], steps: Optional[int] = None,
-                       same_lr: bool = False) -> list[RunConfig]:
-    """One config per method; everything but the method (and its learning rate) is the base's."""
+                       same_lr: bool = False, facts: Any = None) -> list[RunConfig]:
+    """One config per method; everything but the method (and its learning rate) is the base's.
+
+    With the model's ``facts``, methods other than the base's own are fitted to the model where
+    their defaults cannot apply (VB-LoRA's vector length must divide the layer widths).
+    """
     out = []
     for name in parse_methods(methods):
         method = method_for(base, name)
+        if facts is not None and name != base.method.name:
+            method = method.fitted(facts)
         data = base.to_dict()
         data["method"] = method.model_dump(mode="json")
         data["name"] = f"{base.name}-{name}"[:80]
@@ -65,6 +71,16 @@ def comparison_configs(base: RunConfig, methods: Iterable[str], steps: Optional[
             data["training"]["learning_rate"] = scaled_lr(base, name)
         out.append(RunConfig.from_dict(data))
     return out
+
+
+def model_facts(cfg: RunConfig) -> Any:
+    """The config's model facts, or None when they cannot be read (the worker will say why)."""
+    from studio.core.models import ModelError, resolve_facts
+
+    try:
+        return resolve_facts(cfg.model.source, cfg.model.path)
+    except (ModelError, OSError, ValueError):
+        return None
 
 
 def scaled_lr(base: RunConfig, name: str) -> float:

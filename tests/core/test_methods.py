@@ -102,7 +102,6 @@ def test_problems_name_what_does_not_fit_the_model():
     assert not RunConfig().replace("method", {"name": "vblora", "vector_length": 32}).method.problems(facts)
     assert RunConfig().replace("method", {"name": "qr_adaptor", "allocation": "table",
                                           "bf16_layers": "7"}).method.problems(facts)
-    assert RunConfig().replace("method", {"name": "llama_adapter", "adapter_layers": 8}).method.problems(facts)
 
 
 def test_adalora_schedule_leaves_steps_for_pruning():

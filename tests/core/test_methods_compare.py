@@ -28,6 +28,16 @@ def test_configs_share_everything_but_the_method_and_its_learning_rate():
     assert len({c.name for c in cfgs}) == len(cfgs)
 
 
+def test_methods_the_user_did_not_tune_are_fitted_to_the_model():
+    from studio.core.compare import model_facts
+
+    facts = model_facts(RunConfig())  # the demo: k/v are 32 wide
+    vb = comparison_configs(RunConfig(), ["vblora"], facts=facts)[0].method
+    assert vb.vector_length == 32 and not vb.problems(facts)
+    own = RunConfig().replace("method", {"name": "vblora", "vector_length": 128})
+    assert comparison_configs(own, ["vblora"], facts=facts)[0].method.vector_length == 128  # the user's choice
+
+
 def test_bad_method_lists_are_explained():
     with pytest.raises(CompareError, match="unknown method lorra"):
         parse_methods("lora,lorra")

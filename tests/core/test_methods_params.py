@@ -22,6 +22,8 @@ CASES = {
     "ia3_list": {"name": "ia3", "target_modules": ["q_proj", "up_proj", "down_proj"]},
     "vblora": {"name": "vblora", "r": 4, "num_vectors": 32, "vector_length": 16},
     "waveft": {"name": "waveft", "n_frequency": 64},
+    "waveft_capped": {"name": "waveft", "n_frequency": 1500},
+    "llama_adapter_clamped": {"name": "llama_adapter", "adapter_len": 4, "adapter_layers": 8},
     "prompt_tuning": {"name": "prompt_tuning", "num_virtual_tokens": 5},
     "p_tuning_mlp": {"name": "p_tuning", "num_virtual_tokens": 5, "encoder_hidden_size": 16},
     "p_tuning_lstm": {"name": "p_tuning", "num_virtual_tokens": 5, "encoder_hidden_size": 16, "encoder_type": "LSTM"},

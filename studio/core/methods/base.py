@@ -62,6 +62,11 @@ class MethodBase(BaseModel):
                                        f"this model is {model_type!r}.")
         return Availability(True)
 
+    def fitted(self, facts: Any) -> "MethodBase":
+        """These settings adjusted to fit the model where a default cannot (a comparison uses it for
+        methods the user did not tune); the same object when nothing needs changing."""
+        return self
+
     def problems(self, facts: Any) -> list[str]:
         """What is wrong with these settings for this particular model (empty when nothing is).
 

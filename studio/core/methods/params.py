@@ -110,7 +110,8 @@ def trainable_params(method: Any, facts: Any) -> int:
                         for s in _targets(_shapes(facts), method.target_modules))
         return method.num_vectors * method.vector_length + layers * per_layer
     if name == "waveft":
-        return layers * sum(s.count * method.n_frequency for s in _targets(_shapes(facts), method.target_modules))
+        return layers * sum(s.count * min(method.n_frequency, s.in_features * s.out_features)
+                            for s in _targets(_shapes(facts), method.target_modules))
     if name == "prompt_tuning":
         return method.num_virtual_tokens * h
     if name == "p_tuning":

@@ -7,7 +7,7 @@ not changes to any matrix, so they ship as an adapter that PEFT loads beside the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -96,7 +96,8 @@ class LlamaAdapterMethod(MethodBase):
     adapter_len: int = Field(10, ge=1, le=512, title="Adapter length",
                              description="Learned prompt positions per adapted layer.")
     adapter_layers: int = Field(8, ge=1, le=512, title="Adapted layers",
-                                description="How many of the top layers get an adaption prompt.")
+                                description="How many of the top layers get an adaption prompt (all of them "
+                                            "when the model has fewer).")
 
     info = MethodInfo(
         title="LLaMA-Adapter",
@@ -112,8 +113,3 @@ class LlamaAdapterMethod(MethodBase):
     recommended_lr = 1e-2
     supported_model_types = ADAPTION_PROMPT_MODEL_TYPES
 
-    def problems(self, facts: Any) -> list[str]:
-        layers = getattr(facts, "num_layers", 0) or 0
-        if layers and self.adapter_layers > layers:
-            return [f"adapter_layers: the model has {layers} layers; choose at most {layers}"]
-        return []

@@ -62,6 +62,14 @@ class VbLoraMethod(MethodBase):
             raise ValueError("topk: cannot mix more vectors than the bank holds")
         return self
 
+    def fitted(self, facts: Any) -> "VbLoraMethod":
+        shapes = _target_shapes(self.target_modules, facts)
+        fits = [v for v in range(self.vector_length, 0, -1)
+                if all(s.in_features % v == 0 and s.out_features % v == 0 for s in shapes)]
+        if not shapes or not fits or fits[0] == self.vector_length:
+            return self
+        return self.model_copy(update={"vector_length": fits[0]})
+
     def problems(self, facts: Any) -> list[str]:
         out = check_targets(self.target_modules, facts)
         shapes = _target_shapes(self.target_modules, facts)
@@ -78,7 +86,8 @@ class WaveFtMethod(MethodBase):
     name: Literal["waveft"] = "waveft"
     n_frequency: int = Field(2592, ge=1, le=10_000_000, title="Coefficients per layer",
                              description="Trainable wavelet coefficients in each adapted layer "
-                                         "(2592 matches LoRA rank 1 on a 1296-wide layer).")
+                                         "(2592 matches LoRA rank 1 on a 1296-wide layer); a layer with fewer "
+                                         "weights gets one per weight.")
     scaling: float = Field(25.0, gt=0, le=10_000, title="Scaling",
                            description="Multiplier on the reconstructed update, like LoRA's alpha.")
     wavelet_family: Literal["db1", "db2", "db3", "sym2", "sym3", "coif1"] = Field(
@@ -102,9 +111,5 @@ class WaveFtMethod(MethodBase):
     _targets = field_validator("target_modules")(classmethod(lambda cls, v: _clean_targets(v)))
 
     def problems(self, facts: Any) -> list[str]:
-        out = check_targets(self.target_modules, facts)
-        small = [s.name for s in _target_shapes(self.target_modules, facts)
-                 if s.in_features * s.out_features < self.n_frequency]
-        if small:
-            out.append(f"n_frequency: {', '.join(small)} have fewer weights than {self.n_frequency} coefficients")
-        return out
+        # Layers with fewer weights than n_frequency get one coefficient per weight (the runtime caps them).
+        return check_targets(self.target_modules, facts)

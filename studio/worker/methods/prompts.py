@@ -51,15 +51,18 @@ class PrefixTuningRuntime(PromptRuntime):
 
 @register("llama_adapter")
 class LlamaAdapterRuntime(PromptRuntime):
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        self.layers = cfg.method.adapter_layers
+
     def peft_config(self) -> Any:
         from peft import AdaptionPromptConfig
 
-        m = self.method
-        return AdaptionPromptConfig(adapter_len=m.adapter_len, adapter_layers=m.adapter_layers, task_type="CAUSAL_LM")
+        return AdaptionPromptConfig(adapter_len=self.method.adapter_len, adapter_layers=self.layers,
+                                    task_type="CAUSAL_LM")
 
     def wrap(self, model: Any) -> Any:
-        layers = getattr(model.config, "num_hidden_layers", None)
-        if layers and self.method.adapter_layers > layers:
-            raise ValueError(f"LLaMA-Adapter: Adapted layers is {self.method.adapter_layers} but the model has "
-                             f"{layers} layers; choose at most {layers}.")
+        # "The top N layers" means all of them on a model with fewer.
+        total = getattr(model.config, "num_hidden_layers", None)
+        self.layers = min(self.method.adapter_layers, total) if total else self.method.adapter_layers
         return super().wrap(model)

@@ -201,7 +201,7 @@ class ComparePage(QWidget):
             self.banner.show_message("Tick at least one method to compare.", "warn")
             return None
         configs = comparison_configs(self._model.config, methods, steps=self.steps_spin.value(),
-                                     same_lr=self.same_lr_box.isChecked())
+                                     same_lr=self.same_lr_box.isChecked(), facts=self._facts)
         problems = self._check(configs)
         if problems:
             self.banner.show_message("Cannot start the comparison:\n" + "\n".join(f"• {p}" for p in problems), "error")
