@@ -97,7 +97,8 @@ def write_dataset(path: Path, rows: int = 2000, seed: int = 1) -> Path:
 
 
 def run_worker(args: list[str], log: Path, timeout_s: float) -> int:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    path = os.pathsep.join(x for x in (str(ROOT), os.environ.get("PYTHONPATH", "")) if x)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
     with open(log, "a", encoding="utf-8") as out:
         try:
             return subprocess.run([sys.executable, "-m", "studio", "--worker", *args], stdout=out,

@@ -64,9 +64,11 @@ def test_quantized_method_trains_reloads_and_merges(case, tiny, tmp_path):
                                "training": {"learning_rate": 1e-2, "max_steps": 8}})
     runtime = runtime_for(cfg)
     model = runtime.wrap(_load(tiny, runtime.quantization_config(torch.bfloat16)))
-    # no blanket fp32 upcast: every floating parameter stays in the compute dtype
-    floats = {p.dtype for p in model.parameters() if p.is_floating_point() and p.dtype != torch.uint8}
-    assert torch.float32 not in floats, floats
+    # no blanket fp32 upcast: every frozen floating parameter of the base stays in the compute dtype
+    # (the adapters themselves are fp32 by PEFT's design: they are what the optimizer updates)
+    upcast = [n for n, p in model.named_parameters()
+              if not p.requires_grad and p.is_floating_point() and p.dtype == torch.float32]
+    assert not upcast, upcast[:8]
     x = task_batch().cuda()
     optimizer = runtime.make_optimizer(model)
     model.train()
