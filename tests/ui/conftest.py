@@ -50,17 +50,31 @@ def demo_config() -> RunConfig:
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
-    """A main window over a fresh run store and studio home (pages built on first use), short stop timeout."""
-    from studio.ui.main_window import MainWindow
+    """A main window over a fresh run store and studio home (pages built on first use), short stop timeout.
+
+    At teardown no dialog may open (a modal box would wait forever offscreen) and no worker a
+    failed test left behind may survive: live workers are killed, then the window closes.
+    """
+    from studio.ui.main_window import CLOSE_KEEP, MainWindow
 
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    made = []
 
     def make(stop_timeout_s: float = 5.0, build_all: bool = False):
         w = MainWindow(store_root=tmp_path / "runs", stop_timeout_s=stop_timeout_s, build_all=build_all)
+        w.ask_close_choice = lambda: CLOSE_KEEP
+        made.append(w)
         qtbot.addWidget(w)
         return w
 
-    return make
+    yield make
+    for w in made:
+        for key in ("train", "compare", "export"):
+            page = w.pages.get(key)
+            worker = getattr(page, "worker", None)
+            if worker is not None and worker.is_running():
+                worker.kill()
+        w.ask_close_choice = lambda: CLOSE_KEEP
 
 
 def steps_drawn(train_page) -> int:

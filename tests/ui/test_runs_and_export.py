@@ -124,6 +124,7 @@ def test_selected_live_run_grows_on_the_runs_page(qtbot, window, fake_worker):
     w = window()
     train = w.page("train")
     run = train.start_run()
+    w.show()  # the live timer only works for a page the user can see
     runs = w.page("runs")
     w.navigate("runs")
     runs._live_timer.setInterval(100)
