@@ -155,7 +155,7 @@ scan "$LOGS/worker-export.log" "export worker"
 
 cd "$ROOT"
 if [ "$KEEP" = 0 ]; then
-    $SUDO dpkg -r "$(dpkg-deb -f "$DEB" Package)" > "$LOGS/dpkg-remove.log" 2>&1 && pass "dpkg -r" || fail "dpkg -r"
+    $SUDO dpkg -P "$(dpkg-deb -f "$DEB" Package)" > "$LOGS/dpkg-remove.log" 2>&1 && pass "dpkg -P (removed)" || fail "dpkg -P"
 fi
 rm -rf "$STUDIO_HOME"
 step "smoke test: $([ $FAILED = 0 ] && echo 'all passed' || echo "$FAILED FAILED")  (logs in build/smoke/)"
