@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
             _, _, _, _, module, cls_name = self._specs[key]
             cls = getattr(importlib.import_module(module), cls_name)
             page = self._construct(key, cls)
-            self._holders[key].setWidget(page)
+            self._holders[key].setWidget(_PageFrame(page))
             self.pages[key] = page
             self._wire(key, page)
         return self.pages[key]
@@ -417,6 +417,30 @@ class MainWindow(QMainWindow):
             export.worker.kill()
         self._settings.setValue("geometry", self.saveGeometry())
         event.accept()
+
+
+class _PageFrame(QWidget):
+    """Gives a page the whole viewport of its scroll holder, and scrolling only below its minimum size.
+
+    Without it a page with word-wrapped labels reports height-for-width, and QScrollArea then
+    sizes it to its preferred height, taller than the window, so the page would always scroll.
+    """
+
+    def __init__(self, page: QWidget):
+        super().__init__()
+        self._page = page
+        page.setParent(self)
+        page.show()
+
+    def minimumSizeHint(self):  # noqa: N802 (Qt override)
+        return self._page.minimumSizeHint()
+
+    def sizeHint(self):  # noqa: N802
+        return self._page.minimumSizeHint()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        self._page.setGeometry(self.rect())
+        super().resizeEvent(event)
 
 
 def _short(path: str) -> str:

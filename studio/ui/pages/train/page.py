@@ -95,6 +95,7 @@ class TrainPage(QWidget):
         prog.addWidget(self.progress_label)
         control.body.addLayout(prog)
         self.progress.hide()  # until there is a run to measure
+        self.progress_label.hide()
         self.banner = Banner()
         control.body.addWidget(self.banner)
         lay.addWidget(control)
@@ -232,6 +233,7 @@ class TrainPage(QWidget):
         self.stop_button.setEnabled(True)
         self.banner.show_message("")
         self.progress.show()
+        self.progress_label.show()
         self.progress.setRange(0, 0)  # busy until the plan says how many steps
         self.progress_label.setText("Starting…")
         for t in (self.tile_loss, self.tile_step, self.tile_speed, self.tile_eta):
