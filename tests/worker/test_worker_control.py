@@ -89,3 +89,19 @@ def test_a_failing_run_reports_its_kind_and_exits_non_zero(tmp_path, plant):
     assert error["traceback"] is None  # user problems carry no traceback; the log has it
     assert events_of(run, "done")[-1]["status"] == "failed"
     assert "Traceback" in run.log_path.read_text()
+
+
+def test_checkpoints_are_saved_and_exportable(tmp_path):
+    from studio.worker.export import main as export_main
+
+    cfg = long_demo_config(max_steps=4, save_steps=2)
+    run = make_run(tmp_path, cfg)
+    assert start_worker(run).wait(timeout=90) == 0, run.log_tail(30)
+    checkpoints = events_of(run, "checkpoint")
+    assert [c["step"] for c in checkpoints] == [2]  # the last step is the final adapter, not a checkpoint
+    step2 = run.path / "checkpoints" / "step-2"
+    assert (step2 / "adapter_model.safetensors").exists()
+    assert json.loads((step2 / "training_state.json").read_text())["step"] == 2
+    assert export_main(run.path, "adapter", tmp_path / "from-ckpt", source=str(step2)) == 0
+    assert (tmp_path / "from-ckpt" / "adapter_model.safetensors").read_bytes() == \
+        (step2 / "adapter_model.safetensors").read_bytes()
