@@ -143,6 +143,8 @@ def supervise(run_: Any, verbose: bool = False, out: TextIO = sys.stdout) -> int
     state = run_.reconcile()
     if render.done is None:
         print(f"the worker exited (code {rc}) without finishing; last log lines:\n{run_.log_tail(15)}", file=out)
+    elif render.internal_error and not verbose:
+        print(f"last log lines ({run_.log_path}):\n{run_.log_tail(15)}", file=out)
     return 0 if state == "completed" and rc == 0 else 1
 
 
@@ -154,6 +156,7 @@ class Renderer:
         self.verbose = verbose
         self.done: Optional[dict] = None
         self.failed = False
+        self.internal_error = False
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -209,6 +212,7 @@ class Renderer:
 
     def _on_error(self, e: dict) -> None:
         self.failed = True
+        self.internal_error = e.get("kind") == "internal"
         self._print(f"error ({e.get('kind')}): {e['message']}")
 
     def _on_done(self, e: dict) -> None:

@@ -165,3 +165,20 @@ def collate_padding_free(batch: Sequence[Any]) -> MicroBatch:
         loss += loss_tokens_of(e.labels)
     t = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
     return MicroBatch(t(ids), t(labels), None, t(positions), len(ids), len(ids), loss)
+
+
+class EvalBatches:
+    """Validation micro-batches, collated on demand so a large validation split never sits in memory."""
+
+    def __init__(self, examples: Sequence[Any], batch_size: int, pad_id: int, attention_mask: bool = True):
+        self.examples = examples
+        self.batch_size = batch_size
+        self.pad_id = pad_id
+        self.attention_mask = attention_mask
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.examples) / self.batch_size)
+
+    def __iter__(self) -> Iterator[MicroBatch]:
+        for k in range(0, len(self.examples), self.batch_size):
+            yield collate_padded(self.examples[k:k + self.batch_size], self.pad_id, self.attention_mask)

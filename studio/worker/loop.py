@@ -28,7 +28,7 @@ class LoopResult:
 
 class TrainLoop:
     def __init__(self, *, model: Any, runtime: Any, optimizer: Any, scheduler: Any, batcher: Batcher,
-                 val_batches: list[MicroBatch], cfg: Any, reporter: Any, device: str, loss_impl: str,
+                 val_batches: Any, cfg: Any, reporter: Any, device: str, loss_impl: str,
                  total_steps: int, scaler: Any = None,
                  save_checkpoint: Optional[Callable[[int], Path]] = None):
         self.model = model
@@ -123,7 +123,7 @@ class TrainLoop:
                 window_norm.zero_()
                 window_steps = window_tokens = window_useful = 0
                 window_start = time.perf_counter()
-            if self.val_batches and self.t.eval_steps and step % self.t.eval_steps == 0 and step != total:
+            if len(self.val_batches) and self.t.eval_steps and step % self.t.eval_steps == 0 and step != total:
                 last_val = self.evaluate(step)
             if self.save_checkpoint and self.t.save_steps and step % self.t.save_steps == 0 and step != total:
                 self.save_checkpoint(step)
@@ -131,7 +131,7 @@ class TrainLoop:
                 rep.log(f"stopping at step {step} of {total} ({rep.stop_reason()})")
                 status = "stopped"
                 break
-        if self.val_batches:
+        if len(self.val_batches):
             last_val = self.evaluate(step, resume=False)
         return LoopResult(status, step, last_loss, last_val)
 

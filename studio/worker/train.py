@@ -57,7 +57,7 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     import torch
     from transformers import get_scheduler, set_seed
 
-    from studio.worker.batching import Batcher, collate_padded
+    from studio.worker.batching import Batcher, EvalBatches
     from studio.worker.data import prepare_data
     from studio.worker.engine import (
         EngineChoices, decide_batching, decide_checkpointing, decide_cpu_threads, enable_checkpointing,
@@ -104,8 +104,7 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     batcher = Batcher(data.train, t.batch_size, t.grad_accum, t.seed, pad_id, padding_free=engine.padding_free,
                       attention_mask=engine.attention_mask)
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * batcher.steps_per_epoch))
-    val_batches = [collate_padded(data.val[k:k + t.batch_size], pad_id, engine.attention_mask)
-                   for k in range(0, len(data.val), t.batch_size)]
+    val_batches = EvalBatches(data.val, t.batch_size, pad_id, engine.attention_mask)
 
     optimizer = runtime.make_optimizer(model)
     scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=math.ceil(t.warmup_ratio * total_steps),
