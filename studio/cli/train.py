@@ -104,7 +104,8 @@ def launch_env() -> dict[str, str]:
     return env
 
 
-def supervise(run_: Any, verbose: bool = False, out: TextIO = sys.stdout) -> int:
+def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None) -> int:
+    out = out or sys.stdout  # resolved per call: the current stdout, not the one at import
     from studio.core.protocol import ProtocolError, decode
 
     proc = launch(run_.path)
