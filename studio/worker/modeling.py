@@ -85,10 +85,51 @@ def load_tokenizer(cfg: RunConfig, location: Optional[str] = None) -> Any:
                                             trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"Cannot load the tokenizer of {location}: {e}") from e
+    tok = _faithful_to_file(tok, location)
     if tok.pad_token_id is None:
         # Padding positions carry no loss and no attention, so any id will do; EOS is the usual pick.
         tok.pad_token = tok.eos_token
     return tok
+
+
+_PROBE = "Hello, world! Ünïcödé 123 4567 — 你好 \t  tabs\nnew line ok's don't"
+
+
+def _faithful_to_file(tok: Any, location: str) -> Any:
+    """The folder's own tokenizer.json, when transformers' class for the architecture encodes otherwise.
+
+    transformers 5 maps some architectures (qwen2, ...) to a tokenizer class that rebuilds the
+    tokenizer from the file's vocabulary with the class's own model and pre-tokenizer, ignoring the
+    file's. For a folder whose tokenizer.json is something else (a custom or extended tokenizer on
+    that architecture) the worker would train on different tokens than the data page previews
+    (which reads tokenizer.json) -- in the worst case on almost none. The file is the truth.
+    """
+    tj = Path(location) / "tokenizer.json"
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is None or not tj.is_file():
+        return tok
+    try:
+        from tokenizers import Tokenizer
+
+        ref = Tokenizer.from_file(str(tj))
+    except Exception:  # an unreadable file: transformers' reading is all there is
+        return tok
+    vocab = ref.get_vocab()
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    sample = [t for t, _ in by_id[:: max(1, len(by_id) // 64)]][:64]
+    probes = [_PROBE, ref.decode([vocab[t] for t in sample]), " ".join(sample)]
+    if all(backend.encode(p, add_special_tokens=False).ids == ref.encode(p, add_special_tokens=False).ids
+           for p in probes):
+        return tok
+    from transformers import PreTrainedTokenizerFast
+
+    special = {k: v for k in ("bos_token", "eos_token", "pad_token", "unk_token")
+               if isinstance(v := getattr(tok, k, None), str) and v}
+    fixed = PreTrainedTokenizerFast(tokenizer_object=ref, **special)
+    fixed.chat_template = getattr(tok, "chat_template", None)
+    fixed.name_or_path = getattr(tok, "name_or_path", location)
+    print(f"tokenizer: {type(tok).__name__} encodes differently from {tj.name}; using {tj.name} as written")
+    return fixed
 
 
 def load_model(cfg: RunConfig, placement: Placement, quantization_config: Any = None,
