@@ -69,3 +69,16 @@ def test_run_name_is_validated_in_the_form(qtbot, window):
     edit.editingFinished.emit()
     assert "may not contain /" in form.error_text("name")
     assert w.config_model.config.name != "a/b"
+
+
+def test_every_method_button_shows_its_whole_title(qtbot, window):
+    w = window()
+    w.resize(900, 700)  # narrower than usual: columns shrink, titles must not
+    page = w.page("method")
+    w.navigate("method")
+    qtbot.waitExposed(w)
+    for key, b in page.method_buttons.items():
+        assert "(" not in b.text(), key
+        assert b.fontMetrics().horizontalAdvance(b.text()) < b.width(), f"{key}: {b.text()!r} is clipped"
+    qr = page.method_buttons["qr_adaptor"]
+    assert qr.text() == "QR-Adaptor" and "per-layer rank + precision" in qr.toolTip()

@@ -29,6 +29,11 @@ TRAINING_GROUPS = (
 )
 
 
+def short_title(title: str) -> str:
+    """A method's button label: its name without the parenthesised long form ("QR-Adaptor (per-layer ...)")."""
+    return title.split(" (")[0]
+
+
 def _method_key(cls) -> str:
     return cls.model_fields["name"].default
 
@@ -67,13 +72,15 @@ class MethodPage(QWidget):
             grid.setVerticalSpacing(8)
             for i, cls in enumerate(classes):
                 key = _method_key(cls)
-                b = QPushButton(cls.info.title.split(" (")[0])  # the long form is in the info beside
+                b = QPushButton(short_title(cls.info.title))  # the long form is in the tooltip and the info beside
                 b.setProperty("choice", True)
                 b.setProperty("compact", True)
                 b.setCheckable(True)
                 b.setObjectName(f"method_{key}")
                 b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # equal columns
-                b.setMinimumWidth(90)
+                # Ignored lets a column shrink below the text; the floor keeps every title whole.
+                b.ensurePolished()  # the theme's font (bold) decides the width
+                b.setMinimumWidth(max(90, b.fontMetrics().horizontalAdvance(b.text()) + 32))
                 b.clicked.connect(lambda _=False, k=key: self._on_method_clicked(k))
                 self._method_group.addButton(b)
                 self.method_buttons[key] = b
@@ -183,7 +190,7 @@ class MethodPage(QWidget):
             self._availability[key] = avail
             b = self.method_buttons[key]
             b.setEnabled(avail.ok)
-            b.setToolTip(cls.info.summary if avail.ok else avail.reason)
+            b.setToolTip(f"{cls.info.title}: {cls.info.summary if avail.ok else avail.reason}")
             if not avail.ok:
                 by_family.setdefault(cls.info.family, []).append(avail.reason)
         for family, label in self._reason_labels.items():
