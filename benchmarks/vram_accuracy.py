@@ -2,7 +2,8 @@
 
 For a grid of configurations (6 public architectures from the bundled catalog, built with random
 bf16 weights: Qwen2.5-0.5B, Llama-3.2-1B, Llama-3.1-8B (untied head), Gemma-2-2B (256k vocabulary,
-soft-capped logits), Gemma-3-1B (262k vocabulary), Phi-3-mini (fused projections); methods LoRA,
+soft-capped logits), Gemma-3-1B (262k vocabulary), Phi-3-mini (fused projections, untied head; also
+cut to 6 layers as the cheap "p3s"); methods LoRA,
 QLoRA, DoRA, IA3, AdaLoRA, prompt tuning, GaLore, LISA, full fine-tuning; checkpointing on/off;
 standard and chunked loss; lengths 256..8192; micro-batches 1..16; padded and unpadded batches)
 it trains 4 optimizer steps with the studio's worker (``studio.worker.train.main``: the measured
@@ -10,15 +11,23 @@ engine is the studio's), one process per configuration so every peak is clean, a
 ``mem_peak_allocated`` / ``mem_peak_reserved`` the worker records (its loop resets the peak
 counters after the model is loaded; the max over steps >= 2 includes the optimizer states).
 The estimate is computed with default overheads (no calibration) from the run's config and the
-engine's recorded decisions.
+engine's recorded decisions. Every row is checked against the workload it names: the step events'
+token counts must show batch x seq tokens per micro-batch, else the row is "invalid: trained N
+tokens/step, wanted M" and gets no error figure (the first H100 run measured Qwen2.5 rows that
+trained one token per row: the worker read the word-level tokenizer as Qwen2's byte-level BPE).
 
 Usage (on a GPU machine; nothing here runs on the CPU test suite):
     python benchmarks/vram_accuracy.py run --subset quick   --out results/vram    # ~8 min on an H100
     python benchmarks/vram_accuracy.py run --subset small   --out results/vram
     python benchmarks/vram_accuracy.py run --subset big     --out results/vram    # Llama-3.1-8B, Phi-3
+    # 30 configurations, 4 families, in two calls of < 9 minutes each on an H100:
+    python benchmarks/vram_accuracy.py run --subset grid30a --out results/vram --budget-s 420 --timeout 110
+    python benchmarks/vram_accuracy.py run --subset grid30b --out results/vram --budget-s 420 --timeout 110
     python benchmarks/vram_accuracy.py run --configs q05-lora-b8s1024-gc-chunked,l1-qlora-b4s2048-gc-chunked
     python benchmarks/vram_accuracy.py list
-Results accumulate across calls in OUT/results.json (keyed by configuration id); OUT/results.md is
+Results accumulate across calls in OUT/results.json (keyed by configuration id; a configuration
+already there as ok or invalid is not run again without --redo, so repeating a call that ran out of
+budget finishes the rest); OUT/results.md is
 the markdown table (config, estimate, measured, error) with a summary line. Configurations that
 the installed packages cannot run (no bitsandbytes for QLoRA, ...) or that the estimate says
 cannot fit this GPU are recorded as skipped, with the reason. ``--budget-s`` stops launching new
@@ -51,6 +60,12 @@ MODELS = {  # short key -> catalog name
     "g2": "google/gemma-2-2b",
     "g3": "google/gemma-3-1b-pt",
     "p3": "microsoft/Phi-3-mini-4k-instruct",
+    "p3s": "microsoft/Phi-3-mini-4k-instruct",
+}
+# Config fields changed from the catalog's, per key: a cheap untied-head model (Phi-3-mini cut to 6 of
+# its 32 layers: ~0.9B parameters, 32k vocabulary, fused qkv / gate_up projections, separate lm_head).
+SHAPES: dict[str, dict[str, Any]] = {
+    "p3s": {"num_hidden_layers": 6},
 }
 
 # (model, method, batch, seq, checkpointing, loss, padded, extra method fields)
@@ -102,7 +117,45 @@ GRID: dict[str, list[tuple]] = {
         ("p3", "qlora", 4, 2048, "off", "chunked", False, {}),
     ],
 }
-GRID["all"] = GRID["quick"] + GRID["small"] + GRID["big"]
+# 30 configurations over 4 architecture families (Qwen2 tied 152k vocabulary, Llama tied 128k,
+# Gemma-3 262k vocabulary, Phi-3 untied head), in two halves that each fit one ~9-minute call on an
+# H100: each half builds only two models, and within a model the cheapest configurations come first
+# so a half cut short by --budget-s still reports the most rows.
+GRID["grid30a"] = [
+    ("q05", "prompt_tuning", 1, 256, "off", "auto", False, {}),
+    ("q05", "lora", 1, 256, "off", "chunked", False, {}),
+    ("q05", "ia3", 4, 512, "off", "chunked", False, {}),
+    ("q05", "galore", 4, 512, "on", "chunked", False, {}),
+    ("q05", "full", 4, 512, "on", "chunked", False, {}),
+    ("q05", "lora", 16, 256, "off", "standard", False, {}),
+    ("q05", "lora", 8, 1024, "on", "chunked", False, {}),
+    ("q05", "lora", 8, 1024, "on", "standard", False, {}),
+    ("q05", "lora", 4, 1024, "off", "chunked", False, {}),
+    ("q05", "lora", 1, 8192, "on", "chunked", False, {}),
+    ("l1", "lora", 4, 512, "off", "chunked", False, {}),
+    ("l1", "dora", 4, 1024, "on", "chunked", False, {}),
+    ("l1", "lora", 8, 1024, "on", "standard", False, {}),
+    ("l1", "qlora", 4, 2048, "on", "chunked", False, {}),
+    ("l1", "lora", 2, 4096, "off", "chunked", False, {}),
+]
+GRID["grid30b"] = [
+    ("g3", "ia3", 2, 512, "off", "chunked", False, {}),
+    ("g3", "prompt_tuning", 2, 512, "off", "auto", False, {}),
+    ("g3", "lora", 4, 512, "off", "standard", False, {}),
+    ("g3", "full", 2, 512, "on", "chunked", False, {}),
+    ("g3", "lora", 8, 512, "on", "standard", False, {}),
+    ("g3", "lora", 4, 2048, "on", "chunked", False, {}),
+    ("g3", "qlora", 2, 4096, "on", "chunked", False, {}),
+    ("g3", "lora", 1, 8192, "on", "chunked", False, {}),
+    ("p3s", "lora", 1, 256, "off", "standard", False, {}),
+    ("p3s", "ia3", 16, 256, "on", "chunked", False, {}),
+    ("p3s", "galore", 2, 512, "on", "chunked", False, {}),
+    ("p3s", "dora", 2, 1024, "on", "chunked", False, {}),
+    ("p3s", "lora", 4, 1024, "on", "chunked", False, {}),
+    ("p3s", "lora", 8, 1024, "on", "standard", False, {}),
+    ("p3s", "qlora", 4, 2048, "off", "chunked", False, {}),
+]
+GRID["grid30"] = GRID["grid30a"] + GRID["grid30b"]
 
 
 def config_id(spec: tuple) -> str:
@@ -115,22 +168,45 @@ def all_specs() -> dict[str, tuple]:
     return {config_id(s): s for s in GRID["all"]}
 
 
+# Every configuration once (grid30 repeats a few of quick's and small's).
+GRID["all"] = list({config_id(s): s for s in GRID["quick"] + GRID["small"] + GRID["big"] + GRID["grid30"]}.values())
+
+
 # ---------------------------------------------------------------------------------------- models
+def model_config(key: str) -> dict[str, Any]:
+    """The catalog's config.json for this key, with the key's SHAPES changes applied."""
+    from studio.core.models import catalog_dir
+
+    name = MODELS[key]
+    raw = next(json.loads(p.read_text()) for p in catalog_dir().glob("*.json")
+               if json.loads(p.read_text()).get("_name_or_path") == name)
+    raw = dict(raw)
+    if "text_config" in raw:
+        raw["text_config"] = {**raw["text_config"], **SHAPES.get(key, {})}
+    else:
+        raw.update(SHAPES.get(key, {}))
+    return raw
+
+
+def model_facts(key: str) -> Any:
+    from studio.core.models import facts_from_config
+
+    return facts_from_config(model_config(key), name=MODELS[key])
+
+
 def build_model(root: Path, key: str) -> Path:
     """Random bf16 weights from the catalog config, a WordLevel tokenizer ("w<id>"), saved like a
-    hub folder so the worker loads it as a user's model (and QLoRA quantizes it at load)."""
+    hub folder so the worker loads it as a user's model (and QLoRA quantizes it at load). The folder
+    is only marked done once the worker's own tokenizer loading gives one token per word: a
+    tokenizer the worker reads differently would train on other lengths than the grid names."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
-    from studio.core.models import catalog_dir
-
     out = root / "models" / key
     if (out / "done").exists():
         return out
-    name = MODELS[key]
-    raw = next(json.loads(p.read_text()) for p in catalog_dir().glob("*.json")
-               if json.loads(p.read_text()).get("_name_or_path") == name)
+    raw = model_config(key)
     text = dict(raw.get("text_config") or raw)
     model_type = text.pop("model_type")
     for k in ("_name_or_path", "architectures", "torch_dtype"):
@@ -139,28 +215,42 @@ def build_model(root: Path, key: str) -> Path:
     cfg = AutoConfig.for_model(model_type, **text, pad_token_id=vocab - 2, eos_token_id=vocab - 1,
                                bos_token_id=vocab - 1)
     torch.manual_seed(0)
-    with torch.device("cuda"):
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     model.save_pretrained(out, safe_serialization=True)
     del model
-    torch.cuda.empty_cache()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     words = {f"w{i}": i for i in range(vocab - 3)}
     words.update({"<unk>": vocab - 3, "<pad>": vocab - 2, "</s>": vocab - 1})
     tok = Tokenizer(models.WordLevel(words, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
                             eos_token="</s>").save_pretrained(out)
+    check_tokenizer(out, vocab)
     (out / "done").write_text("ok")
     return out
+
+
+def check_tokenizer(model_dir: Path, vocab: int) -> None:
+    """Raise unless the worker's tokenizer loading encodes "w<i> ..." to exactly [i, ...]."""
+    from studio.core.config import RunConfig
+    from studio.worker.modeling import load_tokenizer
+
+    tok = load_tokenizer(RunConfig.from_dict({"model": {"source": "local", "path": str(model_dir)}}))
+    want = [0, 1, 7, vocab // 2, vocab - 4]
+    got = tok(" ".join(f"w{i}" for i in want), add_special_tokens=False)["input_ids"]
+    if list(got) != want:
+        raise RuntimeError(f"{model_dir}: the worker's tokenizer ({type(tok).__name__}) encodes "
+                           f"{len(want)} words as {list(got)[:8]}, not {want}; the benchmark's data would "
+                           "not have the token counts it names")
 
 
 def write_data(root: Path, key: str, seq: int, rows: int, padded: bool) -> Path:
     """Text rows of exactly ``seq`` tokens with EOS (or, padded, of seq, seq-32, seq-64, seq-96)."""
     import random
 
-    from studio.core.models import catalog_facts
-
-    vocab = catalog_facts(MODELS[key]).vocab_size - 3
+    vocab = model_facts(key).vocab_size - 3
     path = root / "data" / f"{key}-s{seq}-{'padded' if padded else 'fixed'}-{rows}.jsonl"
     if path.exists():
         return path
@@ -201,6 +291,30 @@ def child(run_dir: str) -> int:
     return worker_main(run_dir)
 
 
+def token_check(events: list[dict[str, Any]], batch: int, seq: int, padded: bool) -> str:
+    """Empty when every step trained batch x seq tokens (grad_accum is 1); else why the row is invalid.
+
+    The step events' ``tokens`` is the running count of real (non-padding) tokens. Unpadded rows
+    are exactly ``seq`` tokens each; padded ones are seq, seq-32, seq-64 or seq-96 tokens.
+    """
+    steps = sorted((e for e in events if e.get("type") == "step" and "tokens" in e), key=lambda e: e["step"])
+    if not steps:
+        return "invalid: no step events with token counts"
+    per_step: list[int] = []
+    last_step, last_tokens = 0, 0
+    for e in steps:
+        n = int(e["step"]) - last_step
+        per_step.append((int(e["tokens"]) - last_tokens) // max(1, n))
+        last_step, last_tokens = int(e["step"]), int(e["tokens"])
+    want = batch * seq
+    low = batch * max(1, seq - 96) if padded else want
+    bad = [n for n in per_step if not low <= n <= want]
+    if not bad:
+        return ""
+    wanted = f"{want}" if not padded else f"{low}..{want}"
+    return f"invalid: trained {bad[0]} tokens/step, wanted {wanted} ({batch} x {seq})"
+
+
 # ---------------------------------------------------------------------------------------- parent
 def skip_reason(spec: tuple) -> str:
     method = spec[1]
@@ -237,7 +351,6 @@ def gpu_total() -> Optional[int]:
 def _run(args: argparse.Namespace) -> int:
     import yaml
 
-    from studio.core.models import catalog_facts
     from studio.core.vram import Overheads, estimate
     from studio.core.vram.calibration import measured_peaks
 
@@ -254,6 +367,7 @@ def _run(args: argparse.Namespace) -> int:
             return 2
     else:
         ids = [config_id(s) for s in GRID[args.subset]]
+    ids = list(dict.fromkeys(ids))
     results_path = out / "results.json"
     results: dict[str, dict] = {}
     if results_path.exists():
@@ -266,6 +380,9 @@ def _run(args: argparse.Namespace) -> int:
         model, method, b, s, gc, loss, padded, extra = spec
         row: dict[str, Any] = {"id": cid, "model": MODELS[model], "method": method, "batch": b, "seq": s,
                                "checkpointing": gc, "loss": loss, "padded": padded, "extra": extra}
+        if not args.redo and results.get(cid, {}).get("status") in ("ok", "invalid"):
+            print(f"[{cid}] already measured in {results_path} (--redo to measure again)", flush=True)
+            continue
         elapsed = time.time() - t_start
         if elapsed > args.budget_s:
             print(f"[{cid}] not started: time budget of {args.budget_s}s used", flush=True)
@@ -279,7 +396,7 @@ def _run(args: argparse.Namespace) -> int:
             pre_cfg["model"] = {"source": "hub", "path": MODELS[model]}
             from studio.core.config import RunConfig
 
-            pre = estimate(RunConfig.from_dict(pre_cfg), catalog_facts(MODELS[model]), overheads=Overheads())
+            pre = estimate(RunConfig.from_dict(pre_cfg), model_facts(model), overheads=Overheads())
             if pre.device_used > 0.97 * total:
                 reason = f"estimated {pre.device_used / GIB:.1f} GiB > this GPU's {total / GIB:.1f} GiB"
         if reason:
@@ -325,7 +442,12 @@ def _run(args: argparse.Namespace) -> int:
                        est_gc=est.setup.gc, est_loss=est.setup.loss)
         plan = next((e for e in events if e.get("type") == "plan"), {})
         row["engine_choices"] = plan.get("choices", {})
-        if measured is not None and measured.steps >= 2 and rc == 0:
+        invalid = token_check(events, b, s, padded) if rc == 0 else ""
+        if measured is not None and measured.steps >= 2 and rc == 0 and invalid:
+            # Measured, but not the workload the row names: keep the numbers, report no error.
+            row.update(status="invalid", reason=invalid, measured_allocated=measured.peak_allocated,
+                       measured_reserved=measured.peak_reserved, steps=measured.steps)
+        elif measured is not None and measured.steps >= 2 and rc == 0:
             row.update(status="ok", measured_allocated=measured.peak_allocated,
                        measured_reserved=measured.peak_reserved, steps=measured.steps)
             if est is not None:
@@ -334,7 +456,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             kind = errors[-1].get("kind") if errors else ""
             row.update(status="oom" if kind == "oom" else "error",
-                       reason=(errors[-1]["message"] if errors else "") or stderr[-800:])
+                       reason=(errors[-1]["message"] if errors else "") or stderr[-800:]
+                       or ("no GPU memory peaks in the step events" if rc == 0 else f"exit code {rc}"))
         results[cid] = row
         _write(out, results)
         err = row.get("error_allocated")
@@ -362,7 +485,9 @@ def table(rows: list[dict]) -> str:
         def pct(key: str) -> str:
             return f"{100 * r[key]:+.1f}%" if r.get(key) is not None else "—"
 
-        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {str(r.get('reason', ''))[:80]}"
+        reason = str(r.get("reason", ""))
+        status = r["status"] if r["status"] == "ok" else \
+            reason[:80] if r["status"] == "invalid" else f"{r['status']}: {reason[:80]}"
         lines.append(f"| {r['id']} | {g('est_allocated')} | {g('measured_allocated')} | {pct('error_allocated')} "
                      f"| {g('est_reserved')} | {g('measured_reserved')} | {pct('error_reserved')} "
                      f"| {r.get('est_phase', '—')} | {status} |")
@@ -385,6 +510,8 @@ def main() -> int:
     r.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "vram"))
     r.add_argument("--budget-s", type=float, default=450.0, help="stop starting new configurations after this")
     r.add_argument("--timeout", type=float, default=300.0, help="seconds one configuration may take")
+    r.add_argument("--redo", action="store_true",
+                   help="measure configurations again that OUT/results.json already holds as ok or invalid")
     sub.add_parser("list", help="print the configuration ids by subset")
     b = sub.add_parser("build", help=argparse.SUPPRESS)
     b.add_argument("--root", required=True)
@@ -393,7 +520,7 @@ def main() -> int:
     c.add_argument("run_dir")
     args = p.parse_args()
     if args.cmd == "list":
-        for name in ("quick", "small", "big"):
+        for name in ("quick", "small", "big", "grid30a", "grid30b"):
             print(f"{name}:")
             for spec in GRID[name]:
                 print(f"  {config_id(spec)}")
