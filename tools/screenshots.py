@@ -4,7 +4,9 @@
 
 Runs offscreen in a throwaway studio home. Unless --no-train is given, it first trains the
 embedded demo for a few steps with the real worker (so the train and runs pages show real
-curves), then exports its adapter, then grabs each page.
+curves), then exports its adapter and measures its generation speed (adapter vs merged), then
+grabs each page. The planner is shown for a real catalog model on a common card (the tiny demo
+model would fit everything everywhere, which documents nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def main() -> int:
     parser.add_argument("--train-steps", type=int, default=60)
     parser.add_argument("--no-train", action="store_true")
     parser.add_argument("--size", default="1400x900")
+    parser.add_argument("--planner-model", default="meta-llama/Llama-3.1-8B", help="catalog model for planner.png")
+    parser.add_argument("--planner-gpu", default="RTX 4090 24GB", help="catalog GPU for planner.png")
     args = parser.parse_args()
     os.environ.setdefault("STUDIO_HOME", tempfile.mkdtemp(prefix="studio-shots-"))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -78,9 +82,18 @@ def main() -> int:
             export.export_button.click()
             wait_for(lambda: export.worker is None, 120)
             print("export:", export.banner.text())
+            export.speed_button.click()
+            wait_for(lambda: export.worker is None, 300)
+            print("generation speed:", export.speed_result.text().replace("\n", " | "), export.speed_banner.text())
             window.navigate("runs")
             window.page("runs").refresh()
         cm.set("name", "my-first-adapter")
+
+    planner = window.page("planner")
+    planner.set_model_choice(f"catalog:{args.planner_model}")
+    planner.set_target_name(args.planner_gpu)
+    if planner.plan is None or planner.plan.model != args.planner_model:
+        print(f"planner: could not select {args.planner_model} on {args.planner_gpu}", file=sys.stderr)
 
     for key in window._specs:
         window.navigate(key)

@@ -1,6 +1,6 @@
 """A stand-in for ``python -m studio --worker`` that speaks the real protocol, for GUI tests.
 
-Usage: fake_worker.py train RUN_DIR | export RUN_DIR --kind K --out DIR
+Usage: fake_worker.py train RUN_DIR | export RUN_DIR --kind K --out DIR | genspeed RUN_DIR [--new-tokens N]
 Behaviour comes from the environment: FAKE_MODE = ok | until_stop | raise | sigkill | hang | hang_after_done,
 FAKE_STEPS (default 5), FAKE_STEP_S (seconds per step, default 0.05). Like the real worker it
 appends events to events.jsonl before printing them, keeps status.json, and survives a closed
@@ -122,10 +122,32 @@ def export(run_dir: Path, kind: str, out: Path) -> int:
     return 0
 
 
+def genspeed(run_dir: Path) -> int:
+    """Like studio/worker/gen_speed.py: two genspeed events, then RUN_DIR/genspeed.json."""
+    rep = Reporter(run_dir)
+    if os.environ.get("FAKE_MODE") == "raise":
+        rep.emit("error", message="CUDA out of memory: fake failure", kind="oom", traceback=None)
+        rep.emit("done", status="failed", message="CUDA out of memory: fake failure")
+        return 1
+    meta = dict(new_tokens=16, batch=1, prompt_tokens=64, device="cpu", dtype="fp32", method="lora")
+    results = {"method": "lora", "mergeable": True}
+    for mode, tps in (("adapter", 100.0), ("merged", 150.0)):
+        rep.emit("phase", phase="measuring", detail=mode)
+        time.sleep(0.02)
+        results[mode] = {"tokens_per_s": tps, "ms_per_token": 1000 / tps, "seconds": 16 / tps}
+        rep.emit("genspeed", mode=mode, **results[mode], **meta)
+    results.update(meta, speedup=1.5)
+    (run_dir / "genspeed.json").write_text(json.dumps(results))
+    rep.emit("done", status="completed", message="Adapter (dynamic): 100 tokens/s; merged (static): 150 tokens/s")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command, run_dir, *rest = argv
     if command == "train":
         return train(Path(run_dir))
+    if command == "genspeed":
+        return genspeed(Path(run_dir))
     kind = rest[rest.index("--kind") + 1]
     out = Path(rest[rest.index("--out") + 1])
     return export(Path(run_dir), kind, out)

@@ -134,3 +134,47 @@ def test_selected_live_run_grows_on_the_runs_page(qtbot, window, fake_worker):
     train.stop_run()
     qtbot.waitUntil(lambda: runs.state_badge.text() == "STOPPED", timeout=10_000)
     assert runs.curves.point_count() == len([e for e in run.events() if e["type"] == "step"])
+
+
+def test_measure_generation_speed_shows_the_trade_off(qtbot, window, fake_worker):
+    w = window()
+    run = _finished_run(qtbot, w, fake_worker)
+    export = w.page("export")
+    export.refresh()
+    export.select_run(run)
+    assert export.speed_button.isEnabled() and "Not measured yet" in export.speed_result.text()
+    export.speed_button.click()
+    assert not export.speed_button.isEnabled() and not export.export_button.isEnabled()
+    qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
+    text = export.speed_result.text()
+    assert "Adapter kept separate (hot-swappable): 100.0 tokens/s" in text
+    assert "Merged: 150.0 tokens/s (1.50× faster)" in text and "cpu" in text
+    assert (run.path / "genspeed.json").exists() and export.speed_button.isEnabled()
+    export.refresh()  # a stored result is shown again on selection
+    export.select_run(run)
+    assert "1.50× faster" in export.speed_result.text()
+
+
+def test_generation_speed_failure_is_shown(qtbot, window, fake_worker):
+    w = window()
+    _finished_run(qtbot, w, fake_worker)
+    export = w.page("export")
+    export.refresh()
+    fake_worker("raise")
+    export.speed_button.click()
+    qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
+    assert export.speed_banner.tone == "error" and "out of memory" in export.speed_banner.text()
+    assert export.speed_button.isEnabled()
+
+
+def test_generation_speed_explains_methods_that_cannot_merge(qtbot, window, fake_worker):
+    unmergeable = next(n for n in ("prompt_tuning", "p_tuning", "prefix_tuning")
+                       if not method_class(n).info.mergeable)
+    w = window()
+    w.config_model.set_method(unmergeable)
+    _finished_run(qtbot, w, fake_worker)
+    export = w.page("export")
+    export.refresh()
+    assert not export.speed_button.isEnabled()
+    assert "cannot be merged" in export.speed_result.text()
+    assert method_class(unmergeable).info.merge_note in export.speed_result.text()

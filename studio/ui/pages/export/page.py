@@ -3,26 +3,49 @@
 The export runs as ``--worker export RUN_DIR --kind adapter|merged --out DIR`` so torch never
 enters the GUI; its progress events drive the bar and its outcome is shown as it happened.
 Methods that cannot merge have the merged option disabled with the method's own explanation.
+
+The same page measures the trade-off between the two: ``--worker genspeed RUN_DIR`` times greedy
+generation with the adapter kept separate and merged, and writes RUN_DIR/genspeed.json, which is
+shown whenever that run is selected.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar,
-                               QPushButton, QRadioButton, QWidget)
+                               QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
 from studio.core.config import ConfigError
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.process import WorkerProcess
 from studio.ui.run_roots import known_roots
-from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, section_label
+from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, scroll_page, section_label
 
 EXPORTABLE_STATES = ("completed", "stopped")
+GENSPEED_FILE = "genspeed.json"  # written by studio/worker/gen_speed.py into the run folder
+GENSPEED_NEW_TOKENS = 128
+
+
+def genspeed_text(result: dict) -> str:
+    """The measured trade-off in one line, from genspeed.json or the worker's genspeed events."""
+    adapter = (result.get("adapter") or {}).get("tokens_per_s")
+    merged = (result.get("merged") or {}).get("tokens_per_s")
+    if adapter is None:
+        return ""
+    text = f"Adapter kept separate (hot-swappable): {adapter:,.1f} tokens/s"
+    if merged is not None:
+        speedup = result.get("speedup") or merged / max(adapter, 1e-9)
+        text += f"  ·  Merged: {merged:,.1f} tokens/s ({speedup:.2f}× faster)"
+    details = [str(result[k]) for k in ("device", "dtype") if result.get(k)]
+    if result.get("new_tokens"):
+        details.append(f"{result['new_tokens']} new tokens, batch {result.get('batch', 1)}")
+    return text + ("\n" + " · ".join(details) if details else "")
 
 
 class ExportPage(QWidget):
@@ -35,8 +58,13 @@ class ExportPage(QWidget):
         self.worker: Optional[WorkerProcess] = None
         self._out_edited = False
         self._banner_run: Optional[Path] = None
+        self._speed_partial: dict = {}  # genspeed events of the measurement in progress
 
-        lay = page_layout(self)
+        content = QWidget()
+        lay = page_layout(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll_page(content))  # the cards keep their height; a short window scrolls
         card = Card("Export a trained run", "Adapters are small and load on top of the base model; a merged model "
                                             "is a standalone copy with the adapter folded into its weights.")
         card.body.addWidget(section_label("Run"))
@@ -84,6 +112,7 @@ class ExportPage(QWidget):
         self.banner = Banner()
         card.body.addWidget(self.banner)
         lay.addWidget(card)
+        lay.addWidget(self._build_speed_card())
         self.exports_card = Card("Already exported", "Earlier exports of this run.")
         self.exports_list = muted("", role="muted")
         self.exports_list.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -101,6 +130,23 @@ class ExportPage(QWidget):
         log_card.hide()  # shown once an export prints something
         lay.addStretch(0)
         self.refresh()
+
+    def _build_speed_card(self) -> Card:
+        card = Card("Adapter or merged: generation speed",
+                    "A separate adapter can be swapped at run time (several over one base model) but every "
+                    "token pays its extra matmuls; merged runs at base-model speed. Measured on this device.")
+        row = QHBoxLayout()
+        self.speed_result = muted("", role="muted")
+        self.speed_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.speed_button = QPushButton("Measure generation speed")
+        self.speed_button.setObjectName("speed_button")
+        self.speed_button.clicked.connect(self._on_speed_clicked)
+        row.addWidget(self.speed_result, 1)
+        row.addWidget(self.speed_button, 0, Qt.AlignmentFlag.AlignTop)
+        card.body.addLayout(row)
+        self.speed_banner = Banner()
+        card.body.addWidget(self.speed_banner)
+        return card
 
     # ---- runs ---------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -129,16 +175,20 @@ class ExportPage(QWidget):
         run = self.selected_run()
         busy = self.worker is not None and self.worker.is_running()
         self.export_button.setEnabled(run is not None and not busy)
+        self.speed_button.setEnabled(False)
         if run is None:
             self.banner.show_message("No finished runs yet. A run that completed or was stopped (with its adapter "
                                      "saved) can be exported here.", "info")
             self.merged_radio.setEnabled(False)
             self.merge_note.setText("")
             self.exports_card.hide()
+            self.speed_result.setText("")
+            self.speed_banner.show_message("")
             self._banner_run = None
             return
         if not busy and run.path != self._banner_run:
             self.banner.show_message("")  # an outcome stays until another run is chosen
+            self.speed_banner.show_message("")
         self._banner_run = run.path
         self._show_exports(run)
         try:
@@ -147,6 +197,8 @@ class ExportPage(QWidget):
             self.banner.show_message(str(e), "error")
             self.export_button.setEnabled(False)
             return
+        self._show_speed(run, info)
+        self.speed_button.setEnabled(info.mergeable and not busy)
         self.merged_radio.setEnabled(info.mergeable)
         if not info.mergeable:
             self.adapter_radio.setChecked(True)
@@ -163,6 +215,23 @@ class ExportPage(QWidget):
                 rows.append(f"{folder}  ·  {fmt_bytes(size)}")
         self.exports_list.setText("\n".join(rows))
         self.exports_card.setVisible(bool(rows))
+
+    def _show_speed(self, run: Run, info) -> None:
+        if not info.mergeable:
+            self.speed_result.setText(f"{info.title} cannot be merged, so there is no trade-off to measure: "
+                                      f"{info.merge_note}".strip())
+            return
+        try:
+            result = json.loads((run.path / GENSPEED_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            result = None
+        except (OSError, ValueError) as e:
+            result = None
+            self.speed_banner.show_message(f"{GENSPEED_FILE} of this run could not be read ({e}); measure again.",
+                                           "warn")
+        text = genspeed_text(result) if isinstance(result, dict) else ""
+        self.speed_result.setText(text or "Not measured yet for this run: one measurement loads the base model "
+                                          "once and times generation with the adapter separate, then merged.")
 
     def _kind(self) -> str:
         return "merged" if self.merged_radio.isChecked() else "adapter"
@@ -205,21 +274,60 @@ class ExportPage(QWidget):
             self.banner.show_message(f"{out_path} is not empty; choose an empty or new folder so nothing is overwritten.", "warn")
             return
         kind = self._kind()
-        worker = WorkerProcess(run, kind="export", extra_args=("--kind", kind, "--out", str(out_path)), parent=self)
-        worker.sig_event_received.connect(self._on_worker_event_received)
+        self.open_button.hide()
+        self.banner.show_message(f"Exporting the {kind} of {run.id}…", "info")
+        self._launch(run, "export", ("--kind", kind, "--out", str(out_path)), self._on_worker_event_received,
+                     lambda state, message, r=run, p=out_path: self._on_worker_finished(r, p, state, message))
+
+    def _launch(self, run: Run, job: str, args: tuple[str, ...], on_event: Callable[[dict], None],
+                on_finished: Callable[[str, str], None]) -> None:
+        """Start one worker job for ``run`` (one at a time on this page); its log goes to the log card."""
+        worker = WorkerProcess(run, kind=job, extra_args=args, parent=self)
+        worker.sig_event_received.connect(on_event)
         worker.sig_log_received.connect(self._on_worker_log_received)
-        worker.sig_finished.connect(lambda state, message, r=run, p=out_path: self._on_worker_finished(r, p, state, message))
+        worker.sig_finished.connect(on_finished)
         self.worker = worker
         self.log_view.clear()
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.open_button.hide()
         self.export_button.setEnabled(False)
-        self.banner.show_message(f"Exporting the {kind} of {run.id}…", "info")
+        self.speed_button.setEnabled(False)
         try:
             worker.start()
         except OSError as e:
-            self._on_worker_finished(run, out_path, "failed", f"The worker could not start: {e}")
+            on_finished("failed", f"The worker could not start: {e}")
+
+    # ---- generation speed ---------------------------------------------------------------
+    def _on_speed_clicked(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        self._speed_partial = {}
+        self.speed_banner.show_message(f"Measuring generation speed of {run.id}: loading the base model…", "info")
+        self._launch(run, "genspeed", ("--new-tokens", str(GENSPEED_NEW_TOKENS)), self._on_speed_event_received,
+                     lambda state, message, r=run: self._on_speed_finished(r, state, message))
+
+    def _on_speed_event_received(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "genspeed" and event.get("mode") in ("adapter", "merged"):
+            self._speed_partial[event["mode"]] = event
+            self._speed_partial.update({k: event.get(k) for k in ("device", "dtype", "new_tokens", "batch")})
+            self.speed_result.setText(genspeed_text(self._speed_partial))
+        elif kind == "phase":
+            self.speed_banner.show_message(f"Measuring: {event.get('detail') or event.get('phase', '')}…", "info")
+        elif kind == "warning":
+            self.log_view.appendPlainText(f"[warning] {event.get('message', '')}")
+
+    def _on_speed_finished(self, run: Run, state: str, message: str) -> None:
+        self.worker = None
+        self.progress.hide()
+        if state == "completed":
+            self.speed_banner.show_message("")
+        else:
+            self.speed_banner.show_message(message or "The measurement failed.", "error")
+        self._on_run_combo_changed()  # re-enables the buttons and shows genspeed.json
+        if state != "completed" and self._speed_partial:
+            self.speed_result.setText(genspeed_text(self._speed_partial))  # what was measured before the failure
 
     def _on_worker_log_received(self, line: str) -> None:
         self.log_card.show()
@@ -241,6 +349,7 @@ class ExportPage(QWidget):
         self.worker = None
         self.progress.hide()
         self.export_button.setEnabled(True)
+        self.speed_button.setEnabled(self.merged_radio.isEnabled())
         self._show_exports(run)
         if state == "completed":
             self.banner.show_message(message or f"Exported to {out}.", "ok")
