@@ -26,7 +26,7 @@ Usage (on a GPU machine; nothing here runs on the CPU test suite):
     python benchmarks/vram_accuracy.py run --configs q05-lora-b8s1024-gc-chunked,l1-qlora-b4s2048-gc-chunked
     python benchmarks/vram_accuracy.py list
 Results accumulate across calls in OUT/results.json (keyed by configuration id; a configuration
-already there as ok or invalid is not run again without --redo, so repeating a call that ran out of
+already there as ok or invalid, with its tokens per step checked, is not run again without --redo, so repeating a call that ran out of
 budget finishes the rest); OUT/results.md is
 the markdown table (config, estimate, measured, error) with a summary line. Configurations that
 the installed packages cannot run (no bitsandbytes for QLoRA, ...) or that the estimate says
@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 GIB = 1024 ** 3
 STEPS = 4
+BUILD_S = 60  # rough seconds to build one of the grid's models on an H100
 
 MODELS = {  # short key -> catalog name
     "q05": "Qwen/Qwen2.5-0.5B",
@@ -291,21 +292,27 @@ def child(run_dir: str) -> int:
     return worker_main(run_dir)
 
 
-def token_check(events: list[dict[str, Any]], batch: int, seq: int, padded: bool) -> str:
-    """Empty when every step trained batch x seq tokens (grad_accum is 1); else why the row is invalid.
-
-    The step events' ``tokens`` is the running count of real (non-padding) tokens. Unpadded rows
-    are exactly ``seq`` tokens each; padded ones are seq, seq-32, seq-64 or seq-96 tokens.
-    """
+def tokens_per_step(events: list[dict[str, Any]]) -> list[int]:
+    """Real tokens trained per optimizer step, from the running count in the step events."""
     steps = sorted((e for e in events if e.get("type") == "step" and "tokens" in e), key=lambda e: e["step"])
-    if not steps:
-        return "invalid: no step events with token counts"
     per_step: list[int] = []
     last_step, last_tokens = 0, 0
     for e in steps:
         n = int(e["step"]) - last_step
         per_step.append((int(e["tokens"]) - last_tokens) // max(1, n))
         last_step, last_tokens = int(e["step"]), int(e["tokens"])
+    return per_step
+
+
+def token_check(events: list[dict[str, Any]], batch: int, seq: int, padded: bool) -> str:
+    """Empty when every step trained batch x seq tokens (grad_accum is 1); else why the row is invalid.
+
+    The step events' ``tokens`` is the running count of real (non-padding) tokens. Unpadded rows
+    are exactly ``seq`` tokens each; padded ones are seq, seq-32, seq-64 or seq-96 tokens.
+    """
+    per_step = tokens_per_step(events)
+    if not per_step:
+        return "invalid: no step events with token counts"
     want = batch * seq
     low = batch * max(1, seq - 96) if padded else want
     bad = [n for n in per_step if not low <= n <= want]
@@ -380,12 +387,16 @@ def _run(args: argparse.Namespace) -> int:
         model, method, b, s, gc, loss, padded, extra = spec
         row: dict[str, Any] = {"id": cid, "model": MODELS[model], "method": method, "batch": b, "seq": s,
                                "checkpointing": gc, "loss": loss, "padded": padded, "extra": extra}
-        if not args.redo and results.get(cid, {}).get("status") in ("ok", "invalid"):
+        done = results.get(cid, {})  # rows from before the token check (no tokens_per_step) run again
+        if not args.redo and done.get("status") in ("ok", "invalid") and "tokens_per_step" in done:
             print(f"[{cid}] already measured in {results_path} (--redo to measure again)", flush=True)
             continue
         elapsed = time.time() - t_start
-        if elapsed > args.budget_s:
-            print(f"[{cid}] not started: time budget of {args.budget_s}s used", flush=True)
+        # A model still to build costs about a minute more (random init + save): start it only with room.
+        needs_build = not (root / "models" / model / "done").exists()
+        if elapsed > args.budget_s - (BUILD_S if needs_build else 0):
+            print(f"[{cid}] not started: time budget of {args.budget_s}s used (run the same command again "
+                  "to measure the rest)", flush=True)
             continue
         reason = skip_reason(spec)
         if not reason and total is None:
@@ -443,6 +454,7 @@ def _run(args: argparse.Namespace) -> int:
         plan = next((e for e in events if e.get("type") == "plan"), {})
         row["engine_choices"] = plan.get("choices", {})
         invalid = token_check(events, b, s, padded) if rc == 0 else ""
+        row["tokens_per_step"] = tokens_per_step(events)
         if measured is not None and measured.steps >= 2 and rc == 0 and invalid:
             # Measured, but not the workload the row names: keep the numbers, report no error.
             row.update(status="invalid", reason=invalid, measured_allocated=measured.peak_allocated,

@@ -128,6 +128,9 @@ def _faithful_to_file(tok: Any, location: str) -> Any:
     fixed = PreTrainedTokenizerFast(tokenizer_object=ref, **special)
     fixed.chat_template = getattr(tok, "chat_template", None)
     fixed.name_or_path = getattr(tok, "name_or_path", location)
+    for attr in ("padding_side", "truncation_side", "model_max_length"):
+        if hasattr(tok, attr):
+            setattr(fixed, attr, getattr(tok, attr))
     print(f"tokenizer: {type(tok).__name__} encodes differently from {tj.name}; using {tj.name} as written")
     return fixed
 

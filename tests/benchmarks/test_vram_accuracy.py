@@ -83,3 +83,9 @@ def test_q05_shaped_run_trains_batch_times_seq_tokens(va, tmp_path, monkeypatch)
     events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines() if x.strip()]
     assert [e["tokens"] for e in events if e["type"] == "step"] == [batch * seq, 2 * batch * seq]
     assert va.token_check(events, batch, seq, False) == ""
+
+
+def test_tokens_per_step_reads_the_running_count(va):
+    assert va.tokens_per_step(_steps([10, 20, 30])) == [10, 20, 30]
+    events = [{"type": "step", "step": 2, "tokens": 40}, {"type": "step", "step": 4, "tokens": 100}]
+    assert va.tokens_per_step(events) == [20, 30]  # logged every 2 steps: the mean of each window
