@@ -308,13 +308,7 @@ class MainWindow(QMainWindow):
             self.pages["runs"].refresh()
 
     def _on_train_run_finished(self, run: Run, state: str) -> None:
-        self.run_status.setText(f"Last run “{run.status().get('name') or run.id}”: {state}")
-        for key in ("runs", "export"):
-            if key in self.pages:
-                self.pages[key].refresh()
-        if self._close_after_stop and not self._busy_training():
-            self._close_after_stop = False
-            self.close()
+        self._after_work_finished(f"Last run “{run.status().get('name') or run.id}”: {state}")
 
     def _on_compare_comparison_started(self, comparison_id: str) -> None:
         self.run_status.setText(f"Comparing methods ({comparison_id})")
@@ -322,7 +316,11 @@ class MainWindow(QMainWindow):
             self.pages["runs"].refresh()
 
     def _on_compare_comparison_finished(self, comparison_id: str, state: str) -> None:
-        self.run_status.setText(f"Comparison {comparison_id}: {state}")
+        self._after_work_finished(f"Comparison {comparison_id}: {state}")
+
+    def _after_work_finished(self, status_text: str) -> None:
+        """A run or a comparison ended: refresh what lists runs, and finish a close that waited for it."""
+        self.run_status.setText(status_text)
         for key in ("runs", "export"):
             if key in self.pages:
                 self.pages[key].refresh()
