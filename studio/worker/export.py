@@ -90,7 +90,7 @@ def _export_merged(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from studio.worker.methods import runtime_for
-    from studio.worker.modeling import model_location
+    from studio.worker.modeling import faithful_to_file, model_location
     from studio.worker.saving import save_atomically
 
     total = 4
@@ -108,6 +108,7 @@ def _export_merged(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, 
     merged.config.use_cache = True  # training turned it off; inference wants it
     tok_source = trained if (trained / "tokenizer_config.json").exists() else location
     tokenizer = AutoTokenizer.from_pretrained(str(tok_source), trust_remote_code=cfg.model.trust_remote_code)
+    tokenizer = faithful_to_file(tokenizer, str(tok_source))  # export the tokens the run trained on
     rep.emit("progress", label="saving", current=3, total=total)
 
     def write(folder: Path) -> None:

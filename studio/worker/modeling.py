@@ -85,7 +85,7 @@ def load_tokenizer(cfg: RunConfig, location: Optional[str] = None) -> Any:
                                             trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"Cannot load the tokenizer of {location}: {e}") from e
-    tok = _faithful_to_file(tok, location)
+    tok = faithful_to_file(tok, location)
     if tok.pad_token_id is None:
         # Padding positions carry no loss and no attention, so any id will do; EOS is the usual pick.
         tok.pad_token = tok.eos_token
@@ -95,7 +95,7 @@ def load_tokenizer(cfg: RunConfig, location: Optional[str] = None) -> Any:
 _PROBE = "Hello, world! Ünïcödé 123 4567 — 你好 \t  tabs\nnew line ok's don't"
 
 
-def _faithful_to_file(tok: Any, location: str) -> Any:
+def faithful_to_file(tok: Any, location: str) -> Any:
     """The folder's own tokenizer.json, when transformers' class for the architecture encodes otherwise.
 
     transformers 5 maps some architectures (qwen2, ...) to a tokenizer class that rebuilds the
