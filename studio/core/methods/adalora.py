@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from studio.core.methods.base import MethodBase, MethodInfo
-from studio.core.methods.lora import TargetModules, check_targets
+from studio.core.methods.lora import TargetModules, check_targets, clean_targets
 
 
 class AdaLoraMethod(MethodBase):
@@ -53,11 +53,7 @@ class AdaLoraMethod(MethodBase):
     @field_validator("target_modules")
     @classmethod
     def _non_empty(cls, v: TargetModules) -> TargetModules:
-        if isinstance(v, list):
-            v = [m.strip() for m in v if m.strip()]
-            if not v:
-                raise ValueError("name at least one module, or use 'all-linear'")
-        return v
+        return clean_targets(v)
 
     @model_validator(mode="after")
     def _budget(self) -> "AdaLoraMethod":

@@ -7,7 +7,7 @@ from typing import Any, Literal, Union
 from pydantic import Field, field_validator
 
 from studio.core.methods.base import MethodBase, MethodInfo
-from studio.core.methods.lora import check_targets
+from studio.core.methods.lora import check_targets, clean_targets
 
 # PEFT's defaults for Llama-style models; other layouts fall back to PEFT's own mapping.
 DEFAULT_TARGETS = ("k_proj", "v_proj", "down_proj")
@@ -40,11 +40,7 @@ class IA3Method(MethodBase):
     @field_validator("target_modules")
     @classmethod
     def _non_empty(cls, v: Any) -> Any:
-        if isinstance(v, list):
-            v = [m.strip() for m in v if m.strip()]
-            if not v:
-                raise ValueError("name at least one module, or use 'auto'")
-        return v
+        return clean_targets(v, keyword="auto")
 
     def feedforward_targets(self) -> list[str]:
         if self.target_modules == "auto":

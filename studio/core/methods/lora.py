@@ -32,6 +32,15 @@ def check_targets(targets: TargetModules, facts: Any) -> list[str]:
     return []
 
 
+
+def clean_targets(v: Any, keyword: str = "all-linear") -> Any:
+    """A target-module list with blanks stripped; an empty list is an error naming the keyword to use."""
+    if isinstance(v, list):
+        v = [m.strip() for m in v if m.strip()]
+        if not v:
+            raise ValueError(f"name at least one module, or use '{keyword}'")
+    return v
+
 class LoraMethod(MethodBase):
     name: Literal["lora"] = "lora"
     r: int = Field(16, ge=1, le=1024, title="Rank",
@@ -73,11 +82,7 @@ class LoraMethod(MethodBase):
     @field_validator("target_modules")
     @classmethod
     def _non_empty(cls, v: TargetModules) -> TargetModules:
-        if isinstance(v, list):
-            v = [m.strip() for m in v if m.strip()]
-            if not v:
-                raise ValueError("name at least one module, or use 'all-linear'")
-        return v
+        return clean_targets(v)
 
     @field_validator("rank_pattern", "alpha_pattern", mode="before")
     @classmethod

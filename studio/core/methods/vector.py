@@ -7,15 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from studio.core.methods.base import MethodBase, MethodInfo
-from studio.core.methods.lora import TargetModules, check_targets
-
-
-def _clean_targets(v: Any) -> Any:
-    if isinstance(v, list):
-        v = [m.strip() for m in v if m.strip()]
-        if not v:
-            raise ValueError("name at least one module, or use 'all-linear'")
-    return v
+from studio.core.methods.lora import TargetModules, check_targets, clean_targets
 
 
 def _target_shapes(targets: TargetModules, facts: Any) -> list[Any]:
@@ -54,7 +46,7 @@ class VbLoraMethod(MethodBase):
     )
     recommended_lr = 2e-3
 
-    _targets = field_validator("target_modules")(classmethod(lambda cls, v: _clean_targets(v)))
+    _targets = field_validator("target_modules")(classmethod(lambda cls, v: clean_targets(v)))
 
     @model_validator(mode="after")
     def _topk_fits(self) -> "VbLoraMethod":
@@ -108,7 +100,7 @@ class WaveFtMethod(MethodBase):
     )
     recommended_lr = 1e-3
 
-    _targets = field_validator("target_modules")(classmethod(lambda cls, v: _clean_targets(v)))
+    _targets = field_validator("target_modules")(classmethod(lambda cls, v: clean_targets(v)))
 
     def problems(self, facts: Any) -> list[str]:
         # Layers with fewer weights than n_frequency get one coefficient per weight (the runtime caps them).
