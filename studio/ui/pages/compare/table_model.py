@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from studio.core.compare import TABLE_COLUMNS, MethodResult, table_cells
 from studio.ui.theme import COLORS
+from studio.ui.widgets.list_table import ListTableModel
 
 _STATE_COLORS = {"completed": COLORS["mint"], "failed": COLORS["red"], "killed": COLORS["red"],
                  "stopped": COLORS["amber"], "running": COLORS["sky"], "created": COLORS["faint"]}
@@ -16,10 +17,11 @@ _BEST_LOWER = {"Train time", "Peak mem", "Train loss", "Val loss"}  # columns wh
 _BEST_HIGHER = {"Tokens/s"}
 
 
-class ComparisonTableModel(QAbstractTableModel):
+class ComparisonTableModel(ListTableModel):
+    columns = tuple(TABLE_COLUMNS)
+
     def __init__(self, parent: Any = None):
         super().__init__(parent)
-        self._rows: list[MethodResult] = []
         self._cells: list[list[str]] = []
         self.colors: dict[str, str] = {}  # method -> curve colour, shown as the name's colour
 
@@ -33,16 +35,6 @@ class ComparisonTableModel(QAbstractTableModel):
     def rows(self) -> list[MethodResult]:
         return list(self._rows)
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(TABLE_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return TABLE_COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from studio.core.config import ConfigError
@@ -18,6 +18,7 @@ from studio.core.runs import Run, RunStore
 from studio.ui.run_roots import known_roots
 from studio.ui.theme import COLORS
 from studio.ui.widgets.card import fmt_duration
+from studio.ui.widgets.list_table import ListTableModel
 
 COLUMNS = ("Name", "State", "Method", "Model", "Started", "Duration", "Final loss")
 STATE_COLORS = {"completed": COLORS["mint"], "running": COLORS["accent"], "stopping": COLORS["accent"],
@@ -60,20 +61,19 @@ def summarize(run: Run) -> RunSummary:
     return RunSummary(run, name, state, method, model, started, duration, loss)
 
 
-class RunsTableModel(QAbstractTableModel):
+class RunsTableModel(ListTableModel):
+    columns = COLUMNS
+
     def __init__(self, store_root=None, parent=None):
         super().__init__(parent)
         self._root = store_root
-        self._rows: list[RunSummary] = []
 
     def refresh(self) -> None:
         runs = [r for root in known_roots(self._root) for r in RunStore(root).list()]
         for r in runs:
             r.reconcile()  # a worker that died unseen is marked failed, never "running" forever
         rows = sorted((summarize(r) for r in runs), key=lambda s: s.started or 0, reverse=True)
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
+        self._reset_rows(rows)
 
     def summary(self, row: int) -> RunSummary:
         return self._rows[row]
@@ -81,16 +81,6 @@ class RunsTableModel(QAbstractTableModel):
     def row_of(self, run_id: str) -> int:
         return next((i for i, s in enumerate(self._rows) if s.run.id == run_id), -1)
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
