@@ -1,0 +1,117 @@
+"""Re-score measured VRAM grid rows with the estimator as it is now (CPU, no GPU needed).
+
+Every row of a ``benchmarks/vram_accuracy.py`` results.json names its configuration (model key,
+method, micro-batch, length, checkpointing, loss, padding, extra method fields) and the engine's
+recorded decisions (``engine_choices``: checkpointing, loss, fused kernels). This rebuilds the
+run's config exactly as the benchmark did, applies those decisions, estimates with default
+overheads, and compares with the measured peaks: the estimator's accuracy after a formula change,
+without another GPU session.
+
+Usage:
+    python benchmarks/vram_rescore.py benchmarks/results/vram-grid30/results.json \
+        benchmarks/results/vram-grid30b/results.json benchmarks/results/vram-grid30c/results.json
+A configuration measured in several files is scored once, from the last file that has it as ok.
+``--json`` prints the rows as JSON instead of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+GIB = 1024 ** 3
+
+
+def _first_word(value: Any) -> str:
+    return str(value or "").strip().split(" ")[0].rstrip(":").lower()
+
+
+def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's estimate with the current estimator (default overheads), next to its measurement."""
+    from dataclasses import replace
+
+    import vram_accuracy as va
+
+    from studio.core.config import RunConfig
+    from studio.core.vram import STUDIO, Overheads, estimate
+
+    key = next(k for k, v in va.MODELS.items() if row["id"].startswith(k + "-") and v == row["model"])
+    spec = (key, row["method"], row["batch"], row["seq"], row["checkpointing"], row["loss"], row["padded"],
+            row.get("extra") or {})
+    cfg = va.run_config(spec, Path("."), Path("."), Path("."))
+    cfg["model"] = {"source": "hub", "path": row["model"]}
+    choices = row.get("engine_choices") or {}
+    config = RunConfig.from_dict(cfg)
+    gc = _first_word(choices.get("gradient_checkpointing"))
+    if gc in ("on", "off"):
+        config = config.replace("training.gradient_checkpointing", gc)
+    loss = _first_word(choices.get("loss"))
+    if loss in ("standard", "chunked"):
+        config = config.replace("training.loss_impl", loss)
+    kernels = _first_word(choices.get("kernels"))
+    recipe = replace(STUDIO, fused_kernels={"on": True, "off": False}.get(kernels))
+    # Rows measured before the engine chose adapter compute ran PEFT's fp32 adapter inputs.
+    compute = _first_word(choices.get("adapter_compute")) or "fp32"
+    if compute in ("auto", "fp32", "bf16", "fp16"):
+        config = config.replace("training.adapter_compute", "fp32" if compute == "fp32" else "auto")
+    est = estimate(config, va.model_facts(key), overheads=Overheads(), recipe=recipe)
+    ma, mr = row["measured_allocated"], row["measured_reserved"]
+    return {"id": row["id"], "est_allocated": est.peak_allocated, "measured_allocated": ma,
+            "error_allocated": (est.peak_allocated - ma) / ma, "est_reserved": est.peak_reserved,
+            "measured_reserved": mr, "error_reserved": (est.peak_reserved - mr) / mr, "est_phase": est.peak_phase,
+            "old_error_allocated": row.get("error_allocated"), "old_error_reserved": row.get("error_reserved")}
+
+
+def load_rows(paths: list[str]) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for p in paths:
+        for r in json.loads(Path(p).read_text()):
+            if r.get("status") == "ok" and r.get("measured_allocated"):
+                rows[r["id"]] = r
+    return list(rows.values())
+
+
+def summary(scored: list[dict[str, Any]], key: str) -> str:
+    errs = [abs(r[key]) for r in scored]
+    return (f"median |error| {100 * statistics.median(errs):.1f}%, worst {100 * max(errs):.1f}% "
+            f"({max(scored, key=lambda r: abs(r[key]))['id']})")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results", nargs="+", help="results.json files from benchmarks/vram_accuracy.py")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    scored = [rescore_row(r) for r in load_rows(args.results)]
+    if not scored:
+        print("no measured rows in these files", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(scored, indent=1))
+        return 0
+
+    def pct(v: Any) -> str:
+        return f"{100 * v:+.1f}%" if v is not None else "—"
+
+    print("| config | est. alloc GiB | measured GiB | error | was | est. reserved GiB | measured GiB | error | was "
+          "| peak phase |\n|---|---|---|---|---|---|---|---|---|---|")
+    for r in scored:
+        print(f"| {r['id']} | {r['est_allocated'] / GIB:.2f} | {r['measured_allocated'] / GIB:.2f} "
+              f"| {pct(r['error_allocated'])} | {pct(r['old_error_allocated'])} | {r['est_reserved'] / GIB:.2f} "
+              f"| {r['measured_reserved'] / GIB:.2f} | {pct(r['error_reserved'])} | {pct(r['old_error_reserved'])} "
+              f"| {r['est_phase']} |")
+    print(f"\n{len(scored)} rows. allocated: {summary(scored, 'error_allocated')}; "
+          f"reserved: {summary(scored, 'error_reserved')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
