@@ -1,7 +1,9 @@
 """Write trained weights so that a crash mid-save never destroys the last good copy.
 
 Everything is written into a sibling ``.tmp`` folder first and renamed into place only when it is
-complete; the previous copy is removed only after that.
+complete; the previous copy is removed only after that. Files get the ordinary permissions the
+user's umask gives (0644 under the usual 022): some writers (safetensors) create theirs 0600, which
+would make an exported adapter unreadable to anyone else sharing it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ def save_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     tmp.mkdir(parents=True)
     try:
         write(tmp)
+        _umask_permissions(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -30,6 +33,31 @@ def save_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where Linux says it (os.umask can only set)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _umask_permissions(folder: Path) -> None:
+    """Give every file and folder under ``folder`` the mode a plain ``open()``/``mkdir`` would."""
+    mask = _current_umask()
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                executable = os.stat(path).st_mode & 0o100
+                os.chmod(path, (0o777 if executable else 0o666) & ~mask)
 
 
 def save_trained(runtime: Any, model: Any, tokenizer: Any, target: Path, meta: dict[str, Any]) -> Path:
