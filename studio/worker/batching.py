@@ -49,7 +49,8 @@ class Batcher:
     """Yields optimizer steps (lists of micro-batches) epoch after epoch."""
 
     def __init__(self, examples: Sequence[Any], batch_size: int, grad_accum: int, seed: int, pad_id: int,
-                 padding_free: bool = False, attention_mask: bool = True):
+                 padding_free: bool = False, attention_mask: bool = True,
+                 lengths: Optional[Sequence[int]] = None, group_by_length: bool = False):
         if not examples:
             raise ValueError("no examples to batch")
         self.examples = examples  # a list, or the data pipeline's lazy sequence
@@ -59,6 +60,8 @@ class Batcher:
         self.pad_id = pad_id
         self.padding_free = padding_free
         self.attention_mask = attention_mask
+        self.group_by_length = group_by_length
+        self._lengths = lengths
 
     @property
     def micro_batches_per_epoch(self) -> int:
@@ -73,22 +76,54 @@ class Batcher:
         random.Random(self.seed * 1000003 + epoch).shuffle(order)
         return order
 
+    @property
+    def lengths(self) -> Sequence[int]:
+        if self._lengths is None:
+            self._lengths = [len(e.input_ids) for e in self.examples]
+        return self._lengths
+
     def epoch_steps(self, epoch: int) -> list[list[list[int]]]:
         """One epoch as optimizer steps, each a list of micro-batches of example indices."""
         order = self.epoch_order(epoch)
-        micro = [order[k:k + self.batch_size] for k in range(0, len(order), self.batch_size)]
+        if self.group_by_length:
+            micro = grouped_micro_batches(order, self.lengths, self.batch_size, self.seed * 7919 + epoch)
+        else:
+            micro = [order[k:k + self.batch_size] for k in range(0, len(order), self.batch_size)]
         return [micro[k:k + self.grad_accum] for k in range(0, len(micro), self.grad_accum)]
 
-    def steps(self, total_steps: int) -> Iterator[tuple[int, float, list[MicroBatch]]]:
+    def padding_share(self, epoch: int = 0, grouped: Optional[bool] = None) -> float:
+        """Share of the padded tokens of an epoch that would be padding, with or without grouping."""
+        was = self.group_by_length
+        self.group_by_length = was if grouped is None else grouped
+        try:
+            steps = self.epoch_steps(epoch)
+        finally:
+            self.group_by_length = was
+        lens = self.lengths
+        padded = sum(len(mb) * max(lens[i] for i in mb) for step in steps for mb in step)
+        real = sum(lens)
+        return 1.0 - real / padded if padded else 0.0
+
+    def steps(self, total_steps: int, start_step: int = 0) -> Iterator[tuple[int, float, list[MicroBatch]]]:
         """(epoch index, fractional epoch at the end of the step, micro-batches) for total_steps steps.
 
         Examples are fetched step by step, so a lazily read dataset is never held in memory whole.
+        ``start_step`` resumes a run: the first ``start_step`` steps are skipped without collating
+        their examples (the order depends only on seed and epoch), so the first step
+        yielded is exactly the one an uninterrupted run would take next.
         """
         done = 0
         epoch = 0
         while done < total_steps:
             steps = self.epoch_steps(epoch)
+            if done + len(steps) <= start_step:  # a whole epoch before the resume point
+                done += len(steps)
+                epoch += 1
+                continue
             for i, step in enumerate(steps):
+                if done < start_step:
+                    done += 1
+                    continue
                 if done >= total_steps:
                     return
                 done += 1
@@ -100,6 +135,40 @@ class Batcher:
         if self.padding_free:
             return collate_padding_free(batch)
         return collate_padded(batch, self.pad_id, self.attention_mask)
+
+
+# Examples are sorted by length inside windows of this many micro-batches: batches come out nearly
+# padding-free, while the window keeps the epoch's order random at the large scale.
+GROUP_WINDOW = 64
+
+
+def grouped_micro_batches(order: list[int], lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
+    """Micro-batches of similar-length examples: the shuffled order is cut into windows, each window
+    sorted by length and cut into micro-batches, and all micro-batches shuffled again so the steps'
+    lengths do not drift from long to short. Every example still appears exactly once."""
+    window = batch_size * GROUP_WINDOW
+    micro: list[list[int]] = []
+    for w in range(0, len(order), window):
+        chunk = sorted(order[w:w + window], key=lambda i: lengths[i], reverse=True)
+        micro.extend(chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size))
+    random.Random(seed).shuffle(micro)
+    return micro
+
+
+def decide_grouping(setting: str, batcher: "Batcher") -> tuple[bool, str]:
+    """(group by length?, reason); 'auto' groups when it removes a noticeable share of padding."""
+    if setting == "off":
+        return False, "off (set in the config)"
+    if batcher.padding_free:
+        return False, "off (padding-free batches have no padding to remove)"
+    if batcher.batch_size == 1:
+        return False, "off (one example per micro-batch is never padded)"
+    plain, grouped = batcher.padding_share(grouped=False), batcher.padding_share(grouped=True)
+    if setting == "on":
+        return True, f"on (set in the config): padding {plain:.0%} -> {grouped:.0%} of the tokens"
+    if plain - grouped >= 0.05:
+        return True, f"on (auto): padding falls from {plain:.0%} to {grouped:.0%} of the computed tokens"
+    return False, f"off (auto: lengths are even, padding is only {plain:.0%})"
 
 
 def segment_lengths(example: Any) -> list[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from studio.core.config import RunConfig
 from studio.core.data import Example
@@ -25,6 +25,7 @@ class PreparedData:
     train: Sequence[Example]
     val: Sequence[Example]
     info: dict[str, Any] = field(default_factory=dict)  # format, evidence, rows, skipped, truncated, problems, stats
+    train_lengths: Optional[list[int]] = None  # tokens of each training example as the batcher sees it
 
 
 def prepare_data(cfg: RunConfig, tokenizer: Any, log: Callable[[str], None] = print) -> PreparedData:
@@ -55,12 +56,15 @@ def prepare_data(cfg: RunConfig, tokenizer: Any, log: Callable[[str], None] = pr
     val_idx = plan.val.tolist()
     table = tok.dataset.data
     val_table = val_ds.data if val_ds is not None else table
+    clipped = [int(min(n, max_len)) for n in stats.lengths]  # aligned with plan.train
     if spec.packing:
-        lengths = stats.lengths  # aligned with plan.train
-        groups = [[train_idx[p] for p in g] for g in pack_lengths(lengths, max_len)]
+        bins = pack_lengths(stats.lengths, max_len)
+        groups = [[train_idx[p] for p in g] for g in bins]
+        train_lengths = [sum(clipped[p] for p in g) for g in bins]
         train: Sequence[Example] = ExampleRows(table, groups, max_len)
     else:
         train = ExampleRows(table, [[i] for i in train_idx], max_len)
+        train_lengths = clipped
     val: Sequence[Example] = ExampleRows(val_table, [[i] for i in val_idx], max_len)
     if len(train) <= MATERIALIZE_BELOW:
         train, val = list(train), list(val)
@@ -88,7 +92,7 @@ def prepare_data(cfg: RunConfig, tokenizer: Any, log: Callable[[str], None] = pr
         "problems": summary["problems"][:50],
         "stats": summary,
     }
-    return PreparedData(train, val, info)
+    return PreparedData(train, val, info, train_lengths)
 
 
 class ExampleRows(Sequence):

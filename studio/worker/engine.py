@@ -33,6 +33,8 @@ def decide_checkpointing(cfg: RunConfig, model: Any, device: str, log: Callable[
         return True, "on (set in the config)"
     if setting == "off":
         return False, "off (set in the config)"
+    if cfg.training.preset == "memory_saver":
+        return True, "on (memory-saver preset: the smallest peak memory, activations recomputed in backward)"
     verdict = _ask_vram_estimator(cfg, model, device, log)
     if verdict is not None:
         return verdict

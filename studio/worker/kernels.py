@@ -1,10 +1,15 @@
-"""Optional fused GPU kernels (Liger) and torch.compile: applied only where they are safe.
+"""Optional fused GPU kernels (Liger) and regional torch.compile: applied only where they are safe.
 
 Liger's RMSNorm, RoPE and SwiGLU kernels are applied on CUDA when ``liger-kernel`` is importable.
 Its fused cross-entropy is not used: the studio's chunked loss already keeps logits small. The
 patched model must give the same logits as before on a few probe tokens; if it does not, the
-caller reloads the model unpatched. torch.compile stays off: on LoRA it costs minutes of compile
-time per run and recompiles whenever the sequence length changes.
+caller reloads the model unpatched.
+
+torch.compile is applied per decoder layer ("regional compilation"): the layers share one class,
+so one compiled graph serves them all and the compile takes seconds to a minute instead of the
+many minutes a whole-model compile costs; sequence lengths are marked dynamic after the first
+change, so varying batch lengths do not recompile. It pays only on runs long enough, on CUDA.
+If the first step fails inside a compiled layer, the layers go back to eager and the step reruns.
 """
 
 from __future__ import annotations
@@ -42,8 +47,84 @@ def apply_liger(model: Any, device: str, log: Callable[[str], None]) -> KernelRe
                                      "model's logits)")
 
 
-def compile_choice() -> str:
-    return "off (compiling costs minutes per run and recompiles for every new sequence length)"
+# Below this many optimizer steps a compile (tens of seconds) costs more than it saves.
+COMPILE_MIN_STEPS = 30
+
+
+def decide_compile(setting: str, device: str, total_steps: int) -> tuple[bool, str]:
+    """(compile the decoder layers?, reason)."""
+    if setting == "off":
+        return False, "off (set in the config)"
+    if device != "cuda":
+        return False, "off (compiled kernels are built for CUDA GPUs; CPU training runs eager)"
+    why_not = _compile_unavailable()
+    if why_not:
+        return False, f"off ({why_not})"
+    if setting == "on":
+        return True, "on (set in the config): each decoder layer compiled"
+    if total_steps < COMPILE_MIN_STEPS:
+        return False, (f"off (auto: a run of {total_steps} steps would spend longer compiling than it "
+                       f"saves; compiled from {COMPILE_MIN_STEPS} steps)")
+    return True, "on (auto): each decoder layer compiled once, shapes dynamic; the first step includes the compile"
+
+
+def _compile_unavailable() -> str:
+    try:
+        import torch
+
+        if not hasattr(torch, "compile"):
+            return "this PyTorch has no torch.compile"
+        import triton  # noqa: F401  - inductor's GPU code generator
+    except ImportError:
+        return "triton is not installed, so torch.compile cannot build GPU kernels"
+    return ""
+
+
+def decoder_layers(model: Any) -> list[Any]:
+    """The repeated decoder blocks of a (PEFT-wrapped) transformers model: the largest ModuleList
+    whose members share one class."""
+    import torch
+
+    best: list[Any] = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) > len(best):
+            kinds = {type(m) for m in module}
+            if len(kinds) == 1:
+                best = list(module)
+    return best
+
+
+def compile_layers(model: Any, log: Callable[[str], None], backend: str = "inductor") -> int:
+    """Compile each decoder layer in place; returns how many."""
+    import torch
+
+    layers = decoder_layers(model)
+    if not layers:
+        return 0
+    # One class, many instances: allow a recompile per distinct layer variant (sliding vs full
+    # attention, per-layer ranks) without falling back to eager.
+    limit = max(64, 4 * len(layers))
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, limit)
+    if hasattr(torch._dynamo.config, "accumulated_cache_size_limit"):
+        torch._dynamo.config.accumulated_cache_size_limit = max(torch._dynamo.config.accumulated_cache_size_limit,
+                                                                 4 * limit)
+    for layer in layers:
+        layer.compile(dynamic=None, backend=backend)
+    log(f"compile: {len(layers)} decoder layers ({type(layers[0]).__name__}) set to compile at the first step")
+    return len(layers)
+
+
+def uncompile_layers(model: Any) -> int:
+    """Put compiled layers back to eager (after a failed compile); returns how many."""
+    import torch
+
+    count = 0
+    for layer in decoder_layers(model):
+        if getattr(layer, "_compiled_call_impl", None) is not None:
+            layer._compiled_call_impl = None
+            count += 1
+    torch._dynamo.reset()
+    return count
 
 
 def _probe_logits(model: Any) -> Any:

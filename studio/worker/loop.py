@@ -6,6 +6,7 @@ norm); everything else it reports (tokens, times, memory counters) is known on t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ class TrainLoop:
     def __init__(self, *, model: Any, runtime: Any, optimizer: Any, scheduler: Any, batcher: Batcher,
                  val_batches: Any, cfg: Any, reporter: Any, device: str, loss_impl: str,
                  total_steps: int, scaler: Any = None,
-                 save_checkpoint: Optional[Callable[[int], Path]] = None):
+                 save_checkpoint: Optional[Callable[[int], Path]] = None,
+                 compute: Callable[[], Any] = contextlib.nullcontext,
+                 on_first_step_error: Optional[Callable[[BaseException], bool]] = None):
         self.model = model
         self.runtime = runtime
         self.optimizer = optimizer
@@ -44,6 +47,10 @@ class TrainLoop:
         self.total_steps = total_steps
         self.scaler = scaler
         self.save_checkpoint = save_checkpoint
+        self.compute = compute  # the context of every forward pass (autocast for low-precision adapters)
+        # Called when the very first step raises (a compiled layer that fails to compile): True = it
+        # undid the cause, so the step is run again from clean gradients.
+        self.on_first_step_error = on_first_step_error
         # Everything the optimizer may update (clipping skips parameters without a gradient): LISA
         # switches layers on and off during the run, so "requires_grad now" would miss some later.
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -56,7 +63,8 @@ class TrainLoop:
         step_loss = torch.zeros((), device=self.device)
         for mb in micro_batches:
             mb = mb.to(self.device)
-            loss = loss_sum(self.model, mb, self.loss_impl, self.logits_offset) / denom
+            with self.compute():
+                loss = loss_sum(self.model, mb, self.loss_impl, self.logits_offset) / denom
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
         if self.scaler:
@@ -72,6 +80,17 @@ class TrainLoop:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return step_loss, grad_norm
+
+    def _first_step(self, micro_batches: list[MicroBatch]) -> tuple[Any, Optional[Any]]:
+        try:
+            return self._step(micro_batches)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - only a cause the engine can undo is retried
+            if self.on_first_step_error is None or not self.on_first_step_error(e):
+                raise
+        self.optimizer.zero_grad(set_to_none=True)
+        return self._step(micro_batches)
 
     # ---- the loop --------------------------------------------------------------------------
     def run(self) -> LoopResult:
@@ -89,7 +108,7 @@ class TrainLoop:
             torch.cuda.reset_peak_memory_stats()
         for step_index, (_epoch, epoch_pos, micro) in enumerate(self.batcher.steps(total)):
             step = step_index + 1
-            loss, norm = self._step(micro)
+            loss, norm = self._first_step(micro) if step_index == 0 else self._step(micro)
             self.runtime.on_step_end(self.model, step, total)
             window_loss += loss
             if norm is not None:
@@ -142,7 +161,8 @@ class TrainLoop:
         count = 0
         with torch.no_grad():
             for mb in self.val_batches:
-                total += loss_sum(self.model, mb.to(self.device), self.loss_impl, self.logits_offset)
+                with self.compute():
+                    total += loss_sum(self.model, mb.to(self.device), self.loss_impl, self.logits_offset)
                 count += mb.loss_tokens
         self.model.train()
         val = total.item() / max(1, count)

@@ -108,6 +108,13 @@ def _chunk_rows(vocab: int) -> int:
 class ChunkedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, targets):  # noqa: ANN001
+        # The loop may run the model under autocast; the loss keeps its own precision (fp32 logits
+        # and, when the head trains, an fp32 weight gradient), exactly as without autocast.
+        with torch.autocast(hidden.device.type, enabled=False):
+            return ChunkedCrossEntropy._forward(ctx, hidden, weight, targets)
+
+    @staticmethod
+    def _forward(ctx, hidden, weight, targets):  # noqa: ANN001
         n = hidden.shape[0]
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]

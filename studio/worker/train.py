@@ -57,16 +57,17 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     import torch
     from transformers import get_scheduler, set_seed
 
-    from studio.worker.batching import Batcher, EvalBatches
+    from studio.worker.batching import Batcher, EvalBatches, decide_grouping
     from studio.worker.data import prepare_data
     from studio.worker.engine import (
         EngineChoices, decide_batching, decide_checkpointing, decide_cpu_threads, enable_checkpointing,
     )
-    from studio.worker.kernels import apply_liger, compile_choice
+    from studio.worker.kernels import apply_liger, compile_layers, decide_compile, uncompile_layers
     from studio.worker.loop import TrainLoop
     from studio.worker.loss import resolve_loss_impl
     from studio.worker.methods import runtime_for
     from studio.worker.modeling import count_parameters, load_model, load_tokenizer, resolve_placement
+    from studio.worker.precision import compute_context, decide_adapter_compute
     from studio.worker.saving import save_trained
 
     t = cfg.training
@@ -86,7 +87,6 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     if liger.broke_model:
         model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log)
     engine.choices["kernels"] = liger.reason
-    engine.choices["compile"] = compile_choice()
     attn = getattr(model.config, "_attn_implementation", cfg.model.attn_implementation)
     engine.padding_free, engine.attention_mask, engine.choices["batching"] = decide_batching(
         cfg, model, placement.device, attn)
@@ -94,6 +94,8 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
         enable_checkpointing(model)
     model = runtime.wrap(model)
     engine.loss_impl, engine.choices["loss"] = resolve_loss_impl(t.loss_impl, model)
+    autocast_dtype, engine.choices["adapter_compute"] = decide_adapter_compute(
+        t.adapter_compute, model, placement.dtype, placement.device)
     if runtime.logits_offset():  # soft prompts shift positions; keep the plain padded path
         engine.padding_free, engine.attention_mask = False, True
         engine.choices["batching"] = "padded with an attention mask (soft-prompt methods prepend virtual tokens)"
@@ -102,8 +104,22 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     data = prepare_data(cfg, tokenizer, log=rep.log)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batcher = Batcher(data.train, t.batch_size, t.grad_accum, t.seed, pad_id, padding_free=engine.padding_free,
-                      attention_mask=engine.attention_mask)
+                      attention_mask=engine.attention_mask, lengths=data.train_lengths)
+    batcher.group_by_length, engine.choices["group_by_length"] = decide_grouping(t.group_by_length, batcher)
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * batcher.steps_per_epoch))
+    compiled, engine.choices["compile"] = decide_compile(t.compile, placement.device, total_steps)
+    if compiled and not compile_layers(model, rep.log):
+        engine.choices["compile"] = "off (no repeated decoder layers found to compile)"
+
+    def compile_failed(exc: BaseException) -> bool:
+        if not compiled:
+            return False
+        undone = uncompile_layers(model)
+        rep.log(f"compile failed at the first step ({type(exc).__name__}: {str(exc)[:300]}); "
+                f"{undone} layers back to eager, step repeated")
+        engine.choices["compile"] = f"off (the compile failed: {type(exc).__name__}; running eager)"
+        engine.write(rep.run.path)
+        return True
     val_batches = EvalBatches(data.val, t.batch_size, pad_id, engine.attention_mask)
 
     optimizer = runtime.make_optimizer(model)
@@ -134,7 +150,8 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     rep.emit("phase", phase="training", detail=f"{total_steps} steps")
     loop = TrainLoop(model=model, runtime=runtime, optimizer=optimizer, scheduler=scheduler, batcher=batcher,
                      val_batches=val_batches, cfg=cfg, reporter=rep, device=placement.device,
-                     loss_impl=engine.loss_impl, total_steps=total_steps, scaler=scaler, save_checkpoint=checkpoint)
+                     loss_impl=engine.loss_impl, total_steps=total_steps, scaler=scaler, save_checkpoint=checkpoint,
+                     compute=compute_context(placement.device, autocast_dtype), on_first_step_error=compile_failed)
     result = loop.run()
 
     rep.emit("phase", phase="saving", detail="adapter")
