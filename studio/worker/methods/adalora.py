@@ -58,3 +58,29 @@ class AdaLoraRuntime(PeftRuntime):
 
     def on_step_end(self, model: Any, step: int, total_steps: int) -> None:
         self.set_total_steps(total_steps)
+
+    # ---- resuming: PEFT saves AdaLoRA's pruned ranks resized, so the live tensors travel as they are
+    def load_for_resume(self, model: Any, checkpoint_dir: Any) -> None:
+        return None  # load_resume_state puts the exact trainable tensors back
+
+    def resume_state(self, model: Any) -> dict[str, Any]:
+        allocator = model.base_model.rankallocator
+        config = model.peft_config["default"]
+        clone = (lambda d: {k: v.detach().cpu().clone() for k, v in d.items()})  # noqa: E731
+        return {"global_step": self.global_step, "rank_pattern": config.rank_pattern,
+                "trainable": {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad},
+                "allocator": {k: clone(getattr(allocator, k)) for k in ("ipt", "exp_avg_ipt", "exp_avg_unc")}}
+
+    def load_resume_state(self, model: Any, state: dict[str, Any]) -> None:
+        import torch
+
+        self.global_step = int(state["global_step"])
+        model.peft_config["default"].rank_pattern = state.get("rank_pattern")
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in state["trainable"].items():
+                params[name].copy_(tensor.to(device=params[name].device, dtype=params[name].dtype))
+        allocator = model.base_model.rankallocator
+        device = next(iter(params.values())).device
+        for key, values in state["allocator"].items():
+            setattr(allocator, key, {k: v.to(device) for k, v in values.items()})

@@ -71,6 +71,25 @@ class MethodRuntime:
         load_tensors_into(model, Path(trained_dir))
         return model
 
+    # ---- resuming a run (studio/worker/resume.py) -------------------------------------------
+    def load_for_resume(self, model: Any, checkpoint_dir: Path) -> None:
+        """Put the weights ``save`` wrote back INTO the model being trained (same wrapping, in place).
+
+        The default reads the tensors by parameter name (full, freeze, LISA and GaLore save
+        parameters under their model names); PEFT methods override it.
+        """
+        from studio.worker.methods.weights import load_tensors_into
+
+        load_tensors_into(model, Path(checkpoint_dir))
+
+    def resume_state(self, model: Any) -> dict[str, Any]:
+        """Method state outside the weights and the optimizer that a resumed run needs (picklable)."""
+        return {}
+
+    def load_resume_state(self, model: Any, state: dict[str, Any]) -> None:
+        """Put back what ``resume_state`` returned (called after ``load_for_resume``)."""
+        return None
+
     def merge(self, model: Any) -> Any:
         """The trained model as a plain transformers model with the training folded into its weights."""
         unload = getattr(model, "merge_and_unload", None)

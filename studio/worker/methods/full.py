@@ -96,3 +96,17 @@ class LisaRuntime(MethodRuntime):
     def on_step_end(self, model: Any, step: int, total_steps: int) -> None:
         if step % self.method.interval == 0 and step < total_steps:
             self.resample()
+
+    def resume_state(self, model: Any) -> dict[str, Any]:
+        return {"rng": self.rng.getstate(), "active": list(self.active)}
+
+    def load_resume_state(self, model: Any, state: dict[str, Any]) -> None:
+        """The sampler continues its sequence and the layers active at the checkpoint train again."""
+        self.rng.setstate(state["rng"])
+        for index in self.active:
+            for _, p in self.parts.layers[index]:
+                p.requires_grad_(False)
+        self.active = [int(i) for i in state["active"]]
+        for index in self.active:
+            for _, p in self.parts.layers[index]:
+                p.requires_grad_(True)
