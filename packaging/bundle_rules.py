@@ -15,7 +15,10 @@ METADATA = ["torch", "transformers", "peft", "accelerate", "datasets", "tokenize
             "huggingface_hub", "PySide6_Essentials", "shiboken6", "pyqtgraph", "nvidia-ml-py", "numpy",
             "pydantic", "pydantic_core", "PyYAML", "platformdirs", "psutil", "filelock", "fsspec", "packaging",
             "tqdm", "regex", "requests", "pyarrow", "pandas", "dill", "multiprocess", "xxhash", "Jinja2",
-            "MarkupSafe", "httpx", "hf_xet", "typing_extensions", "bitsandbytes", "triton"]
+            "MarkupSafe", "httpx", "hf_xet", "typing_extensions", "bitsandbytes", "triton", "liger_kernel",
+            # gpu flavour: cuda.pathfinder / torch look CUDA libraries up through these distributions
+            "cuda-toolkit", "cuda-bindings", "cuda-pathfinder", "nvidia-cudnn-cu13", "nvidia-nccl-cu13",
+            "nvidia-cusparselt-cu13", "nvidia-nvshmem-cu13"]
 EXCLUDES = [
     # other Qt bindings and Qt modules the studio never imports
     "PyQt5", "PyQt6", "PySide2", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets",
@@ -55,11 +58,27 @@ DROP = [re.compile(p) for p in (
     r"virtualkeyboard|scenegraph|networkinformation|tls)/",
     r"^PySide6/Qt/lib/libQt6(Qml|Quick|Pdf|WebEngine|3D|Multimedia|Designer|Sql|Test|Charts|Positioning|Bluetooth|"
     r"VirtualKeyboard|ShaderTools)",
+    # gpu flavour. CUDA (nvidia/*): headers, static libs, and the libraries nothing links or loads:
+    # the multi-GPU cuSOLVER, the "alt" NVRTC build, FFTW/BLAS drop-in shims, the Nsight profiling
+    # back ends of CUPTI and the checkpoint library. Kept: cudart, cuBLAS(Lt), cuDNN (torch dlopens its
+    # engine libraries), cuFFT, cuRAND, cuSPARSE(Lt), cuSOLVER, cuFile, nvJitLink, NVRTC (+builtins),
+    # CUPTI, NCCL, NVSHMEM: libtorch_cuda/libtorch_cpu link each of them.
+    r"^nvidia/[^/]+/include/",
+    r"^nvidia/cu\d+/lib/lib(cusolverMg|nvrtc\.alt|nvrtc-builtins\.alt|cufftw|nvblas|nvperf_host|nvperf_target|"
+    r"pcsamplingutil|checkpoint)\b",
+    # triton: keep ptxas (+ the Blackwell one), libdevice and the C headers its launcher is built
+    # with; drop the disassemblers and its own copy of CUPTI (profiler only).
+    r"^triton/backends/nvidia/bin/(cuobjdump|nvdisasm)$", r"^triton/backends/nvidia/lib/cupti",
+    r"^triton/FileCheck",
+    # bitsandbytes ships one kernel library per CUDA/ROCm/XPU release; torch here is CUDA 13.0
+    # (bitsandbytes picks libbitsandbytes_cuda<torch.version.cuda>), plus the CPU one.
+    r"^bitsandbytes/libbitsandbytes_(rocm|xpu|cuda1[012])",
     r"^PySide6/(lupdate|linguist|assistant|designer|qmlformat|qmlls|qmllint|lrelease|rcc|uic|qmlcachegen|"
     r"qmlimportscanner|qmltyperegistrar|balsam|balsamui|svgtoqml|metaobjectdump|androiddeployqt|qsb)$",
 )]
-# Sources transformers/torch read with inspect must stay even under a "tests" folder name.
-KEEP = re.compile(r"^(transformers|torch)/.*\.py$")
+# Sources transformers/torch read with inspect must stay even under a "tests" folder name; triton
+# builds its CUDA launcher at run time from driver.c and the CUDA headers it ships.
+KEEP = re.compile(r"^(transformers|torch|triton)/.*\.py$|^triton/backends/[^/]+/include/")
 
 
 def dropped(dest: str) -> bool:

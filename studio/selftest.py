@@ -164,8 +164,9 @@ def check_cuda() -> str:
     gpus = nvml_facts().get("gpus")
     if not torch.version.cuda:
         raise Skip("CPU build" + (" (this machine has an NVIDIA GPU: install the GPU build)" if gpus else ""))
-    if not gpus:
-        raise Skip("no NVIDIA GPU")
+    if not gpus:  # the gpu build on a machine without one: it still trains, on the CPU
+        raise Skip(f"CUDA {torch.version.cuda} build of torch {torch.__version__} present; no NVIDIA GPU visible, "
+                   "so training runs on the CPU")
     if not torch.cuda.is_available():
         raise RuntimeError(f"torch cannot use the GPU (CUDA {torch.version.cuda}); the driver may be too old")
     x = torch.randn(256, 256, device="cuda")
@@ -181,13 +182,33 @@ def check_bitsandbytes() -> str:
     if importlib.util.find_spec("bitsandbytes") is None:
         raise Skip("not in this build (CPU flavour)")
     if not torch.cuda.is_available():
-        raise Skip("needs a CUDA GPU")
+        import bitsandbytes  # a missing kernel library or module here is a packaging bug, so it fails
+
+        raise Skip(f"{bitsandbytes.__version__} imports; 4-bit quantization needs a CUDA GPU")
     from studio.core.diagnostics import _probe_bitsandbytes
 
     result = _probe_bitsandbytes(True)
     if not result.get("works"):
         raise RuntimeError(result.get("error", "4-bit quantization failed"))
     return f"{result['version']}, 4-bit quantization ok"
+
+
+def check_liger() -> str:
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise Skip("not in this build (CPU flavour: the kernels are Triton, CUDA only)")
+    from importlib.metadata import version
+
+    import liger_kernel.transformers  # noqa: F401 - what studio.worker.kernels imports
+    import triton
+
+    what = f"liger-kernel {version('liger-kernel')} and triton {triton.__version__} import"
+    if not torch.cuda.is_available():
+        raise Skip(f"{what}; their kernels run only on a CUDA GPU")
+    return what
 
 
 def check_nvml() -> str:
@@ -286,6 +307,7 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("peft", check_peft),
     ("CUDA", check_cuda),
     ("bitsandbytes", check_bitsandbytes),
+    ("Liger kernels", check_liger),
     ("NVML", check_nvml),
     ("demo resources", check_demo_resources),
     ("worker: train 2 steps + export", check_worker),

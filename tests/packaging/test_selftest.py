@@ -44,7 +44,7 @@ def test_only_runs_the_named_checks(monkeypatch):
 
 def test_every_subsystem_has_a_check():
     names = " ".join(name for name, _ in selftest.CHECKS)
-    for subsystem in ("core imports", "Qt", "torch", "transformers", "peft", "CUDA", "bitsandbytes", "NVML",
+    for subsystem in ("core imports", "Qt", "torch", "transformers", "peft", "CUDA", "bitsandbytes", "Liger", "NVML",
                       "demo", "worker"):
         assert subsystem in names
 
@@ -61,3 +61,27 @@ def test_version_lists_the_stack():
     assert lines[0].startswith("studio ")
     for name in ("torch", "transformers", "peft", "datasets", "accelerate", "PySide6-Essentials", "python"):
         assert any(line.split()[0] == name for line in lines[1:]), name
+
+
+def test_cuda_build_without_a_gpu_is_a_skip_that_names_the_build(monkeypatch):
+    """The gpu flavour on a machine with no NVIDIA GPU: not a failure, and it says which torch is there."""
+    import torch
+
+    from studio.core import diagnostics
+
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(diagnostics, "nvml_facts", lambda: {"gpus": []})
+    code, text = _run(monkeypatch, [("CUDA", selftest.check_cuda)])
+    assert code == 0
+    assert "SKIP  CUDA" in text and "CUDA 13.0 build of torch" in text and "no NVIDIA GPU visible" in text
+
+
+def test_gpu_only_packages_absent_from_the_cpu_flavour_skip(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("bitsandbytes", "liger_kernel") else real(name, *a))
+    code, text = _run(monkeypatch, [("bitsandbytes", selftest.check_bitsandbytes),
+                                    ("Liger kernels", selftest.check_liger)])
+    assert code == 0 and text.count("not in this build") == 2

@@ -64,6 +64,15 @@ def test_no_excluded_module_is_imported_by_the_studio():
     "pyarrow/libarrow.so.2600", "pyarrow/libparquet.so.2600", "pyarrow/libarrow_substrait.so.2600",
     "pyarrow/libarrow_python.so.2600",
     "resources/demo/model/model.safetensors", "resources/demo/dataset.jsonl", "studio_build.json",
+    # gpu flavour: what libtorch_cuda links or dlopens, Triton's compiler parts, Liger's sources
+    "nvidia/cu13/lib/libcublasLt.so.13", "nvidia/cu13/lib/libcudart.so.13", "nvidia/cu13/lib/libnvrtc.so.13",
+    "nvidia/cu13/lib/libnvrtc-builtins.so.13.0", "nvidia/cu13/lib/libnvJitLink.so.13", "nvidia/cu13/lib/libcusolver.so.12",
+    "nvidia/cu13/lib/libcupti.so.13", "nvidia/cu13/lib/libcufile.so.0", "nvidia/cudnn/lib/libcudnn_engines_precompiled.so.9",
+    "nvidia/nccl/lib/libnccl.so.2", "nvidia/cusparselt/lib/libcusparseLt.so.0", "nvidia/nvshmem/lib/libnvshmem_host.so.3",
+    "triton/_C/libtriton.so", "triton/backends/nvidia/bin/ptxas", "triton/backends/nvidia/bin/ptxas-blackwell",
+    "triton/backends/nvidia/lib/libdevice.10.bc", "triton/backends/nvidia/include/cuda.h",
+    "triton/backends/nvidia/driver.c", "triton/language/core.py",
+    "bitsandbytes/libbitsandbytes_cuda130.so", "bitsandbytes/libbitsandbytes_cpu.so", "liger_kernel/ops/rms_norm.py",
 ])
 def test_bundle_keeps_what_the_studio_needs(path):
     assert not bundle_rules.dropped(path)
@@ -76,6 +85,11 @@ def test_bundle_keeps_what_the_studio_needs(path):
     "pandas/tests/frame/test_api.py", "torch/bin/test_jit", "torch/bin/protoc",
     "PySide6/Qt/translations/qtbase_de.qm", "PySide6/Qt/lib/libQt6Quick.so.6", "PySide6/Qt/lib/libQt6Qml.so.6",
     "PySide6/Qt/plugins/sqldrivers/libqsqlite.so", "PySide6/designer",
+    "nvidia/cu13/include/cuda.h", "nvidia/cu13/lib/libcudart_static.a", "nvidia/cu13/lib/libcusolverMg.so.12",
+    "nvidia/cu13/lib/libnvrtc.alt.so.13", "nvidia/cu13/lib/libnvperf_host.so", "nvidia/cu13/lib/libnvblas.so.13",
+    "triton/backends/nvidia/bin/nvdisasm", "triton/backends/nvidia/lib/cupti/libcupti.so",
+    "bitsandbytes/libbitsandbytes_cuda118.so", "bitsandbytes/libbitsandbytes_rocm72.so",
+    "bitsandbytes/libbitsandbytes_xpu2026.so",
 ])
 def test_bundle_drops_tests_headers_and_unused_qt(path):
     assert bundle_rules.dropped(path)
@@ -101,6 +115,24 @@ def test_requirements_pin_every_runtime_dependency_of_the_project():
     for line in (PKG / "requirements-common.txt").read_text().splitlines():
         if line.strip() and not line.startswith(("#", "-")):
             assert "==" in line, f"not pinned: {line}"
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].split(";")[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_flavours_pin_their_torch_and_the_gpu_one_ships_its_cuda_extras():
+    cpu, gpu = _pins(PKG / "requirements-cpu.txt"), _pins(PKG / "requirements-gpu.txt")
+    assert cpu["torch"].startswith("2.13.0")  # the CPU wheel
+    assert gpu["torch"] == "2.14.1"  # the CUDA wheel
+    assert "bitsandbytes" in gpu and "liger-kernel" in gpu
+    assert "bitsandbytes" not in cpu and "liger-kernel" not in cpu
 
 
 def test_desktop_entry_is_valid():
