@@ -33,7 +33,8 @@ class TrainLoop:
                  total_steps: int, scaler: Any = None,
                  save_checkpoint: Optional[Callable[[int], Path]] = None,
                  compute: Callable[[], Any] = contextlib.nullcontext,
-                 on_first_step_error: Optional[Callable[[BaseException], bool]] = None):
+                 on_first_step_error: Optional[Callable[[BaseException], bool]] = None,
+                 start_step: int = 0, start_tokens: int = 0, start_elapsed_s: float = 0.0):
         self.model = model
         self.runtime = runtime
         self.optimizer = optimizer
@@ -51,6 +52,10 @@ class TrainLoop:
         # Called when the very first step raises (a compiled layer that fails to compile): True = it
         # undid the cause, so the step is run again from clean gradients.
         self.on_first_step_error = on_first_step_error
+        # A resumed run starts after its checkpoint's step; its counters continue (studio/worker/resume.py).
+        self.start_step = start_step
+        self.tokens_done = start_tokens
+        self.elapsed_s = start_elapsed_s
         # Everything the optimizer may update (clipping skips parameters without a gradient): LISA
         # switches layers on and off during the run, so "requires_grad now" would miss some later.
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -100,15 +105,17 @@ class TrainLoop:
         window_loss = torch.zeros((), device=self.device)
         window_norm = torch.zeros((), device=self.device)
         window_steps = window_tokens = window_useful = 0
-        useful_total = 0
+        useful_total = self.tokens_done
+        elapsed_before = self.elapsed_s
         last_loss = last_val = None
-        step = 0
+        step = self.start_step
         status = "completed"
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        for step_index, (_epoch, epoch_pos, micro) in enumerate(self.batcher.steps(total)):
+        steps = self.batcher.steps(total, start_step=self.start_step)
+        for step_index, (_epoch, epoch_pos, micro) in enumerate(steps, start=self.start_step):
             step = step_index + 1
-            loss, norm = self._first_step(micro) if step_index == 0 else self._step(micro)
+            loss, norm = self._first_step(micro) if step_index == self.start_step else self._step(micro)
             self.runtime.on_step_end(self.model, step, total)
             window_loss += loss
             if norm is not None:
@@ -118,12 +125,14 @@ class TrainLoop:
             useful = sum(mb.useful_tokens for mb in micro)
             window_useful += useful
             useful_total += useful
+            self.tokens_done = useful_total
+            self.elapsed_s = elapsed_before + time.perf_counter() - start
             stopping = rep.stop_requested()
             if step % self.t.logging_steps == 0 or step == total or stopping:
                 values = torch.stack([window_loss, window_norm]).tolist()  # the one sync per logged step
                 now = time.perf_counter()
                 span = max(now - window_start, 1e-9)
-                elapsed = now - start
+                elapsed = elapsed_before + now - start
                 last_loss = values[0] / window_steps
                 event = dict(
                     step=step, total_steps=total, epoch=round(epoch_pos, 4), loss=round(last_loss, 6),
@@ -132,7 +141,7 @@ class TrainLoop:
                     tokens=useful_total, tokens_per_s=round(window_useful / span, 1),
                     padded_tokens_per_s=round(window_tokens / span, 1),
                     step_time_s=round(span / window_steps, 5), elapsed_s=round(elapsed, 2),
-                    eta_s=round(elapsed / step * (total - step), 1),
+                    eta_s=round((now - start) / (step - self.start_step) * (total - step), 1),
                 )
                 if not math.isfinite(last_loss):
                     rep.emit("warning", message=f"the loss is {last_loss} at step {step}; lower the learning rate")

@@ -1,6 +1,6 @@
 """The worker's command line (what the GUI and the CLI launch as a child process).
 
-    python -m studio --worker train RUN_DIR
+    python -m studio --worker train RUN_DIR [--resume]
     python -m studio --worker export RUN_DIR --kind adapter|merged --out DIR [--from DIR] [--dtype auto|bf16|fp16|fp32]
     python -m studio --worker genspeed RUN_DIR [--from DIR] [--new-tokens N] [--batch B]
 """
@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="job", required=True)
     train = sub.add_parser("train", help="train the run whose config.yaml is in RUN_DIR")
     train.add_argument("run_dir")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the run's newest checkpoint (RUN_DIR/checkpoints/step-N)")
     export = sub.add_parser("export", help="export a trained run as an adapter or a merged model")
     export.add_argument("run_dir")
     export.add_argument("--kind", choices=("adapter", "merged"), required=True)
@@ -40,7 +42,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.job == "train":
         from studio.worker.train import main as train_main
 
-        return train_main(args.run_dir)
+        return train_main(args.run_dir, resume=args.resume)
     if args.job == "genspeed":
         from studio.worker.gen_speed import main as genspeed_main
 

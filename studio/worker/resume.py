@@ -27,6 +27,7 @@ from typing import Any, Optional
 
 from studio.core.checkpoints import (KEEP_LAST, RESUME_FILE, STATE_FILE, Checkpoint, checkpoint_dir, config_hash,
                                      latest_checkpoint, list_checkpoints)
+from studio.worker.errors import WorkerError
 
 
 @dataclass
@@ -38,8 +39,10 @@ class ResumePoint:
     elapsed_s: float = 0.0  # training time so far (excludes loading)
 
 
-class ResumeError(ValueError):
+class ResumeError(WorkerError):
     """A checkpoint that cannot continue this run; the message says why and what to do."""
+
+    kind = "config"
 
 
 class Checkpointer:

@@ -3,7 +3,8 @@
 The orchestration, top to bottom: resolve device and precision, load tokenizer and model (the
 method decides quantization), decide the engine (checkpointing, loss), wrap the model with the
 method, prepare the data, plan, run the loop, save. The pieces live in small modules beside this
-one; this file only puts them in order and turns outcomes into status and events.
+one; this file only puts them in order and turns outcomes into status and events. With
+``--resume`` the same run continues in place from its newest checkpoint (studio/worker/resume.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from studio.worker.errors import classify
 from studio.worker.reporter import Reporter
 
 
-def main(run_dir: str | Path) -> int:
+def main(run_dir: str | Path, resume: bool = False) -> int:
     """Exit status 0 when the run completed or was stopped and saved, 1 when it failed."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
@@ -30,12 +31,16 @@ def main(run_dir: str | Path) -> int:
         return 2
     with Reporter(run_dir) as rep:
         rep.install_signal_handlers()
-        rep.set_status(state="running", pid=os.getpid(), started=time.time(), message="")
+        if resume:  # the run keeps its first start time; the outcome of the earlier attempt is cleared
+            rep.set_status(state="running", pid=os.getpid(), resumed=time.time(), ended=None, message="",
+                           error_kind=None)
+        else:
+            rep.set_status(state="running", pid=os.getpid(), started=time.time(), message="")
         rep.emit("hello", pid=os.getpid(), version=__version__, argv=sys.argv)
         cfg = None
         try:
             cfg = RunConfig.load(run_dir / "config.yaml")
-            status, message, extra = train(cfg, rep)
+            status, message, extra = train(cfg, rep, resume=resume)
         except BaseException as e:  # noqa: BLE001 - every failure must end as a 'failed' record
             return _fail(rep, e, cfg)
         rep.set_status(state=status, ended=time.time(), message=message, **extra)
@@ -53,7 +58,7 @@ def _fail(rep: Reporter, exc: BaseException, cfg: Any) -> int:
     return 1
 
 
-def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
+def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str, dict[str, Any]]:
     import torch
     from transformers import get_scheduler, set_seed
 
@@ -68,6 +73,7 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     from studio.worker.methods import runtime_for
     from studio.worker.modeling import count_parameters, load_model, load_tokenizer, resolve_placement
     from studio.worker.precision import compute_context, decide_adapter_compute
+    from studio.worker.resume import Checkpointer, ResumePoint
     from studio.worker.saving import save_trained
 
     t = cfg.training
@@ -138,20 +144,31 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
     for key, value in engine.choices.items():
         rep.log(f"engine: {key} = {value}")
 
-    def checkpoint(step: int) -> Path:
-        target = rep.run.path / "checkpoints" / f"step-{step}"
-        save_trained(runtime, model, tokenizer, target, {"step": step, "total_steps": total_steps})
-        rep.emit("checkpoint", step=step, path=str(target))
-        rep.emit("artifact", kind="checkpoint", path=str(target))
+    checkpointer = Checkpointer(run_dir=rep.run.path, cfg=cfg, runtime=runtime, model=model, tokenizer=tokenizer,
+                                optimizer=optimizer, scheduler=scheduler, scaler=scaler, total_steps=total_steps,
+                                train_rows=len(data.train), reporter=rep)
+
+    def checkpoint(step: int) -> Path | None:
+        target = checkpointer.save(step, ResumePoint(step, loop.tokens_done, loop.elapsed_s))
+        if target is not None:
+            rep.emit("checkpoint", step=step, path=str(target))
+            rep.emit("artifact", kind="checkpoint", path=str(target))
         return target
 
     if rep.stop_requested():  # asked to stop while loading: there is nothing trained to save
         return "stopped", "Stopped before training started; nothing was saved.", {"steps": 0, "total_steps": total_steps}
+    start = ResumePoint()
+    if resume:  # last before the loop: it also sets the RNG streams to where the saved run was
+        start = checkpointer.restore()
+        rep.set_status(resumed_from=start.step)
+        rep.emit("phase", phase="resuming", detail=f"from the checkpoint at step {start.step} of {total_steps}")
+        rep.log(f"resumed from step {start.step}: weights, optimizer, scheduler and RNG state restored")
     rep.emit("phase", phase="training", detail=f"{total_steps} steps")
     loop = TrainLoop(model=model, runtime=runtime, optimizer=optimizer, scheduler=scheduler, batcher=batcher,
                      val_batches=val_batches, cfg=cfg, reporter=rep, device=placement.device,
                      loss_impl=engine.loss_impl, total_steps=total_steps, scaler=scaler, save_checkpoint=checkpoint,
-                     compute=compute_context(placement.device, autocast_dtype), on_first_step_error=compile_failed)
+                     compute=compute_context(placement.device, autocast_dtype), on_first_step_error=compile_failed,
+                     start_step=start.step, start_tokens=start.tokens, start_elapsed_s=start.elapsed_s)
     result = loop.run()
 
     rep.emit("phase", phase="saving", detail="adapter")
@@ -159,6 +176,9 @@ def train(cfg: RunConfig, rep: Reporter) -> tuple[str, str, dict[str, Any]]:
             "final_loss": result.last_loss, "val_loss": result.last_val_loss, "method": cfg.method.name}
     adapter = save_trained(runtime, model, tokenizer, rep.run.adapter_dir, meta)
     rep.emit("artifact", kind="adapter", path=str(adapter))
+    if result.status == "stopped" and result.steps_done > start.step:
+        # After the adapter, so a stop that is killed for taking too long still leaves the adapter.
+        checkpoint(result.steps_done)
     if result.status == "stopped":
         message = f"Stopped at step {result.steps_done} of {total_steps}; the adapter was saved."
     else:

@@ -26,6 +26,18 @@ class PeftRuntime(MethodRuntime):
 
         return PeftModel.from_pretrained(model, str(trained_dir), is_trainable=False)
 
+    def load_for_resume(self, model: Any, checkpoint_dir: Path) -> None:
+        """The saved adapter tensors back into the adapter being trained (same modules, in place)."""
+        from peft import set_peft_model_state_dict
+        from peft.utils import load_peft_weights
+
+        weights = load_peft_weights(str(checkpoint_dir), device=str(next(model.parameters()).device))
+        result = set_peft_model_state_dict(model, weights, adapter_name=model.active_adapter)
+        unexpected = list(getattr(result, "unexpected_keys", None) or [])
+        if unexpected:
+            raise ValueError(f"{checkpoint_dir}: {len(unexpected)} saved adapter tensors do not fit this model "
+                             f"(first: {unexpected[0]}); the checkpoint belongs to a different adapter setup.")
+
     def merge(self, model: Any) -> Any:
         from studio.worker.methods.quant import has_bnb_layers
 
