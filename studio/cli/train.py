@@ -1,5 +1,8 @@
 """`studio train CONFIG.yaml [--set training.max_steps=20 ...]` / `studio train --demo`: train headless.
 
+`studio train --resume RUN_DIR` continues a stopped, failed or killed run in place from its newest
+checkpoint (same folder; the curve goes on from the checkpoint's step), or says why it cannot.
+
 Same config, same checks and same worker process as the GUI: the run folder is created through
 RunStore, preflight() runs, and `python -m studio --worker train RUN_DIR` does the work while this
 command renders its events as progress lines. Ctrl-C asks for a graceful stop (the worker finishes
@@ -26,6 +29,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a field by dotted path, e.g. --set training.max_steps=20 (repeatable)")
     p.add_argument("--output-dir", help="folder to create the run folder in (default: the studio's runs folder)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a stopped, failed or killed run from its newest checkpoint, in the same folder")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the worker's log lines")
     p.set_defaults(func=run)
 
@@ -60,6 +65,8 @@ def load_config(args: Any):
 
 
 def run(args: Any) -> int:
+    if getattr(args, "resume", None):
+        return resume(args)
     from studio.core.config import ConfigError
     from studio.core.preflight import preflight
     from studio.core.runs import RunStore
@@ -81,7 +88,29 @@ def run(args: Any) -> int:
     return supervise(run_, verbose=args.verbose)
 
 
-def launch(run_dir: Path) -> subprocess.Popen:
+def resume(args: Any) -> int:
+    """Continue RUN_DIR from its newest checkpoint, or explain (exit 2) why it cannot be."""
+    from studio.core.checkpoints import describe, resume_problem
+    from studio.core.runs import Run
+
+    if args.config or args.demo or args.overrides or args.output_dir:
+        print("studio train: --resume continues a run exactly as it was configured; give only the run folder "
+              "(no config file, --demo, --set or --output-dir)", file=sys.stderr)
+        return 2
+    path = Path(args.resume).expanduser().resolve()
+    if not path.is_dir():
+        print(f"studio train: {path}: no such run folder", file=sys.stderr)
+        return 2
+    run_ = Run(path)
+    problem = resume_problem(run_)
+    if problem:
+        print(f"studio train: cannot resume {run_.id}: {problem}", file=sys.stderr)
+        return 2
+    print(f"run {run_.id}  ({run_.path})\n{describe(run_)}")
+    return supervise(run_, verbose=args.verbose, resume=True)
+
+
+def launch(run_dir: Path, resume: bool = False) -> subprocess.Popen:
     """Start the worker exactly as the GUI does: own session, stdout piped, cwd = the run folder."""
     from studio.core.diagnostics import app_command
 
@@ -90,7 +119,8 @@ def launch(run_dir: Path) -> subprocess.Popen:
         kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
     else:
         kwargs["start_new_session"] = True  # Ctrl-C reaches this process only; it asks the worker to stop
-    return subprocess.Popen(app_command("--worker", "train", str(run_dir)), stdin=subprocess.DEVNULL,
+    args = ("--worker", "train", str(run_dir)) + (("--resume",) if resume else ())
+    return subprocess.Popen(app_command(*args), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(run_dir), env=launch_env(),
                             text=True, encoding="utf-8", errors="replace", bufsize=1, **kwargs)
 
@@ -104,11 +134,11 @@ def launch_env() -> dict[str, str]:
     return env
 
 
-def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None) -> int:
+def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None, resume: bool = False) -> int:
     out = out or sys.stdout  # resolved per call: the current stdout, not the one at import
     from studio.core.protocol import ProtocolError, decode
 
-    proc = launch(run_.path)
+    proc = launch(run_.path, resume=resume)
     interrupts = 0
 
     def on_sigint(_sig: int, _frame: Any) -> None:
