@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
             page.sig_run_finished.connect(self._on_train_run_finished)
         elif key == "runs":
             page.sig_export_requested.connect(self._on_runs_export_requested)
+            page.sig_resume_requested.connect(self._on_runs_resume_requested)
         elif key == "compare":
             page.sig_comparison_started.connect(self._on_compare_comparison_started)
             page.sig_comparison_finished.connect(self._on_compare_comparison_finished)
@@ -333,6 +334,13 @@ class MainWindow(QMainWindow):
         export.refresh()
         export.select_run(run)
         self.navigate("export")
+
+    def _on_runs_resume_requested(self, run: Run) -> None:
+        problem = self.page("train").resume_run(run)
+        if problem:
+            self.pages["runs"].show_resume_refused(run, problem)
+            return
+        self.navigate("train")
 
     def _on_about_triggered(self) -> None:
         from studio.ui.dialogs.about import AboutDialog

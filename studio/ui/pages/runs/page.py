@@ -23,6 +23,7 @@ from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
 
 class RunsPage(QWidget):
     sig_export_requested = Signal(object)  # Run
+    sig_resume_requested = Signal(object)  # Run: continue it from its newest checkpoint on the Train page
 
     def __init__(self, config_model: ConfigModel, store_root=None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -60,6 +61,9 @@ class RunsPage(QWidget):
         self.use_button = QPushButton("Use this config")
         self.use_button.setToolTip("Load this run's settings into the Method page to run it again or vary it.")
         self.use_button.clicked.connect(self._on_use_clicked)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setIcon(icon("play"))
+        self.resume_button.clicked.connect(self._on_resume_clicked)
         self.export_button = QPushButton("Export…")
         self.export_button.clicked.connect(self._on_export_clicked)
         self.folder_button = QPushButton("Open folder")
@@ -68,7 +72,7 @@ class RunsPage(QWidget):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setToolTip("Delete this run's folder: config, curves, log, adapter and exports.")
         self.delete_button.clicked.connect(self._on_delete_clicked)
-        for b in (self.use_button, self.export_button, self.folder_button, self.delete_button):
+        for b in (self.resume_button, self.use_button, self.export_button, self.folder_button, self.delete_button):
             b.setProperty("flat", True)
             self.detail.add_header_widget(b)
         self.message = Banner()
@@ -138,9 +142,19 @@ class RunsPage(QWidget):
         self.log_view.setPlainText(run.log_tail(400) or "(no log)")
         self.export_button.setEnabled(run.adapter_dir.exists() and state not in ("running", "stopping"))
         self.delete_button.setEnabled(state not in ("running", "stopping"))
+        self._update_resume_button(run)
+
+    def _update_resume_button(self, run: Run) -> None:
+        """Enabled for a stopped, failed or killed run with a checkpoint; the tooltip says why not otherwise."""
+        from studio.core.checkpoints import describe, resume_problem
+
+        problem = resume_problem(run)
+        self.resume_button.setEnabled(not problem)
+        self.resume_button.setToolTip(problem or f"{describe(run)} The curve goes on in this run's folder; "
+                                      "follow it on the Train page.")
 
     def _set_detail_enabled(self, enabled: bool) -> None:
-        for b in (self.use_button, self.export_button, self.folder_button, self.delete_button):
+        for b in (self.resume_button, self.use_button, self.export_button, self.folder_button, self.delete_button):
             b.setEnabled(enabled)
         self.state_badge.setVisible(enabled)
 
@@ -167,6 +181,14 @@ class RunsPage(QWidget):
             return
         self._model.replace_config(config)
         self.message.show_message("Loaded this run's settings; change what you like and press Train.", "ok")
+
+    def _on_resume_clicked(self) -> None:
+        if self._selected is not None:
+            self.sig_resume_requested.emit(self._selected)
+
+    def show_resume_refused(self, run: Run, reason: str) -> None:
+        """The Train page could not resume the run: say why here, where the user asked."""
+        self.message.show_message(f"Cannot resume {run.status().get('name') or run.id}: {reason}", "error")
 
     def _on_export_clicked(self) -> None:
         if self._selected is not None:

@@ -29,6 +29,7 @@ from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
 REDRAW_MS = 125  # 8 Hz
 FINAL_TONES = {"completed": "ok", "stopped": "ok", "failed": "error", "killed": "warn"}
 PHASES = {"loading_model": "Loading the model…", "loading_data": "Preparing the data…", "training": "Training",
+          "resuming": "Resuming from the checkpoint…",
           "saving": "Saving the adapter…", "exporting": "Exporting…", "evaluating": "Measuring validation loss…"}
 
 
@@ -164,16 +165,40 @@ class TrainPage(QWidget):
             return None
         worker = WorkerProcess(run, stop_timeout_s=self.stop_timeout_s, parent=self)
         self._follow(run, worker)
+        return run if self._launch(run, worker) else None
+
+    def resume_run(self, run: Run) -> str:
+        """Continue a stopped, failed or killed run from its newest checkpoint, in place.
+
+        Returns "" once its worker started, else why it cannot (for the page that asked)."""
+        from studio.core.checkpoints import resume_problem
+
+        if self.is_training():
+            return "Another run is training; stop it or wait for it to finish, then resume this one."
+        problem = resume_problem(run)
+        if problem:
+            return problem
+        history = run.events()  # the curve so far; the resumed worker appends from the checkpoint on
+        worker = WorkerProcess(run, extra_args=("--resume",), stop_timeout_s=self.stop_timeout_s, parent=self)
+        self._follow(run, worker)
+        self.buffer.add_all(history)
+        if not self._launch(run, worker):
+            return self.banner.text()
+        self.banner.show_message("Resuming: the worker reloads the model and continues from the last checkpoint.",
+                                 "info")
+        return ""
+
+    def _launch(self, run: Run, worker: WorkerProcess) -> bool:
         try:
             worker.start()
         except OSError as e:
             self.worker = None
             run.write_status(state="failed", ended=time.time(), message=f"The worker could not start: {e}")
             self._show_finished("failed", f"The worker could not start: {e}")
-            return None
+            return False
         self._phase = "Starting the worker…"
         self.sig_run_started.emit(run)
-        return run
+        return True
 
     def attach(self, run: Run) -> None:
         """Follow a live run started by an earlier studio session."""
