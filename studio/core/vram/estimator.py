@@ -328,6 +328,11 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         n_logits = chunk // 4
         loss_mem = int(2.5 * chunk) + 3 * p * h * T + (4 * V * h if head_trains else 0)
     loss_mem = int(loss_mem * ov.activation_scale)
+    # The chunked loss's backward scales its saved fp32 head gradient by the incoming gradient (a
+    # second fp32 copy) before the bf16 result becomes the head's .grad: 8 B per head weight on
+    # top of that gradient, at the very start of the backward pass (measured on the H100: full
+    # fine-tuning of Gemma-3-1B, 262k x 1152 head, peaks there).
+    head_bwd = 8 * V * h if (s.loss == "chunked" and head_trains) else 0
 
     # -- transients -----------------------------------------------------------------------------
     x = 0
@@ -350,8 +355,10 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         # the top layer's forward transients (dequantization, DoRA) come just before the loss
         "loss": dict(gradients=g_acc, activations=saved, logits=loss_mem,
                      transients=max(ov.cublas_workspace, x - loss_mem)),
-        "backward_start": dict(gradients=g_acc + g_head, activations=saved + recompute, logits=0,
-                               transients=ws_layer + x),
+        # two instants: the loss node (the head's fp32 gradient copies) runs before the top layer
+        # is recomputed and its backward working set exists; the larger one holds the peak
+        "backward_start": dict(gradients=g_acc + g_head, activations=saved + recompute,
+                               logits=max(0, head_bwd - recompute - ws_layer - x), transients=ws_layer + x),
         "backward_end": dict(gradients=max(g_acc, grads), activations=a_layer, logits=0, transients=ws_layer + x),
         "step": dict(gradients=grads, activations=0, logits=0, transients=opt_temp + ov.cublas_workspace),
     }
@@ -424,5 +431,13 @@ def _galore_states(s: Setup, f: ModelFacts, state_b: int) -> tuple[int, int]:
         states += (small * rr * 4 + 2 * rr * large * moment_b) * m.count * f.num_layers
     rest = f.params_from_config - f.layer_linear_params * f.num_layers  # experts included: plain AdamW
     states += rest * (ADAM8_BYTES if s.galore_8bit else 8)
-    biggest = max((m.in_features * m.out_features for m in f.linear_shapes), default=0)
-    return int(states), max(3 * 4 * biggest, 8 * f.embedding_params)
+    last = f.linear_shapes[-1].in_features * f.linear_shapes[-1].out_features if f.linear_shapes else 0
+    # A refresh (step 1, then every update_interval steps): the fp32 gradient, the SVD's working
+    # copy, U and V of the largest matrix. Any later step, for the embedding (plain AdamW on its
+    # bf16 gradient): an fp32 copy of the gradient, sqrt(v) and sqrt(v) + eps alive together
+    # (12 B per element), while the previous parameter's fp32 update (the last decoder matrix,
+    # projected back) is still referenced by the loop (measured on the CPU with
+    # benchmarks/vram_cpu_trace.py: these two account for the whole step).
+    svd = max((12 * m.in_features * m.out_features + 4 * min(m.in_features, m.out_features) ** 2
+               for m in f.linear_shapes), default=0)
+    return int(states), max(svd, 12 * f.embedding_params + 4 * last)

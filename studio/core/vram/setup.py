@@ -177,13 +177,13 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
             kw.update(bf16_layers=_qr_bf16_layers(m, facts.num_layers))
     elif name == "ia3":
         family = "ia3"
-        default_targets = [n for n in ("k_proj", "v_proj", "down_proj") if n in facts.linear_modules] or "all-linear"
+        default_targets = _ia3_auto_targets(facts.linear_modules)
         spec = getattr(m, "target_modules", None)
         targets, tnotes = _targets(default_targets if spec in (None, "auto") else spec, facts)
         notes += tnotes
         ff = getattr(m, "feedforward_modules", None)
         ff_names = tuple(ff) if isinstance(ff, (list, tuple)) else (
-            tuple(s.name for s in targets if s.name in ("down_proj", "mlp.c_proj", "w2")) if ff is None else (ff,))
+            tuple(s.name for s in targets if s.name in ("down_proj", "mlp.c_proj", "w2", "fc2", "dense_4h_to_h")) if ff is None else (ff,))
         kw.update(targets=targets, ia3_ff=ff_names)
     elif name in PROMPT_LIKE:
         family = "prompt"
@@ -236,6 +236,20 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
     return Setup(method=name, family=family, batch=int(t.batch_size), seq=seq, grad_accum=int(t.grad_accum),
                  gc=use_gc, loss=loss, p=p, precision=precision, attention=attention, packing=packing,
                  optimizer=str(t.optimizer), recipe=recipe, notes=tuple(notes), **kw)
+
+
+# IA3 'auto': PEFT's defaults scale k/v and the feed-forward output; where a model has no k_proj /
+# v_proj (Phi-3's fused qkv_proj, ...) the worker (studio/worker/methods/ia3.py) takes the fused
+# attention projection and the feed-forward output from the model's own layer names. Same here.
+_IA3_ATTENTION = (("k_proj", "v_proj"), ("qkv_proj",), ("query_key_value",), ("c_attn",), ("Wqkv",))
+_IA3_FEEDFORWARD = ("down_proj", "fc2", "dense_4h_to_h", "w2", "c_proj")
+
+
+def _ia3_auto_targets(names: tuple[str, ...]) -> Any:
+    short = {n.rsplit(".", 1)[-1]: n for n in names}
+    attention = next((list(g) for g in _IA3_ATTENTION if set(g) <= set(short)), [])
+    ff = next(([n] for n in _IA3_FEEDFORWARD if n in short), [])
+    return [short[n] for n in attention + ff] or "all-linear"
 
 
 def _qr_bf16_layers(m: Any, layers: int) -> int:
