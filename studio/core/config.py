@@ -124,7 +124,12 @@ class TrainingSpec(_Section):
     seed: int = Field(42, ge=0, title="Seed", description="Seeds weights of new layers, shuffling and dropout, for reproducible runs.")
     logging_steps: int = Field(1, ge=1, title="Log every", description="Report loss every N optimizer steps.")
     eval_steps: int = Field(0, ge=0, title="Evaluate every", description="Validation loss every N steps (0 = at the end only).")
-    save_steps: int = Field(0, ge=0, title="Checkpoint every", description="Save a resumable checkpoint every N steps (0 = only at the end).")
+    save_steps: int = Field(0, ge=0, title="Checkpoint every",
+                            description="Save a resumable checkpoint every N steps (0 = by time only, see Checkpoint minutes).")
+    save_minutes: float = Field(
+        10.0, ge=0, le=1440, title="Checkpoint minutes",
+        description="Also save a resumable checkpoint after this many minutes of training, so a crash loses at most "
+                    "that much (0 = off). Slow-to-write checkpoints are spaced out to keep saving under ~5% of the time.")
     device: Literal["auto", "cuda", "cpu"] = Field("auto", title="Device")
 
 

@@ -18,6 +18,10 @@ import torch
 from studio.worker.batching import Batcher, MicroBatch
 from studio.worker.loss import loss_sum
 
+# A time-based checkpoint waits at least this many times as long as the last one took to write, so
+# saving stays under ~5% of the training time however large the state (full fine-tuning of big models).
+SAVE_TIME_FACTOR = 20
+
 
 @dataclass
 class LoopResult:
@@ -56,6 +60,8 @@ class TrainLoop:
         self.start_step = start_step
         self.tokens_done = start_tokens
         self.elapsed_s = start_elapsed_s
+        self._last_save_at = 0.0
+        self._last_save_s = 0.0
         # Everything the optimizer may update (clipping skips parameters without a gradient): LISA
         # switches layers on and off during the run, so "requires_grad now" would miss some later.
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -101,7 +107,7 @@ class TrainLoop:
     def run(self) -> LoopResult:
         self.model.train()  # transformers skips gradient checkpointing in eval mode
         rep, total = self.reporter, self.total_steps
-        start = window_start = time.perf_counter()
+        start = window_start = self._last_save_at = time.perf_counter()
         window_loss = torch.zeros((), device=self.device)
         window_norm = torch.zeros((), device=self.device)
         window_steps = window_tokens = window_useful = 0
@@ -153,8 +159,11 @@ class TrainLoop:
                 window_start = time.perf_counter()
             if len(self.val_batches) and self.t.eval_steps and step % self.t.eval_steps == 0 and step != total:
                 last_val = self.evaluate(step)
-            if self.save_checkpoint and self.t.save_steps and step % self.t.save_steps == 0 and step != total:
+            if self._checkpoint_due(step):
+                began = time.perf_counter()
                 self.save_checkpoint(step)
+                self._last_save_at = time.perf_counter()
+                self._last_save_s = self._last_save_at - began
             if stopping and step < total:
                 rep.log(f"stopping at step {step} of {total} ({rep.stop_reason()})")
                 status = "stopped"
@@ -162,6 +171,16 @@ class TrainLoop:
         if len(self.val_batches):
             last_val = self.evaluate(step, resume=False)
         return LoopResult(status, step, last_loss, last_val)
+
+    def _checkpoint_due(self, step: int) -> bool:
+        """Every save_steps steps, and after save_minutes of training since the last checkpoint."""
+        if not self.save_checkpoint or step == self.total_steps:
+            return False
+        if self.t.save_steps and step % self.t.save_steps == 0:
+            return True
+        minutes = getattr(self.t, "save_minutes", 0)
+        since = time.perf_counter() - self._last_save_at
+        return bool(minutes) and since >= max(minutes * 60, SAVE_TIME_FACTOR * self._last_save_s)
 
     def evaluate(self, step: int, resume: bool = True) -> float:
         self.reporter.emit("phase", phase="evaluating", detail=f"validation loss at step {step}")

@@ -148,9 +148,12 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
                                 optimizer=optimizer, scheduler=scheduler, scaler=scaler, total_steps=total_steps,
                                 train_rows=len(data.train), reporter=rep)
 
+    saved_at: list[int] = []
+
     def checkpoint(step: int) -> Path | None:
         target = checkpointer.save(step, ResumePoint(step, loop.tokens_done, loop.elapsed_s))
         if target is not None:
+            saved_at.append(step)
             rep.emit("checkpoint", step=step, path=str(target))
             rep.emit("artifact", kind="checkpoint", path=str(target))
         return target
@@ -176,7 +179,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
             "final_loss": result.last_loss, "val_loss": result.last_val_loss, "method": cfg.method.name}
     adapter = save_trained(runtime, model, tokenizer, rep.run.adapter_dir, meta)
     rep.emit("artifact", kind="adapter", path=str(adapter))
-    if result.status == "stopped" and result.steps_done > start.step:
+    if result.status == "stopped" and result.steps_done > start.step and saved_at[-1:] != [result.steps_done]:
         # After the adapter, so a stop that is killed for taking too long still leaves the adapter.
         checkpoint(result.steps_done)
     if result.status == "stopped":

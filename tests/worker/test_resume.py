@@ -106,6 +106,33 @@ def test_killed_run_resumes_to_the_same_weights_and_losses(tmp_path, monkeypatch
     assert resume_problem(run).startswith("This run finished already")
 
 
+# Each family with state beyond weights and AdamW: LISA's sampler (re-drawn across the resume),
+# GaLore's projectors (a string in the optimizer state), AdaLoRA's budget, prompt encoders that PEFT
+# saves lossily, freeze-tuning's partial save.
+MORE_METHODS = [
+    {"name": "freeze", "trainable_layers": 1},
+    {"name": "lisa", "active_layers": 1, "interval": 2},
+    {"name": "galore", "rank": 16, "update_interval": 2},
+    {"name": "adalora", "update_every": 1},
+    {"name": "p_tuning", "num_virtual_tokens": 4},
+    {"name": "prefix_tuning", "num_virtual_tokens": 4},
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", MORE_METHODS, ids=[m["name"] for m in MORE_METHODS])
+def test_every_method_family_resumes_exactly(tmp_path, monkeypatch, method):
+    cfg = _config(method)
+    straight = make_run(tmp_path, cfg, name="straight")
+    assert train_module.main(straight.path) == 0, straight.log_tail(30)
+    run = make_run(tmp_path, cfg, name="killed")
+    with monkeypatch.context() as m:
+        _kill_after(m, 4)
+        train_module.main(run.path)
+    assert train_module.main(run.path, resume=True) == 0, run.log_tail(30)
+    _assert_same_result(straight, run, 1e-6)
+
+
 def test_resume_continues_counters_and_keeps_the_last_two_checkpoints(tmp_path, monkeypatch):
     cfg = _config(max_steps=9, save_steps=2)
     run = make_run(tmp_path, cfg)
@@ -203,3 +230,33 @@ def test_resume_refuses_a_changed_config_and_a_run_without_checkpoints(tmp_path,
     assert latest_checkpoint(run2.path).step == 3
     info = json.loads((latest_checkpoint(run2.path).path / "resume.json").read_text())
     assert info["step"] == 3 and info["total_steps"] == 6
+
+
+def test_time_based_checkpoints_are_spaced_by_how_long_a_save_takes(monkeypatch):
+    from types import SimpleNamespace
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(loop_module.time, "perf_counter", lambda: clock["now"])
+    loop = SimpleNamespace(save_checkpoint=lambda step: None, total_steps=100,
+                           t=SimpleNamespace(save_steps=0, save_minutes=10.0), _last_save_at=1000.0, _last_save_s=0.0)
+    due = lambda step: loop_module.TrainLoop._checkpoint_due(loop, step)  # noqa: E731
+    clock["now"] = 1000.0 + 599
+    assert not due(5)
+    clock["now"] = 1000.0 + 600
+    assert due(5) and not due(100)  # never at the last step: the final adapter is saved anyway
+    loop._last_save_s = 60.0  # a checkpoint that took a minute to write: the next waits 20 minutes
+    assert not due(6)
+    clock["now"] = 1000.0 + 1200
+    assert due(6)
+    loop.t.save_minutes = 0
+    assert not due(7)
+    loop.t.save_steps = 7
+    assert due(7) and not due(8)
+
+
+def test_every_step_is_due_with_a_tiny_interval_and_only_two_checkpoints_stay(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop_module, "SAVE_TIME_FACTOR", 0)  # the spacing by save time is tested above
+    run = make_run(tmp_path, _config(save_steps=0, save_minutes=1e-6))
+    assert train_module.main(run.path) == 0
+    assert [e["step"] for e in events_of(run, "checkpoint")] == [1, 2, 3, 4, 5]
+    assert [c.step for c in list_checkpoints(run.path)] == [4, 5]

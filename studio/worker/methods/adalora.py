@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from studio.worker.methods import register
+from studio.worker.methods.base import load_trainable_tensors, trainable_tensors
 from studio.worker.methods.peft_base import PeftRuntime
 
 
@@ -68,19 +69,14 @@ class AdaLoraRuntime(PeftRuntime):
         config = model.peft_config["default"]
         clone = (lambda d: {k: v.detach().cpu().clone() for k, v in d.items()})  # noqa: E731
         return {"global_step": self.global_step, "rank_pattern": config.rank_pattern,
-                "trainable": {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad},
+                "trainable": trainable_tensors(model),
                 "allocator": {k: clone(getattr(allocator, k)) for k in ("ipt", "exp_avg_ipt", "exp_avg_unc")}}
 
     def load_resume_state(self, model: Any, state: dict[str, Any]) -> None:
-        import torch
-
         self.global_step = int(state["global_step"])
         model.peft_config["default"].rank_pattern = state.get("rank_pattern")
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for name, tensor in state["trainable"].items():
-                params[name].copy_(tensor.to(device=params[name].device, dtype=params[name].dtype))
+        load_trainable_tensors(model, state["trainable"])
         allocator = model.base_model.rankallocator
-        device = next(iter(params.values())).device
+        device = next(model.parameters()).device
         for key, values in state["allocator"].items():
             setattr(allocator, key, {k: v.to(device) for k, v in values.items()})

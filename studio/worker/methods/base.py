@@ -94,3 +94,21 @@ class MethodRuntime:
         """The trained model as a plain transformers model with the training folded into its weights."""
         unload = getattr(model, "merge_and_unload", None)
         return unload() if callable(unload) else model
+
+
+def trainable_tensors(model: Any) -> dict[str, Any]:
+    """Copies of the parameters being trained, by name (for methods whose saved format is not the live one)."""
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable_tensors(model: Any, tensors: dict[str, Any]) -> None:
+    """Put ``trainable_tensors`` back in place; a name this model lacks means a different setup."""
+    import torch
+
+    params = dict(model.named_parameters())
+    missing = [n for n in tensors if n not in params]
+    if missing:
+        raise ValueError(f"{len(missing)} saved tensors do not belong to this model (first: {missing[0]})")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            params[name].copy_(tensor.to(device=params[name].device, dtype=params[name].dtype))

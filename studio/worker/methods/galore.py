@@ -49,6 +49,16 @@ class GaLoreAdamW(torch.optim.Optimizer):
                         update_proj_gap=200, scale=0.25)
         super().__init__(params, defaults)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        # torch's loader turns string state values into generators; a projector's side follows
+        # from its matrix's shape (make_projector), so it is set again (resuming a run).
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state.get(p)
+                if state and "proj" in state:
+                    state["side"] = "right" if p.shape[0] >= p.shape[1] else "left"
+
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         loss = None

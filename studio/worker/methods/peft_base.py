@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from studio.worker.methods.base import MethodRuntime
+from studio.worker.methods.base import MethodRuntime, load_trainable_tensors, trainable_tensors
 
 
 class PeftRuntime(MethodRuntime):
@@ -69,6 +69,17 @@ def rebuild_on_dequantized_base(model: Any) -> Any:
 
 class PromptRuntime(PeftRuntime):
     """Soft-prompt methods: nothing to merge (MethodInfo.merge_note says why)."""
+
+    # PEFT saves P-tuning's encoder *output* (not the encoder) and prompt embeddings under other
+    # names than the live modules: a resumed run takes the exact live tensors from the trainer state.
+    def load_for_resume(self, model: Any, checkpoint_dir: Path) -> None:
+        return None
+
+    def resume_state(self, model: Any) -> dict[str, Any]:
+        return {"trainable": trainable_tensors(model)}
+
+    def load_resume_state(self, model: Any, state: dict[str, Any]) -> None:
+        load_trainable_tensors(model, state["trainable"])
 
     def merge(self, model: Any) -> Any:
         raise ValueError(f"{self.method.info.title} cannot be merged: {self.method.info.merge_note}")

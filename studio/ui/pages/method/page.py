@@ -26,7 +26,7 @@ TRAINING_GROUPS = (
     ("Memory and speed", ("preset", "gradient_checkpointing", "precision", "optimizer", "loss_impl", "device")),
     ("Engine", ("compile", "group_by_length", "adapter_compute")),
     ("Regularisation and seed", ("weight_decay", "max_grad_norm", "seed")),
-    ("Logging and checkpoints", ("logging_steps", "eval_steps", "save_steps")),
+    ("Logging and checkpoints", ("logging_steps", "eval_steps", "save_steps", "save_minutes")),
 )
 
 
