@@ -105,8 +105,8 @@ def resume_problem(run: Run) -> str:
         return "This run finished already; there is nothing to resume. Start a new run to train longer."
     ckpt = latest_checkpoint(run.path)
     if ckpt is None:
-        return ("This run saved no checkpoint, so it cannot be resumed; set 'Checkpoint every' > 0 "
-                "(Method page, Logging and checkpoints) for the next run.")
+        return ("This run saved no checkpoint, so it cannot be resumed; set 'Checkpoint every' > 0 or "
+                "'Checkpoint minutes' > 0 (Method page, Logging and checkpoints) for the next run.")
     try:
         cfg = RunConfig.load(run.config_path)
     except (ConfigError, OSError, ValueError) as e:
