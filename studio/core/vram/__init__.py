@@ -3,8 +3,9 @@
 ``estimate(config, facts, budget_bytes=...)`` takes the RunConfig and the model's facts
 (``studio.core.models``) and returns an ``Estimate``: peak allocated / reserved / device memory,
 a breakdown, and the phase of the step that holds the peak. ``resolve_auto`` is the decision
-the training engine makes for ``gradient_checkpointing: auto`` (on only when the run does not
-fit without it) and ``loss_impl: auto`` (chunked). ``suggest`` proposes config changes when a
+the training engine makes for ``gradient_checkpointing: auto`` (on with the memory-saver preset;
+with the default "fastest" preset only when the run does not fit without it) and ``loss_impl:
+auto`` (chunked). ``suggest`` proposes config changes when a
 run does not fit; ``plan_table`` fills the Planner's methods x lengths table. Pure Python.
 """
 
@@ -18,7 +19,7 @@ from studio.core.vram.estimator import (
     COMPONENT_TITLES, COMPONENTS, GIB, MIB, PHASE_TITLES, Estimate, Overheads, budget_for, estimate_setup,
 )
 from studio.core.vram.gpus import GPU_CATALOG, GpuSpec, find_gpu, gpu_names
-from studio.core.vram.setup import STUDIO, Recipe, Setup, hf_peft_recipe, resolve_setup
+from studio.core.vram.setup import STUDIO, Recipe, Setup, hf_peft_recipe, memory_saver, resolve_setup
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,16 @@ def _overheads(overheads: Optional[Overheads]) -> Overheads:
 
 def resolve_auto(config: Any, facts: ModelFacts, budget_bytes: Optional[int], *, recipe: Recipe = STUDIO,
                  overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> AutoDecision:
-    """What 'auto' means for this run on this budget: checkpointing only if needed, chunked loss."""
+    """What 'auto' means for this run on this budget: checkpointing with the memory-saver preset or
+    when needed, chunked loss."""
     t = config.training
     loss = recipe.force_loss or ("chunked" if t.loss_impl == "auto" else t.loss_impl)
     if t.gradient_checkpointing != "auto":
         on = t.gradient_checkpointing == "on"
         return AutoDecision(on, loss, "set explicitly")
+    if memory_saver(config):
+        return AutoDecision(True, loss, "memory-saver preset: checkpointing always on for the smallest peak "
+                                        "(activations are recomputed in the backward pass)")
     if budget_bytes is None:
         return AutoDecision(False, loss, "no memory limit known: checkpointing stays off")
     ov = _overheads(overheads)

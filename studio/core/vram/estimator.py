@@ -235,7 +235,9 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
 
     # -- activations ----------------------------------------------------------------------------
     p_res = 4 if (kbit_prep or s.precision == "fp32") else p
-    p_adapter_in = p if s.recipe.autocast else max(p, s.recipe.adapter_bytes)
+    # PEFT casts each adapter's input to its fp32 weights' dtype: a private fp32 copy per adapter.
+    # Under autocast with that cast off, the adapter saves the bf16 input itself.
+    p_adapter_in = p if s.autocast else max(p, s.recipe.adapter_bytes)
     # SDPA repeats k/v to every query head when it gets a mask: packed sequences (transformers
     # builds a block-diagonal mask) or padded batches in a recipe that passes the padding mask.
     mask = s.packing or (s.batch > 1 and s.recipe.mask_when_padded)
@@ -276,21 +278,33 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         full_extra_tok += p * (hq + hkv)
 
     adapter_tok = 0
+    shared_inputs: set[str] = set()
     for m in s.targets:
         share = (f.experts_per_token or 1) if m.count > 1 else 1  # each token visits top-k experts
-        if s.family == "lora":
+        if s.family == "lora" and s.autocast:
+            # The adapter saves the very tensor the layer computed (no copy): one per distinct input,
+            # so q/k/v (or gate/up) share one; dropout makes a private masked copy per adapter.
+            group = _input_group(m.name)
+            if s.dropout > 0:
+                adapter_tok += share * (p + 1) * m.in_features
+            elif group not in shared_inputs:
+                shared_inputs.add(group)
+                adapter_tok += share * p * m.in_features
+            adapter_tok += share * p * s.rank
+        elif s.family == "lora":
             adapter_tok += share * (p_adapter_in * (m.in_features + s.rank) + (m.in_features if s.dropout > 0 else 0))
-            if s.dora:
-                # PEFT's DoRA keeps the adapter result (fp32) and the base result for the magnitude's
-                # gradient; part of that coincides with tensors kept anyway: measured 3.6-5.6 bytes per
-                # output element on the HF stack (tests/core/test_vram_activations.py), modelled as 5.
-                adapter_tok += share * (p_adapter_in + p // 2) * m.out_features
+        if s.family == "lora" and s.dora:
+            # PEFT's DoRA keeps the adapter result (in the adapter's compute dtype) and the base
+            # result for the magnitude's gradient (tests/core/test_vram_activations.py: within 1 %).
+            adapter_tok += share * (p_adapter_in + p) * m.out_features
         elif s.family == "ia3":
             # PEFT's IA3 scales a feed-forward input after casting it to the vector's dtype (fp32),
             # and any other module's output in its own dtype
-            adapter_tok += share * (p_adapter_in * m.in_features if m.name in s.ia3_ff else p * m.out_features)
+            # (an explicit cast in PEFT's IA3 layer: autocast does not remove it)
+            adapter_tok += share * (max(p, s.recipe.adapter_bytes) * m.in_features if m.name in s.ia3_ff
+                                    else p * m.out_features)
         elif s.family == "waveft":
-            adapter_tok += share * p_adapter_in * m.in_features
+            adapter_tok += share * max(p, s.recipe.adapter_bytes) * m.in_features  # not verified under autocast
 
     grad_layers = L
     if s.family == "freeze" and not s.train_embeddings:
@@ -304,6 +318,11 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     head_trains = s.family in ("full", "galore", "lisa") or (s.family == "freeze" and s.train_head)
     # final norm: fp32 input copy; its normalized input when its weight trains; the head's input
     final = (4 * h + (norm_w * h if full_like else 0) + (p * h if head_trains else 0)) * T
+    if s.family == "lora" and s.autocast and not s.gc:
+        # autocast caches a compute-dtype copy of every fp32 adapter weight for the forward, and
+        # the adapters' matmuls keep them for backward (with checkpointing only the cache holds
+        # them, until the forward ends: a few MiB)
+        final += p * p_train
     if s.gc:
         saved = grad_layers * p_res * h * T + final
     else:
@@ -311,6 +330,39 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         saved = int((((grad_layers - trained_layers) * a_tok_frozen + trained_layers * a_tok_trained - frontier) * T)
                     * ov.activation_scale) + final
     ws_layer = (2 * p * f.intermediate_size + 2 * p * h) * T
+    # A LoRA layer's own working set under checkpointing, from the worker's real step traced on the
+    # CPU (benchmarks/vram_cpu_trace.py). PEFT computes result + lora_B(lora_A(x)) * scaling:
+    # with fp32 adapters the branch is fp32 (lora_B's output, its scaled copy, the fp32 sum: 8 B per
+    # output element beyond the bf16 tensors), under autocast it stays in the compute dtype.
+    # Forward, per target: the layer input, the module's input (and its fp32 copy), the base
+    # output and the branch. Backward, per target: on the output side the output's gradient, its
+    # copy for the base and the branch's gradients (only the tensors saved before this module are
+    # still alive then: an MLP-input target's backward runs after the MLP's own saves are freed);
+    # on the input side the gradients from the base and from the adapter.
+    # Without checkpointing these coincide with saved tensors and the loss spike (the measured
+    # rows need no extra term); with it the first forward keeps only layer inputs, and the
+    # recompute + backward of the top layer holds the peak, so they add there.
+    lora_fwd = lora_bwd = 0
+    if s.family == "lora" and s.gc:
+        copy = 0 if s.autocast else 4
+        out_bwd = 2 * p if s.autocast else 2 * p + 8  # per output element, backward
+        out_fwd = 3 * p if s.autocast else p + 8  # per output element, forward
+        # per input element, backward: the adapter's fp32 input gradient and its cast (the base's
+        # gradient comes after the cast, the fp32 one is gone by then); under autocast the base's
+        # and the adapter's gradients and their sum (measured on the CPU)
+        in_bwd = 3 * p if s.autocast else p + 4
+        mlp_in = {"gate_proj", "up_proj", "gate_up_proj", "c_fc", "w1", "w3", "fc1"}
+        tail = mlp_tok + sum(p_adapter_in * (t.in_features + s.rank) for t in s.targets
+                             if t.name.rsplit(".", 1)[-1] in ("down_proj", "w2", "fc2", "c_proj"))
+        for m in s.targets:
+            share = (f.experts_per_token or 1) if m.count > 1 else 1
+            fwd = (p + copy) * m.in_features + out_fwd * m.out_features
+            out_side = out_bwd * m.out_features - (tail if m.name.rsplit(".", 1)[-1] in mlp_in else 0)
+            in_side = in_bwd * m.in_features
+            lora_fwd = max(lora_fwd, share * fwd + p * h)
+            lora_bwd = max(lora_bwd, share * max(out_side, in_side) + p * h)
+    lora_fwd *= T
+    lora_bwd *= T
 
     # -- logits and loss ------------------------------------------------------------------------
     logit_fp32 = kbit_prep or p == 4
@@ -354,11 +406,12 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     phases_parts = {
         # the top layer's forward transients (dequantization, DoRA) come just before the loss
         "loss": dict(gradients=g_acc, activations=saved, logits=loss_mem,
-                     transients=max(ov.cublas_workspace, x - loss_mem)),
+                     transients=max(ov.cublas_workspace, x - loss_mem, lora_fwd - loss_mem)),
         # two instants: the loss node (the head's fp32 gradient copies) runs before the top layer
         # is recomputed and its backward working set exists; the larger one holds the peak
         "backward_start": dict(gradients=g_acc + g_head, activations=saved + recompute,
-                               logits=max(0, head_bwd - recompute - ws_layer - x), transients=ws_layer + x),
+                               logits=max(0, head_bwd - recompute - max(ws_layer, lora_bwd) - x),
+                               transients=max(ws_layer, lora_bwd) + x),
         "backward_end": dict(gradients=max(g_acc, grads), activations=a_layer, logits=0, transients=ws_layer + x),
         "step": dict(gradients=grads, activations=0, logits=0, transients=opt_temp + ov.cublas_workspace),
     }
@@ -385,6 +438,16 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
                     breakdown=breakdown, peak_phase=peak_phase, phases={k: int(v) for k, v in phases.items()},
                     trainable_params=int(p_train), total_params=int(total_params), setup=s, paged_bytes=int(paged),
                     notes=tuple(notes), saved_activations=int(saved))
+
+
+def _input_group(name: str) -> str:
+    """Modules of a layer that read the same input tensor (q/k/v, gate/up) share one group."""
+    short = name.rsplit(".", 1)[-1]
+    if short in _ATTENTION_MODULES:
+        return "attention_in"
+    if short in ("gate_proj", "up_proj", "gate_up_proj", "c_fc", "w1", "w3", "fc1"):
+        return "mlp_in"
+    return name
 
 
 _ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "qkv_proj", "c_attn", "query_key_value", "Wqkv")

@@ -22,6 +22,7 @@ PROMPT_LIKE = {"prompt_tuning", "p_tuning", "prefix_tuning", "llama_adapter", "a
 QUANTIZED_BY_NAME = {"qlora", "qdora", "qr_adaptor"}
 NO_SDPA = {"gemma2"}  # transformers 5.x: Gemma2ForCausalLM._supports_sdpa is False
 
+ADAPTER_FAMILIES = {"lora", "ia3", "waveft", "prompt"}  # PEFT adapters: fp32 weights on a frozen base
 CHUNK_BYTES = 1 << 28  # fp32 logits per slice of the studio's chunked loss (studio/worker/loss.py)
 
 
@@ -33,8 +34,12 @@ class Recipe:
     title: str = "the studio's engine"
     kbit_prep: bool = False  # peft.prepare_model_for_kbit_training: non-quantized params -> fp32
     force_loss: Optional[str] = None  # "standard" for the plain HF recipe
-    autocast: bool = False  # adapter inputs saved in the compute dtype instead of the adapter dtype
+    autocast: bool = False  # always: adapter inputs saved in the compute dtype instead of the adapter dtype
     adapter_bytes: int = 4  # PEFT keeps adapter weights in fp32 (autocast_adapter_dtype=True)
+    # training.adapter_compute 'auto' on a bf16/fp16 run: fp32 adapter weights, forward under
+    # torch.autocast with PEFT's input cast off (studio/worker/precision.py). The plain recipe
+    # keeps PEFT's fp32 adapter compute whatever the config says.
+    follows_adapter_compute: bool = True
     fused_optimizer: bool = True
     # transformers' own loss keeps the model-dtype logits alive in the output until backward ends;
     # the studio's standard loss (studio/worker/loss.py) lets them go once the fp32 copy exists.
@@ -56,7 +61,7 @@ def hf_peft_recipe(kbit_prep: bool = True) -> Recipe:
     return Recipe(name="hf_peft" + ("" if kbit_prep else "_noprep"),
                   title="transformers + PEFT" + (" (kbit prep)" if kbit_prep else ""),
                   kbit_prep=kbit_prep, force_loss="standard", loss_keeps_logits=True, mask_when_padded=True,
-                  fused_kernels=False)
+                  fused_kernels=False, follows_adapter_compute=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class Setup:
     waveft_coeffs: int = 0
     recipe: Recipe = field(default_factory=Recipe)
     fused_kernels: bool = False
+    autocast: bool = False  # adapters compute in the model's dtype (their inputs are not copied to fp32)
     notes: tuple[str, ...] = ()
 
     @property
@@ -127,7 +133,8 @@ def _targets(spec: Any, facts: ModelFacts, default: str = "all-linear") -> tuple
 
 def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc: Optional[bool] = None,
                   bf16_supported: bool = True) -> Setup:
-    """Resolve a RunConfig into a Setup. ``gc`` decides 'auto' checkpointing (None = off)."""
+    """Resolve a RunConfig into a Setup. ``gc`` decides 'auto' checkpointing (None = off, or on with
+    the memory-saver preset)."""
     m = config.method
     t = config.training
     name = str(getattr(m, "name", "lora"))
@@ -140,7 +147,7 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
 
     loss = recipe.force_loss or ("chunked" if t.loss_impl == "auto" else t.loss_impl)
     if t.gradient_checkpointing == "auto":
-        use_gc = bool(gc)
+        use_gc = bool(gc) if gc is not None else memory_saver(config)
     else:
         use_gc = t.gradient_checkpointing == "on"
 
@@ -230,6 +237,11 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
 
     kernels = recipe.fused_kernels if recipe.fused_kernels is not None else liger_installed()
     kw["fused_kernels"] = bool(kernels)
+    # The worker autocasts only PEFT adapters with fp32 weights over a bf16/fp16 model; full-like
+    # methods train the model's own weights in its dtype and never autocast.
+    kw["autocast"] = recipe.autocast or (
+        recipe.follows_adapter_compute and getattr(t, "adapter_compute", "fp32") == "auto"
+        and precision in ("bf16", "fp16") and family in ADAPTER_FAMILIES)
 
     seq = int(t.max_seq_len) + (kw.get("virtual_tokens", 0) if kw.get("prompt_kind") in ("prompt_tuning", "p_tuning") else 0)
     packing = bool(getattr(config.data, "packing", False))
@@ -250,6 +262,11 @@ def _ia3_auto_targets(names: tuple[str, ...]) -> Any:
     attention = next((list(g) for g in _IA3_ATTENTION if set(g) <= set(short)), [])
     ff = next(([n] for n in _IA3_FEEDFORWARD if n in short), [])
     return [short[n] for n in attention + ff] or "all-linear"
+
+
+def memory_saver(config: Any) -> bool:
+    """The memory-saver preset: 'auto' checkpointing is on whatever the budget."""
+    return getattr(config.training, "preset", "fastest") == "memory_saver"
 
 
 def _qr_bf16_layers(m: Any, layers: int) -> int:
