@@ -222,6 +222,8 @@ class WorkerProcess(QObject):
             self._log(line)
             return
         kind = event.get("type")
+        if kind == "hello":  # a new attempt (a resumed run): the outcome of an earlier one no longer counts
+            self._done = self._error = None
         if kind == "step" and isinstance(event.get("step"), int):
             self._last_step = event["step"]
         elif kind == "done":

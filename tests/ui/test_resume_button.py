@@ -112,3 +112,41 @@ def test_resume_while_another_run_trains_is_refused_on_the_runs_page(qtbot, wind
     assert w.page("train").run.path == busy.path
     w.page("train").stop_run()
     qtbot.waitUntil(lambda: not w.page("train").is_training(), timeout=10_000)
+
+
+def test_a_resumed_run_replaces_repeated_evaluations_and_an_earlier_outcome(qtbot, tmp_path):
+    import json
+
+    from studio.ui.process import WorkerProcess
+    from studio.ui.widgets.curves import MetricsBuffer
+
+    b = MetricsBuffer()
+    b.add({"type": "eval", "step": 4, "val_loss": 0.9})
+    b.add({"type": "eval", "step": 8, "val_loss": 0.8})  # the killed attempt got this far
+    b.add({"type": "eval", "step": 8, "val_loss": 0.7})  # the resumed one evaluates step 8 again
+    assert b.eval_steps == [4.0, 8.0] and b.eval_loss == [0.9, 0.7]
+
+    # Following a resumed run from its files replays the earlier attempt's failure first.
+    worker = WorkerProcess(_run(tmp_path, "r"))
+    seen = []
+    worker.sig_event_received.connect(seen.append)
+    for event in ({"type": "error", "message": "old"}, {"type": "done", "status": "failed", "message": "old"},
+                  {"type": "hello", "pid": 1}):
+        worker._handle_line(json.dumps(event), from_file=True)
+    assert worker._done is None and worker._error is None and len(seen) == 3
+
+
+def test_an_interrupted_run_says_it_can_be_resumed(qtbot, window, tmp_path):
+    from studio.core.checkpoints import checkpoint_dir, config_hash
+
+    w = window()
+    run = _run(tmp_path / "runs", "interrupted")
+    folder = checkpoint_dir(run.path, 3)
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.pt").write_bytes(b"")
+    (folder / "resume.json").write_text(
+        '{"step": 3, "total_steps": 6, "config_hash": "%s"}' % config_hash(run.config()))
+    run.write_status(state="failed", message="The worker stopped without finishing (killed or crashed).")
+    runs = _select(qtbot, w, run)
+    assert runs.resume_button.isEnabled()
+    assert "killed or crashed" in runs.message.text() and "step 3 of 6" in runs.message.text()

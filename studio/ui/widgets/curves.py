@@ -78,7 +78,11 @@ class MetricsBuffer:
                 self.lr.append(float(lr) if isinstance(lr, (int, float)) else float("nan"))
             self.dirty = True
         elif kind == "eval" and isinstance(event.get("val_loss"), (int, float)):
-            self.eval_steps.append(float(event.get("step") or 0))
+            step = float(event.get("step") or 0)
+            while self.eval_steps and self.eval_steps[-1] >= step:  # a resumed run re-evaluates: keep the newest
+                self.eval_steps.pop()
+                self.eval_loss.pop()
+            self.eval_steps.append(step)
             self.eval_loss.append(float(event["val_loss"]))
             self.dirty = True
         elif kind == "plan":

@@ -152,6 +152,11 @@ class RunsPage(QWidget):
         self.resume_button.setEnabled(not problem)
         self.resume_button.setToolTip(problem or f"{describe(run)} The curve goes on in this run's folder; "
                                       "follow it on the Train page.")
+        if not problem:  # say so where the user reads why the run ended
+            state = run.state
+            message = run.status().get("message") or ""
+            tone = {"failed": "error", "killed": "warn"}.get(state, "info")
+            self.message.show_message(f"{message}\n{describe(run)} Press Resume to continue.".strip(), tone)
 
     def _set_detail_enabled(self, enabled: bool) -> None:
         for b in (self.resume_button, self.use_button, self.export_button, self.folder_button, self.delete_button):
