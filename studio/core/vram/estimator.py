@@ -363,6 +363,17 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
             lora_bwd = max(lora_bwd, share * max(out_side, in_side) + p * h)
     lora_fwd *= T
     lora_bwd *= T
+    # IA3 (PEFT): next to the module's own input, a scaled input or output in fp32 and its cast
+    # back in the forward (before the layer's output exists); in the
+    # backward the incoming gradient, its fp32 copy, the gradients of the input and of the vector
+    # (an fp32 product) and the cast back (benchmarks/vram_cpu_trace.py). These pass alongside
+    # everything saved, with or without checkpointing.
+    if s.family == "ia3":
+        for m in s.targets:
+            share = (f.experts_per_token or 1) if m.count > 1 else 1
+            n = m.in_features if m.name in s.ia3_ff else m.out_features
+            lora_fwd = max(lora_fwd, (share * (2 * p + 4) * n + p * h) * T)  # + the caller's input
+            lora_bwd = max(lora_bwd, share * (p + 12) * n * T)
 
     # -- logits and loss ------------------------------------------------------------------------
     logit_fp32 = kbit_prep or p == 4
@@ -412,7 +423,8 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         "backward_start": dict(gradients=g_acc + g_head, activations=saved + recompute,
                                logits=max(0, head_bwd - recompute - max(ws_layer, lora_bwd) - x),
                                transients=max(ws_layer, lora_bwd) + x),
-        "backward_end": dict(gradients=max(g_acc, grads), activations=a_layer, logits=0, transients=ws_layer + x),
+        "backward_end": dict(gradients=max(g_acc, grads), activations=a_layer, logits=0,
+                             transients=max(ws_layer, lora_bwd) + x),
         "step": dict(gradients=grads, activations=0, logits=0, transients=opt_temp + ov.cublas_workspace),
     }
     phases = {k: persistent + sum(v.values()) for k, v in phases_parts.items()}

@@ -184,7 +184,7 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
             kw.update(bf16_layers=_qr_bf16_layers(m, facts.num_layers))
     elif name == "ia3":
         family = "ia3"
-        default_targets = _ia3_auto_targets(facts.linear_modules)
+        default_targets = list(IA3_PEFT_DEFAULTS.get(facts.model_type, ())) or _ia3_auto_targets(facts.linear_modules)
         spec = getattr(m, "target_modules", None)
         targets, tnotes = _targets(default_targets if spec in (None, "auto") else spec, facts)
         notes += tnotes
@@ -250,9 +250,16 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
                  optimizer=str(t.optimizer), recipe=recipe, notes=tuple(notes), **kw)
 
 
-# IA3 'auto': PEFT's defaults scale k/v and the feed-forward output; where a model has no k_proj /
-# v_proj (Phi-3's fused qkv_proj, ...) the worker (studio/worker/methods/ia3.py) takes the fused
-# attention projection and the feed-forward output from the model's own layer names. Same here.
+# IA3 'auto' is PEFT's per-architecture default (peft.utils.constants, 0.21: Qwen and Gemma scale
+# q and v, Llama and Mistral k and v); for an architecture PEFT does not list (Phi-3's fused
+# qkv_proj, ...) the worker (studio/worker/methods/ia3.py) takes the attention projection and the
+# feed-forward output from the model's own layer names. Same here.
+IA3_PEFT_DEFAULTS: dict[str, tuple[str, ...]] = {
+    **{t: ("k_proj", "v_proj", "down_proj") for t in ("llama", "mistral")},
+    **{t: ("q_proj", "v_proj", "down_proj") for t in ("llama4", "gemma", "gemma2", "gemma3_text", "qwen2", "qwen3")},
+    "mixtral": ("k_proj", "v_proj", "w2"),
+    "phi": ("q_proj", "v_proj", "fc2"),
+}
 _IA3_ATTENTION = (("k_proj", "v_proj"), ("qkv_proj",), ("query_key_value",), ("c_attn",), ("Wqkv",))
 _IA3_FEEDFORWARD = ("down_proj", "fc2", "dense_4h_to_h", "w2", "c_proj")
 
