@@ -31,3 +31,14 @@ def test_skipped_steps_are_never_collated():
     batcher.collate = lambda batch: calls.append(len(batch)) or real(batch)
     assert len(list(batcher.steps(8, start_step=7))) == 1
     assert calls == [2]
+
+
+def test_start_step_continues_length_grouped_batches_too():
+    examples = [_Ex(i) for i in range(40)]
+    for i, e in enumerate(examples):  # varied lengths, so grouping reorders
+        e.input_ids = e.input_ids * (1 + i % 5)
+        e.labels = [IGNORE_INDEX] + e.input_ids[1:]
+    batcher = Batcher(examples, batch_size=3, grad_accum=2, seed=9, pad_id=0, group_by_length=True)
+    straight = _ids(batcher.steps(20))
+    for start in (1, 6, 7, 13, 19):
+        assert _ids(batcher.steps(20, start_step=start)) == straight[start:], start
