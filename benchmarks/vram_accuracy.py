@@ -69,7 +69,9 @@ SHAPES: dict[str, dict[str, Any]] = {
     "p3s": {"num_hidden_layers": 6},
 }
 
-# (model, method, batch, seq, checkpointing, loss, padded, extra method fields)
+# (model, method, batch, seq, checkpointing, loss, padded, extra method fields); extra[TRAINING] holds
+# training fields set explicitly (adapter_compute, preset), which the configuration id names.
+TRAINING = "_training"
 GRID: dict[str, list[tuple]] = {
     "quick": [
         ("q05", "lora", 8, 1024, "on", "chunked", False, {}),
@@ -132,7 +134,8 @@ GRID["grid30a"] = [
     ("q05", "lora", 8, 1024, "on", "chunked", False, {}),
     ("q05", "lora", 8, 1024, "on", "standard", False, {}),
     ("q05", "lora", 4, 1024, "off", "chunked", False, {}),
-    ("q05", "lora", 1, 8192, "on", "chunked", False, {}),
+    # the same with PEFT's fp32 adapter compute: what the engine's bf16 autocast saves, measured
+    ("q05", "lora", 4, 1024, "off", "chunked", False, {TRAINING: {"adapter_compute": "fp32"}}),
     ("l1", "lora", 4, 512, "off", "chunked", False, {}),
     ("l1", "dora", 4, 1024, "on", "chunked", False, {}),
     ("l1", "lora", 8, 1024, "on", "standard", False, {}),
@@ -144,7 +147,8 @@ GRID["grid30b"] = [
     ("g3", "prompt_tuning", 2, 512, "off", "auto", False, {}),
     ("g3", "lora", 4, 512, "off", "standard", False, {}),
     ("g3", "full", 2, 512, "on", "chunked", False, {}),
-    ("g3", "lora", 8, 512, "on", "standard", False, {}),
+    # checkpointing 'auto' under the memory-saver preset: on whatever the budget
+    ("g3", "lora", 8, 512, "auto", "standard", False, {TRAINING: {"preset": "memory_saver"}}),
     ("g3", "lora", 4, 2048, "on", "chunked", False, {}),
     ("g3", "qlora", 2, 4096, "on", "chunked", False, {}),
     ("g3", "lora", 1, 8192, "on", "chunked", False, {}),
@@ -162,7 +166,11 @@ GRID["grid30"] = GRID["grid30a"] + GRID["grid30b"]
 def config_id(spec: tuple) -> str:
     model, method, b, s, gc, loss, padded, extra = spec
     tail = "-padded" if padded else ""
-    return f"{model}-{method}-b{b}s{s}-{'gc' if gc == 'on' else 'nogc'}-{loss}{tail}"
+    training = extra.get(TRAINING, {})
+    if training.get("adapter_compute") == "fp32":
+        tail += "-fp32"  # PEFT's fp32 adapter compute, next to the engine's default (autocast)
+    mode = "msaver" if training.get("preset") == "memory_saver" and gc == "auto" else ("gc" if gc == "on" else "nogc")
+    return f"{model}-{method}-b{b}s{s}-{mode}-{loss}{tail}"
 
 
 def all_specs() -> dict[str, tuple]:
@@ -266,9 +274,12 @@ def write_data(root: Path, key: str, seq: int, rows: int, padded: bool) -> Path:
 
 def run_config(spec: tuple, model_dir: Path, data: Path, runs: Path) -> dict[str, Any]:
     model, method, b, s, gc, loss, padded, extra = spec
-    method_cfg = {"name": method, **extra}
+    method_cfg = {"name": method, **{k: v for k, v in extra.items() if k != TRAINING}}
     if method in ("lora", "qlora", "dora"):
         method_cfg.update(r=16, alpha=32, dropout=0.0, target_modules="all-linear")
+    # compile off: a 4-step run never repays a compile ('auto' would say off too); the estimate
+    # describes the uncompiled step.
+    training = {"compile": "off", **extra.get(TRAINING, {})}
     return {
         "name": config_id(spec),
         "model": {"source": "local", "path": str(model_dir)},
@@ -278,7 +289,7 @@ def run_config(spec: tuple, model_dir: Path, data: Path, runs: Path) -> dict[str
         "training": {"batch_size": b, "grad_accum": 1, "max_seq_len": s, "max_steps": STEPS, "logging_steps": 1,
                      "gradient_checkpointing": gc, "loss_impl": loss, "precision": "bf16", "device": "cuda",
                      "warmup_ratio": 0.0, "lr_scheduler": "constant", "eval_steps": 0, "save_steps": 0,
-                     "learning_rate": 1e-5},
+                     "learning_rate": 1e-5, **training},
     }
 
 

@@ -100,6 +100,13 @@ def _engine_config(run: Any) -> Any:
     loss = _first_word(choices.get("loss", choices.get("loss_impl")))
     if loss in ("standard", "chunked"):
         config = config.replace("training.loss_impl", loss)
+    # "bf16 compute with fp32 master weights (auto: ...)" or "fp32 (...)": what the adapters ran in.
+    # Runs from before the engine made this choice ran PEFT's fp32 adapter compute.
+    compute = _first_word(choices.get("adapter_compute")) if choices else ""
+    if compute == "fp32" or (choices and "adapter_compute" not in choices):
+        config = config.replace("training.adapter_compute", "fp32")
+    elif compute in ("bf16", "fp16"):
+        config = config.replace("training.adapter_compute", "auto")
     return config
 
 
