@@ -31,7 +31,9 @@ def _run_with_peaks(store, folder, alloc_scale, reserved_extra=0.10):
     b = est.breakdown
     variable = b["activations"] + b["logits"]
     measured = int(est.peak_allocated - variable + variable * alloc_scale)
-    events = [{"type": "plan", "t": 0, "choices": {"gradient_checkpointing": "off (auto: fits)", "loss": "chunked (auto)"}}]
+    events = [{"type": "plan", "t": 0, "choices": {
+        "gradient_checkpointing": "off (auto: fits)", "loss": "chunked (auto)",
+        "adapter_compute": "bf16 compute with fp32 master weights (auto: autocast, no fp32 copies of activations)"}}]
     for step in (1, 2, 3):
         events.append({"type": "step", "t": step, "step": step, "mem_peak_allocated": measured - (step == 1) * 10,
                        "mem_peak_reserved": int(measured * (1 + reserved_extra))})
@@ -68,6 +70,19 @@ def test_estimate_vs_measured_and_calibration_round_trip(tmp_path):
     calibration_path().write_text("{broken")
     assert current_overheads().source == "default"  # a damaged file never breaks estimates
     calibration_path().unlink()
+
+
+def test_runs_from_before_adapter_compute_are_estimated_with_fp32_adapters(tmp_path):
+    """A run whose engine recorded no adapter compute choice ran PEFT's fp32 adapter inputs."""
+    store = RunStore(tmp_path / "runs")
+    folder = _model_folder(tmp_path)
+    run, est, _ = _run_with_peaks(store, folder, alloc_scale=1.0)
+    events = [json.loads(x) for x in run.events_path.read_text().splitlines()]
+    events[0]["choices"].pop("adapter_compute")
+    run.events_path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    old, _ = estimate_vs_measured(run)
+    assert old.setup.autocast is False and est.setup.autocast is True
+    assert old.saved_activations > est.saved_activations  # fp32 copies of every adapter's input
 
 
 def test_runs_without_measurements_or_model_are_skipped(tmp_path):
