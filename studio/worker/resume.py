@@ -28,6 +28,7 @@ from typing import Any, Optional
 from studio.core.checkpoints import (KEEP_LAST, RESUME_FILE, STATE_FILE, Checkpoint, checkpoint_dir, config_hash,
                                      latest_checkpoint, list_checkpoints)
 from studio.worker.errors import WorkerError
+from studio.worker.saving import _umask_permissions
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Checkpointer:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             self._write(tmp, step, point)
+            _umask_permissions(tmp)  # a checkpoint is exportable like the adapter: same file modes
             _fsync_tree(tmp)
             if target.exists():  # the same step from an earlier attempt of this run
                 old = target.with_name(target.name + ".old")

@@ -260,3 +260,7 @@ def test_every_step_is_due_with_a_tiny_interval_and_only_two_checkpoints_stay(tm
     assert train_module.main(run.path) == 0
     assert [e["step"] for e in events_of(run, "checkpoint")] == [1, 2, 3, 4, 5]
     assert [c.step for c in list_checkpoints(run.path)] == [4, 5]
+    from studio.worker.saving import _current_umask
+
+    weights = latest_checkpoint(run.path).path / "adapter_model.safetensors"
+    assert weights.stat().st_mode & 0o777 == 0o666 & ~_current_umask()  # exportable and shareable
