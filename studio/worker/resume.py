@@ -120,8 +120,9 @@ class Checkpointer:
         fallback = (f"a resume would continue from step {previous.step}" if previous
                     else "there is no earlier checkpoint to resume from")
         why = "the disk is full" if full else f"{type(exc).__name__}: {exc}"
-        message = (f"Could not save the checkpoint at step {step} ({why}); training continues and {fallback}."
-                   + (" Free some disk space so the next checkpoint and the final adapter can be saved." if full else ""))
+        message = f"Could not save the checkpoint at step {step} ({why}); training continues and {fallback}."
+        if full:
+            message += " Free some disk space so the next checkpoint and the final adapter can be saved."
         if self.reporter is not None:
             self.reporter.log(traceback.format_exc().rstrip())
             self.reporter.emit("warning", message=message, step=step, kind="disk" if full else "checkpoint")
@@ -145,7 +146,8 @@ class Checkpointer:
         if info.get("config_hash") != self.config_hash:
             raise ResumeError(f"config.yaml changed since the checkpoint at step {ckpt.step} was saved; resuming "
                               "would mix two configurations. Start a new run with the changed settings instead.")
-        if info.get("train_rows") not in (None, self.train_rows) or info.get("total_steps") not in (None, self.total_steps):
+        same_rows = info.get("train_rows") in (None, self.train_rows)
+        if not same_rows or info.get("total_steps") not in (None, self.total_steps):
             raise ResumeError(f"the training data changed since the checkpoint at step {ckpt.step} was saved "
                               f"({info.get('train_rows')} training rows then, {self.train_rows} now); the order of "
                               "examples would no longer match. Start a new run on the changed data instead.")
