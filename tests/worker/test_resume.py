@@ -264,3 +264,17 @@ def test_every_step_is_due_with_a_tiny_interval_and_only_two_checkpoints_stay(tm
 
     weights = latest_checkpoint(run.path).path / "adapter_model.safetensors"
     assert weights.stat().st_mode & 0o777 == 0o666 & ~_current_umask()  # exportable and shareable
+
+
+def test_changed_training_data_is_refused_with_the_reason(tmp_path):
+    from studio.core.checkpoints import Checkpoint
+    from studio.worker.resume import Checkpointer, ResumeError
+
+    ck = Checkpointer(run_dir=tmp_path, cfg=_config(), runtime=None, model=None, tokenizer=None, optimizer=None,
+                      scheduler=None, scaler=None, total_steps=6, train_rows=216)
+    same = {"config_hash": ck.config_hash, "train_rows": 216, "total_steps": 6}
+    ck.check(Checkpoint(tmp_path, 3, same))
+    with pytest.raises(ResumeError, match="training data changed.*200 training rows then, 216 now"):
+        ck.check(Checkpoint(tmp_path, 3, {**same, "train_rows": 200}))
+    with pytest.raises(ResumeError, match="nothing to resume"):
+        ck.check(Checkpoint(tmp_path, 6, same))
