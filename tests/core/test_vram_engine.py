@@ -1,0 +1,193 @@
+"""The estimator follows the engine: presets, adapter compute, compile, length grouping, and the
+fixes found against the H100 grid (GaLore's step, the chunked loss's backward, IA3 targets, the
+LoRA working set and the allocator's slack under checkpointing). Hand-computed on tiny shapes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from studio.core.config import RunConfig
+from studio.core.models import catalog_facts, facts_from_config
+from studio.core.vram import GIB, STUDIO, Overheads, estimate, hf_peft_recipe, resolve_auto
+from studio.core.vram.estimator import GC_SPIKE_SLACK, _galore_states
+from studio.core.vram.setup import resolve_setup
+
+ZERO = Overheads(cuda_context=0, cublas_workspace=0, frag_fraction=0.0, logits_slack=0.0)
+PLAIN = replace(STUDIO, fused_kernels=False)
+TINY = facts_from_config({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
+                          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                          "intermediate_size": 128, "vocab_size": 100, "tie_word_embeddings": False})
+T = 32  # 2 x 16 tokens
+
+
+def cfg(method: dict | None = None, **training) -> RunConfig:
+    c = RunConfig().replace("method", method or {"name": "lora", "r": 4})
+    training.setdefault("batch_size", 2)
+    training.setdefault("max_seq_len", 16)
+    for k, v in training.items():
+        c = c.replace(f"training.{k}", v)
+    return c
+
+
+# ---- presets --------------------------------------------------------------------------------------
+
+def test_memory_saver_turns_auto_checkpointing_on_whatever_the_budget():
+    facts = catalog_facts("Qwen2.5-0.5B")
+    roomy = 80 * GIB
+    fastest = resolve_auto(cfg(preset="fastest"), facts, roomy)
+    saver = resolve_auto(cfg(preset="memory_saver"), facts, roomy)
+    assert fastest.gradient_checkpointing is False
+    assert saver.gradient_checkpointing is True and "memory-saver" in saver.reason
+    assert saver.loss_impl == "chunked"
+    # with no budget known either, and in the estimate itself
+    assert resolve_auto(cfg(preset="memory_saver"), facts, None).gradient_checkpointing is True
+    e = estimate(cfg(preset="memory_saver"), facts, budget_bytes=roomy)
+    assert e.setup.gc is True and e.setup.loss == "chunked"
+    assert e.peak_allocated < estimate(cfg(preset="fastest"), facts, budget_bytes=roomy).peak_allocated
+    # an explicit setting wins over the preset
+    off = cfg(preset="memory_saver", gradient_checkpointing="off")
+    assert resolve_auto(off, facts, roomy).gradient_checkpointing is False
+    assert estimate(off, facts).setup.gc is False
+
+
+def test_fastest_keeps_checkpointing_only_when_needed():
+    facts = catalog_facts("Llama-3.1-8B")
+    c = cfg(preset="fastest", batch_size=8, max_seq_len=4096)
+    assert resolve_auto(c, facts, 20 * GIB).gradient_checkpointing is True
+    assert resolve_auto(c, facts, 2000 * GIB).gradient_checkpointing is False
+
+
+# ---- adapter compute ------------------------------------------------------------------------------
+
+def test_autocast_adapters_save_their_input_once_per_distinct_input():
+    fp32 = estimate(cfg(adapter_compute="fp32", gradient_checkpointing="off"), TINY, overheads=ZERO, recipe=PLAIN)
+    auto = estimate(cfg(adapter_compute="auto", gradient_checkpointing="off"), TINY, overheads=ZERO, recipe=PLAIN)
+    assert fp32.setup.autocast is False and auto.setup.autocast is True
+    # fp32: every adapter keeps a fp32 copy of its input and its r-dim output: 4 * sum(in + r)
+    per_layer_fp32 = 4 * (6 * 68 + 132)
+    # autocast: the bf16 input once for q/k/v, once for o, once for gate/up, once for down, and the
+    # bf16 r-dim output of each of the 7 adapters
+    per_layer_auto = 2 * (64 + 64 + 64 + 128) + 7 * 2 * 4
+    weight_copies = 2 * fp32.trainable_params  # autocast's bf16 copies of the fp32 adapter weights
+    assert fp32.saved_activations - auto.saved_activations == 2 * (per_layer_fp32 - per_layer_auto) * T - weight_copies
+    # the adapters stay fp32 with fp32 AdamW states either way
+    assert auto.breakdown["trainable"] == fp32.breakdown["trainable"] == 4 * fp32.trainable_params
+    assert auto.breakdown["optimizer"] == fp32.breakdown["optimizer"]
+
+
+def test_dropout_gives_each_autocast_adapter_its_own_masked_input():
+    shared = estimate(cfg(adapter_compute="auto"), TINY, overheads=ZERO, recipe=PLAIN)
+    dropped = estimate(cfg({"name": "lora", "r": 4, "dropout": 0.1}, adapter_compute="auto"), TINY,
+                       overheads=ZERO, recipe=PLAIN)
+    # 7 private bf16 inputs + 1-byte masks instead of 4 shared inputs
+    extra = 3 * (64 * 6 + 128) - 2 * (64 + 64 + 64 + 128)
+    assert dropped.saved_activations - shared.saved_activations == 2 * extra * T
+
+
+def test_adapter_compute_applies_only_where_the_engine_autocasts():
+    c = cfg(adapter_compute="auto")
+    assert resolve_setup(c, TINY, recipe=hf_peft_recipe(kbit_prep=False)).autocast is False  # plain PEFT
+    assert resolve_setup(c, TINY).autocast is True
+    assert resolve_setup(cfg(adapter_compute="auto", precision="fp32"), TINY).autocast is False
+    for full_like in ("full", "galore", "lisa", "freeze"):
+        assert resolve_setup(cfg({"name": full_like}, adapter_compute="auto"), TINY).autocast is False
+    qlora = resolve_setup(cfg({"name": "qlora", "r": 4}, adapter_compute="auto"), TINY)
+    assert qlora.autocast is True  # fp32 adapters over a 4-bit base computing in bf16
+
+
+def test_ia3_keeps_its_explicit_fp32_cast_under_autocast():
+    ia3 = {"name": "ia3", "target_modules": ["k_proj", "v_proj", "down_proj"]}
+    fp32 = estimate(cfg(ia3, adapter_compute="fp32"), TINY, overheads=ZERO, recipe=PLAIN)
+    auto = estimate(cfg(ia3, adapter_compute="auto"), TINY, overheads=ZERO, recipe=PLAIN)
+    assert fp32.saved_activations == auto.saved_activations
+
+
+def test_compile_and_length_grouping_do_not_change_the_estimate():
+    """The estimate describes the uncompiled step (an upper bound: compiling only fuses away
+    intermediates); grouping by length leaves max_seq_len x batch as the worst micro-batch."""
+    facts = catalog_facts("Qwen2.5-0.5B")
+    base = estimate(cfg(batch_size=4, max_seq_len=1024), facts)
+    for field, values in (("compile", ("auto", "on", "off")), ("group_by_length", ("auto", "on", "off"))):
+        for v in values:
+            e = estimate(cfg(batch_size=4, max_seq_len=1024, **{field: v}), facts)
+            assert e.peak_allocated == base.peak_allocated and e.peak_reserved == base.peak_reserved
+
+
+# ---- fixes against the H100 grid --------------------------------------------------------------------
+
+def test_galore_step_holds_the_embeddings_fp32_update_and_the_last_matrix_update():
+    facts = catalog_facts("Qwen2.5-0.5B")
+    s = resolve_setup(cfg({"name": "galore"}), facts)
+    _states, transient = _galore_states(s, facts, 4)
+    last = facts.linear_shapes[-1]
+    assert last.name == "down_proj"
+    # fp32 gradient copy + sqrt(v) + sqrt(v)+eps of the embedding, beside the down projection's
+    # projected-back fp32 update
+    assert transient == 12 * facts.embedding_params + 4 * last.in_features * last.out_features
+    e = estimate(cfg({"name": "galore"}, gradient_checkpointing="on", batch_size=4, max_seq_len=512), facts,
+                 overheads=ZERO)
+    assert e.peak_phase == "step"
+    assert e.breakdown["transients"] == transient
+
+
+def test_chunked_loss_backward_holds_two_fp32_head_gradients_when_the_head_trains():
+    facts = catalog_facts("gemma-3-1b-pt") if _has("gemma-3-1b-pt") else catalog_facts("Qwen2.5-0.5B")
+    c = cfg({"name": "full"}, gradient_checkpointing="on", loss_impl="chunked", batch_size=2, max_seq_len=512)
+    e = estimate(c, facts, overheads=ZERO)
+    vh = facts.vocab_size * facts.hidden_size
+    # the loss node's instant: saved fp32 head gradient and its scaled copy (8 B) + the bf16 .grad (2 B)
+    persistent = e.breakdown["weights"] + e.breakdown["trainable"] + e.breakdown["optimizer"]
+    assert e.phases["backward_start"] >= persistent + 10 * vh
+    assert e.peak_phase == "backward_start"  # on a 262k (or 152k) vocabulary this instant is the peak
+    lora = estimate(cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=2, max_seq_len=512),
+                    facts, overheads=ZERO)
+    assert lora.breakdown["logits"] == 0 or lora.peak_phase == "loss"  # a frozen head has no such term
+
+
+def _has(name: str) -> bool:
+    try:
+        catalog_facts(name)
+        return True
+    except Exception:  # noqa: BLE001 - catalog without that entry
+        return False
+
+
+def test_ia3_auto_targets_follow_the_worker():
+    phi3 = facts_from_config({"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 64,
+                              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
+                              "intermediate_size": 128, "vocab_size": 100})
+    s = resolve_setup(cfg({"name": "ia3"}), phi3)
+    assert [m.name for m in s.targets] == ["qkv_proj", "down_proj"] and s.ia3_ff == ("down_proj",)
+    qwen = resolve_setup(cfg({"name": "ia3"}), catalog_facts("Qwen2.5-0.5B"))
+    assert [m.name for m in qwen.targets] == ["q_proj", "v_proj", "down_proj"]  # PEFT's Qwen2 default
+    llama = resolve_setup(cfg({"name": "ia3"}), TINY)
+    assert [m.name for m in llama.targets] == ["k_proj", "v_proj", "down_proj"]
+
+
+def test_lora_working_set_under_checkpointing_grows_with_fused_projections():
+    """Phi-3's fused gate_up_proj doubles the adapter branch's output: its backward working set."""
+    def fused(model_type: str, arch: str) -> object:
+        return facts_from_config({"architectures": [arch], "model_type": model_type, "hidden_size": 64,
+                                  "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
+                                  "intermediate_size": 128, "vocab_size": 100, "tie_word_embeddings": False})
+    c = cfg(gradient_checkpointing="on", adapter_compute="fp32")
+    llama, phi3 = fused("llama", "LlamaForCausalLM"), fused("phi3", "Phi3ForCausalLM")
+    e_l = estimate(c, llama, overheads=ZERO, recipe=PLAIN)
+    e_p = estimate(c, phi3, overheads=ZERO, recipe=PLAIN)
+    assert e_p.breakdown["transients"] > e_l.breakdown["transients"]
+    # autocast keeps the branch in bf16: a smaller working set
+    auto = estimate(cfg(gradient_checkpointing="on", adapter_compute="auto"), phi3, overheads=ZERO, recipe=PLAIN)
+    assert auto.phases["backward_start"] < e_p.phases["backward_start"]
+
+
+def test_checkpointing_keeps_part_of_the_loss_spike_reserved():
+    facts = catalog_facts("Qwen2.5-0.5B")
+    ov = Overheads(frag_fraction=0.0)
+    on = estimate(cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=8, max_seq_len=1024), facts,
+                  overheads=ov)
+    off = estimate(cfg(gradient_checkpointing="off", loss_impl="chunked", batch_size=8, max_seq_len=1024), facts,
+                   overheads=ov)
+    chunk = 1 << 28
+    loss_spike = int(2.5 * chunk) + 3 * 2 * facts.hidden_size * 8 * 1024
+    assert on.peak_reserved - on.peak_allocated == int(GC_SPIKE_SLACK * loss_spike)
+    assert off.peak_reserved == off.peak_allocated  # no checkpointing, no standard loss: no extra slack
