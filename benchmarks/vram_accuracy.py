@@ -25,6 +25,8 @@ Usage (on a GPU machine; nothing here runs on the CPU test suite):
     python benchmarks/vram_accuracy.py run --subset grid30b --out results/vram --budget-s 420 --timeout 110
     python benchmarks/vram_accuracy.py run --configs q05-lora-b8s1024-gc-chunked,l1-qlora-b4s2048-gc-chunked
     python benchmarks/vram_accuracy.py list
+    # a miss to explain: what is allocated at the peak, by call site (CUDA memory history)
+    python benchmarks/vram_accuracy.py run --configs p3s-galore-b2s512-gc-chunked --snapshot --redo --out results/vram-why
 Results accumulate across calls in OUT/results.json (keyed by configuration id; a configuration
 already there as ok or invalid, with its tokens per step checked, is not run again without --redo, so repeating a call that ran out of
 budget finishes the rest); OUT/results.md is
@@ -300,7 +302,51 @@ def child(run_dir: str) -> int:
     from studio.worker.train import main as worker_main
 
     saving.save_trained = lambda *a, **k: Path(run_dir) / "adapter"  # writing 16 GB measures nothing
-    return worker_main(run_dir)
+    if not os.environ.get(SNAPSHOT_ENV):
+        return worker_main(run_dir)
+    import torch
+
+    torch.cuda.memory._record_memory_history(max_entries=SNAPSHOT_ENTRIES)
+    rc = worker_main(run_dir)
+    top = peak_allocations(torch.cuda.memory._snapshot())
+    torch.cuda.memory._record_memory_history(enabled=None)
+    (Path(run_dir) / "peak_allocations.json").write_text(json.dumps(top, indent=1))
+    return rc
+
+
+SNAPSHOT_ENV = "STUDIO_VRAM_SNAPSHOT"
+SNAPSHOT_ENTRIES = 2_000_000
+
+
+def peak_allocations(snapshot: dict[str, Any], top: int = 15) -> list[dict[str, Any]]:
+    """What was allocated at the allocated-memory peak, grouped by the first call site outside
+    torch (a CUDA memory-history snapshot replayed: alloc / free_completed events)."""
+    trace = next((t for t in snapshot.get("device_traces", []) if t), [])
+    cur = peak = 0
+    peak_at = -1
+    for i, e in enumerate(trace):
+        if e["action"] == "alloc":
+            cur += e["size"]
+        elif e["action"] == "free_completed":
+            cur -= e["size"]
+        if cur > peak:
+            peak, peak_at = cur, i
+    live: dict[int, dict[str, Any]] = {}
+    for e in trace[:peak_at + 1]:
+        if e["action"] == "alloc":
+            live[e["addr"]] = e
+        elif e["action"] == "free_completed":
+            live.pop(e["addr"], None)
+    groups: dict[str, list[int]] = {}
+    for e in live.values():
+        frames = e.get("frames") or []
+        site = next((f for f in frames if "/torch/" not in f["filename"]), frames[0] if frames else None)
+        key = f"{site['filename'].split('site-packages/')[-1]}:{site['line']} {site['name']}" if site else "?"
+        groups.setdefault(key, []).append(e["size"])
+    rows = sorted(({"site": k, "bytes": sum(v), "tensors": len(v)} for k, v in groups.items()),
+                  key=lambda r: -r["bytes"])
+    # allocations before recording started (none: it starts before the model loads) are not seen
+    return [{"site": "(traced peak)", "bytes": peak, "tensors": len(live)}] + rows[:top]
 
 
 def tokens_per_step(events: list[dict[str, Any]]) -> list[int]:
@@ -441,8 +487,9 @@ def _run(args: argparse.Namespace) -> int:
         run_dir = root / "runs" / f"{cid}-{int(time.time())}"
         run_dir.mkdir(parents=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config(spec, model_dir, data, root)))
+        child_env = dict(env, **({SNAPSHOT_ENV: "1"} if args.snapshot else {}))
         try:
-            proc = subprocess.run([sys.executable, __file__, "child", str(run_dir)], env=env,
+            proc = subprocess.run([sys.executable, __file__, "child", str(run_dir)], env=child_env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                   timeout=args.timeout)
             rc, stderr = proc.returncode, proc.stderr
@@ -464,6 +511,8 @@ def _run(args: argparse.Namespace) -> int:
                        est_gc=est.setup.gc, est_loss=est.setup.loss)
         plan = next((e for e in events if e.get("type") == "plan"), {})
         row["engine_choices"] = plan.get("choices", {})
+        if (run_dir / "peak_allocations.json").exists():
+            row["peak_allocations"] = json.loads((run_dir / "peak_allocations.json").read_text())
         invalid = token_check(events, b, s, padded) if rc == 0 else ""
         row["tokens_per_step"] = tokens_per_step(events)
         if measured is not None and measured.steps >= 2 and rc == 0 and invalid:
@@ -535,6 +584,9 @@ def main() -> int:
     r.add_argument("--timeout", type=float, default=300.0, help="seconds one configuration may take")
     r.add_argument("--redo", action="store_true",
                    help="measure configurations again that OUT/results.json already holds as ok or invalid")
+    r.add_argument("--snapshot", action="store_true",
+                   help="record CUDA memory history in each run and store what was allocated at the peak, by "
+                        "call site, in the row (peak_allocations); slower, for diagnosing a miss")
     sub.add_parser("list", help="print the configuration ids by subset")
     b = sub.add_parser("build", help=argparse.SUPPRESS)
     b.add_argument("--root", required=True)
