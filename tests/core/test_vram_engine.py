@@ -191,3 +191,19 @@ def test_checkpointing_keeps_part_of_the_loss_spike_reserved():
     loss_spike = int(2.5 * chunk) + 3 * 2 * facts.hidden_size * 8 * 1024
     assert on.peak_reserved - on.peak_allocated == int(GC_SPIKE_SLACK * loss_spike)
     assert off.peak_reserved == off.peak_allocated  # no checkpointing, no standard loss: no extra slack
+
+
+def test_suggest_offers_bf16_adapter_compute_first_when_fp32_adapters_do_not_fit():
+    from studio.core.vram.suggest import suggest
+
+    facts = catalog_facts("Llama-3.2-1B")
+    c = cfg(adapter_compute="fp32", gradient_checkpointing="off", loss_impl="chunked", batch_size=4,
+            max_seq_len=2048)
+    need = estimate(c, facts).device_used
+    auto_need = estimate(c.replace("training.adapter_compute", "auto"), facts).device_used
+    assert auto_need < need
+    budget = (need + auto_need) // 2
+    first = suggest(c, facts, budget)[0]
+    assert first.changes == {"training.adapter_compute": "auto"} and first.fits and first.cost_rank == 0
+    assert not any("training.adapter_compute" in x.changes
+                   for x in suggest(c.replace("training.adapter_compute", "auto"), facts, auto_need - 1))

@@ -102,6 +102,11 @@ _CANDIDATES = [
 ]
 
 
+# Not a trade-off: bf16 adapter compute is faster than PEFT's fp32 one and saves the fp32 input copies.
+_ADAPTER_COMPUTE = (0, "Compute adapters in bf16 (fp32 master weights)",
+                    "faster: no fp32 copies of activations, products on tensor cores", "faster")
+
+
 def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe = STUDIO,
             overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> list[Suggestion]:
     """Changes that make the run smaller, ranked by speed cost; empty when it already fits."""
@@ -119,6 +124,9 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
     t = config.training
     s = current.setup
     proposals: list[tuple[int, dict[str, Any]]] = []
+    if (getattr(t, "adapter_compute", "auto") == "fp32" and not s.autocast and recipe.follows_adapter_compute
+            and s.precision in ("bf16", "fp16") and s.family in ("lora", "waveft")):
+        proposals.append((0, {"training.adapter_compute": "auto"}))
     if s.loss == "standard" and t.loss_impl == "standard":
         proposals.append((0, {"training.loss_impl": "auto"}))
     if t.optimizer == "adamw" and current.breakdown["optimizer"] > 128 * 1024 ** 2:
@@ -147,7 +155,7 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
         saves = current.device_used - e.device_used
         if saves <= 0 or (saves < 0.02 * current.device_used and not e.fits(budget_bytes)):
             continue  # not worth a click
-        _, title, cost, short = _CANDIDATES[rank]
+        _, title, cost, short = _ADAPTER_COMPUTE if "training.adapter_compute" in changes else _CANDIDATES[rank]
         out.append(Suggestion(_title(title, changes), changes, cost, rank, e.device_used, saves,
                               e.fits(budget_bytes), short))
     if not any(x.fits and x.cost_rank < 5 for x in out):
