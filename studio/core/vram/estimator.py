@@ -409,9 +409,13 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         biggest = max((m.in_features * m.out_features for m in f.linear_shapes), default=0)
         x = x_dequant = s.compute_bytes * biggest
     if s.dora:
-        # PEFT's DoRA forms lora_B(lora_A(eye(in))) (fp32, in x in identity) and, for the column
-        # norm, fp32 copies of W, of the update, of its scaled form and of their sum.
-        x = max(x, max((4 * m.in_features ** 2 + 16 * m.in_features * m.out_features for m in s.targets), default=0))
+        # PEFT's DoRA forms lora_B(lora_A(eye(in))) (in x in identity) and, for the column norm,
+        # copies of W, of the update, of its scaled form and of their sum, all in the input's dtype:
+        # fp32 with PEFT's input cast, the compute dtype under autocast (W's copy is then W itself;
+        # counted anyway, on the safe side).
+        b = p if s.autocast else 4
+        x = max(x, max((b * m.in_features ** 2 + 4 * b * m.in_features * m.out_features for m in s.targets),
+                       default=0))
     if s.family == "waveft":
         x = max(x, max((4 * m.in_features * m.out_features for m in s.targets), default=0))
     x += ov.cublas_workspace
