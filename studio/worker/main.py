@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from studio.worker.engine import configure_allocator
+
+    configure_allocator()  # before torch touches the GPU
     if args.job == "train":
         from studio.worker.train import main as train_main
 

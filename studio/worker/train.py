@@ -65,7 +65,8 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     from studio.worker.batching import Batcher, EvalBatches, decide_grouping
     from studio.worker.data import prepare_data
     from studio.worker.engine import (
-        EngineChoices, decide_batching, decide_checkpointing, decide_cpu_threads, enable_checkpointing,
+        EngineChoices, allocator_choice, decide_batching, decide_checkpointing, decide_cpu_threads,
+        enable_checkpointing,
     )
     from studio.worker.kernels import apply_liger, compile_layers, decide_compile, uncompile_layers
     from studio.worker.loop import TrainLoop
@@ -93,6 +94,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     if liger.broke_model:
         model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log)
     engine.choices["kernels"] = liger.reason
+    engine.choices["allocator"] = allocator_choice(placement.device)
     attn = getattr(model.config, "_attn_implementation", cfg.model.attn_implementation)
     engine.padding_free, engine.attention_mask, engine.choices["batching"] = decide_batching(
         cfg, model, placement.device, attn)
