@@ -69,7 +69,12 @@ class Batcher:
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.micro_batches_per_epoch / self.grad_accum)
+        return self.count_steps(len(self.examples), self.batch_size, self.grad_accum)
+
+    @staticmethod
+    def count_steps(examples: int, batch_size: int, grad_accum: int) -> int:
+        """Optimizer steps in one epoch of ``examples`` (the last micro-batch and step may be short)."""
+        return math.ceil(math.ceil(examples / batch_size) / grad_accum)
 
     def epoch_order(self, epoch: int) -> list[int]:
         order = list(range(len(self.examples)))

@@ -25,9 +25,14 @@ class KernelResult:
     reason: str
 
 
-def apply_liger(model: Any, device: str, log: Callable[[str], None]) -> KernelResult:
+def apply_liger(model: Any, device: str, log: Callable[[str], None], compiled: bool = False) -> KernelResult:
     if device != "cuda":
         return KernelResult(False, False, "off (Liger kernels are for CUDA GPUs)")
+    if compiled:
+        # Inductor fuses RMSNorm, RoPE and SwiGLU itself inside the compiled layers; Liger's Triton
+        # kernels there would only split its graphs.
+        return KernelResult(False, False, "off (the compiled layers get fused RMSNorm/RoPE/SwiGLU kernels from "
+                                          "torch.compile)")
     try:
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
     except ImportError:
@@ -148,5 +153,9 @@ def _probe_logits(model: Any) -> Any:
 
 
 def _close(a: Any, b: Any) -> bool:
-    # bf16 kernels round differently; a broken kernel is off by O(1), not by O(1e-2)
-    return float((a - b).abs().max()) <= 5e-2 * max(1.0, float(b.abs().max()))
+    """bf16 kernels round differently, and over 32+ random layers the rounding adds up to more than
+    a per-element bound allows; a broken kernel (wrong rotation, wrong norm, wrong scale) is off by
+    the logits' own size. So: the elementwise bound, or a relative L2 error under 10%."""
+    if float((a - b).abs().max()) <= 5e-2 * max(1.0, float(b.abs().max())):
+        return True
+    return float((a - b).double().norm()) <= 0.1 * float(b.double().norm())

@@ -83,14 +83,22 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     placement = resolve_placement(cfg)
     engine = EngineChoices(choices=dict(placement.choices))
 
-    rep.emit("phase", phase="loading_model", detail=cfg.model.path or "demo model")
+    # Data first: a bad file fails in seconds instead of after the model load, and the run's length
+    # (which decides whether compiling pays) is known before the kernels are chosen.
+    rep.emit("phase", phase="loading_data", detail=cfg.data.path or "demo dataset")
     tokenizer = load_tokenizer(cfg)
+    data = prepare_data(cfg, tokenizer, log=rep.log)
+    steps_per_epoch = Batcher.count_steps(len(data.train), t.batch_size, t.grad_accum)
+    total_steps = t.max_steps or max(1, math.ceil(t.epochs * steps_per_epoch))
+    compiled, engine.choices["compile"] = decide_compile(t.compile, placement.device, total_steps)
+
+    rep.emit("phase", phase="loading_model", detail=cfg.model.path or "demo model")
     model, load_choices = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log)
     engine.choices.update(load_choices)
     _threads, engine.choices["cpu_threads"] = decide_cpu_threads(model, placement.device)
     engine.gradient_checkpointing, engine.choices["gradient_checkpointing"] = decide_checkpointing(
         cfg, model, placement.device, rep.log)
-    liger = apply_liger(model, placement.device, rep.log)
+    liger = apply_liger(model, placement.device, rep.log, compiled=compiled)
     if liger.broke_model:
         model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log)
     engine.choices["kernels"] = liger.reason
@@ -108,14 +116,10 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
         engine.padding_free, engine.attention_mask = False, True
         engine.choices["batching"] = "padded with an attention mask (soft-prompt methods prepend virtual tokens)"
 
-    rep.emit("phase", phase="loading_data", detail=cfg.data.path or "demo dataset")
-    data = prepare_data(cfg, tokenizer, log=rep.log)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batcher = Batcher(data.train, t.batch_size, t.grad_accum, t.seed, pad_id, padding_free=engine.padding_free,
                       attention_mask=engine.attention_mask, lengths=data.train_lengths)
     batcher.group_by_length, engine.choices["group_by_length"] = decide_grouping(t.group_by_length, batcher)
-    total_steps = t.max_steps or max(1, math.ceil(t.epochs * batcher.steps_per_epoch))
-    compiled, engine.choices["compile"] = decide_compile(t.compile, placement.device, total_steps)
     if compiled and not compile_layers(model, rep.log):
         engine.choices["compile"] = "off (no repeated decoder layers found to compile)"
 

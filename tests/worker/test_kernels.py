@@ -54,6 +54,23 @@ def test_a_faithful_kernel_is_applied(monkeypatch):
     assert r.applied and seen["fused_linear_cross_entropy"] is False and seen["rms_norm"] is True
 
 
+def test_compiled_runs_leave_fusion_to_the_compiler(monkeypatch):
+    _fake_liger(monkeypatch, lambda model, **kw: (_ for _ in ()).throw(AssertionError("must not patch")))
+    r = apply_liger(_tiny(), "cuda", lambda s: None, compiled=True)
+    assert not r.applied and not r.broke_model and "torch.compile" in r.reason
+
+
+def test_the_probe_tolerates_rounding_noise_but_not_a_wrong_scale():
+    from studio.worker.kernels import _close
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(1, 16, 50, generator=g) * 30
+    noisy = ref + torch.randn(1, 16, 50, generator=g) * 1.5  # ~5% relative noise, elementwise up to ~6
+    assert _close(noisy, ref)
+    assert not _close(ref * 3, ref)
+    assert not _close(ref.roll(1, dims=1), ref)
+
+
 def test_compile_decision_says_why():
     on, why = decide_compile("auto", "cpu", 10_000)
     assert not on and "CUDA" in why
