@@ -354,8 +354,8 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         out_fwd = 3 * p if s.autocast else p + 8  # per output element, forward
         # per input element, backward: the adapter's fp32 input gradient and its cast (the base's
         # gradient comes after the cast, the fp32 one is gone by then); under autocast the base's
-        # and the adapter's gradients and their sum (measured on the CPU)
-        in_bwd = 3 * p if s.autocast else p + 4
+        # and the adapter's gradients (summed in place)
+        in_bwd = 2 * p if s.autocast else p + 4
         mlp_in = {"gate_proj", "up_proj", "gate_up_proj", "c_fc", "w1", "w3", "fc1"}
         tail = mlp_tok + sum(p_adapter_in * (t.in_features + s.rank) for t in s.targets
                              if t.name.rsplit(".", 1)[-1] in ("down_proj", "w2", "fc2", "c_proj"))
