@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Smoke test of the installed package: build the CPU flavour, `dpkg -i` the .deb, then use only
+# Smoke test of the installed package: build a flavour (cpu by default), `dpkg -i` its .deb, then use only
 # what it installed (/usr/bin/studio) to print versions, start the GUI offscreen, run the
 # self-test, and train the demo for 3 steps + export the adapter through `studio --worker`.
 # Fails on any import error, missing Qt plugin, missing data file or traceback in a log.
 #
-#   packaging/smoke_test.sh [--no-build] [--keep] [--deb PATH]
-#     --no-build  use the existing dist/studio-cpu_VERSION_amd64.deb
+#   packaging/smoke_test.sh [--flavour cpu|gpu] [--no-build] [--keep] [--deb PATH]
+#     --flavour   which build to test (default cpu). The gpu one also passes on a machine without a
+#                 GPU (it trains on the CPU); its self-test must then name the CUDA build of torch and
+#                 show that bitsandbytes and Liger import.
+#     --no-build  use the existing dist/studio-FLAVOUR_VERSION_amd64.deb
 #     --keep      leave the package installed afterwards (default: dpkg -r at the end)
 # Needs root (or sudo) for dpkg. Logs go to build/smoke/.
 set -euo pipefail
@@ -13,9 +16,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 VERSION="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' studio/__init__.py)"
-BUILD=1; KEEP=0; DEB="dist/studio-cpu_${VERSION}_amd64.deb"
+BUILD=1; KEEP=0; DEB=""; FLAVOUR=cpu
 while [ $# -gt 0 ]; do
     case "$1" in
+        --flavour|--flavor) FLAVOUR="$2"; shift;;
         --no-build) BUILD=0;;
         --keep) KEEP=1;;
         --deb) DEB="$2"; shift;;
@@ -23,6 +27,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+case "$FLAVOUR" in cpu|gpu) ;; *) echo "--flavour must be cpu or gpu" >&2; exit 2;; esac
+[ -n "$DEB" ] || DEB="dist/studio-${FLAVOUR}_${VERSION}_amd64.deb"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 LOGS="$ROOT/build/smoke"; rm -rf "$LOGS"; mkdir -p "$LOGS"
 FAILED=0
@@ -40,9 +46,9 @@ scan() {  # scan LOGFILE WHAT: fail when the log shows a broken installation
 }
 
 if [ "$BUILD" = 1 ]; then
-    step "build the CPU flavour"
+    step "build the $FLAVOUR flavour"
     T0=$(date +%s)
-    packaging/build.sh cpu --no-venv 2>&1 | tee "$LOGS/build.log"
+    packaging/build.sh "$FLAVOUR" --no-venv 2>&1 | tee "$LOGS/build.log"
     echo "build time: $(( $(date +%s) - T0 )) s"
 fi
 [ -f "$DEB" ] || { echo "no package at $DEB" >&2; exit 1; }
@@ -115,6 +121,21 @@ studio --self-test 2>&1 | tee "$LOGS/self-test.log"
 rc=${PIPESTATUS[0]}
 set -e
 [ $rc = 0 ] && pass "self-test exit status 0" || fail "self-test exit status $rc"
+if [ "$FLAVOUR" = gpu ]; then
+    # the CUDA stack must be in the package whether or not this machine has a GPU
+    if grep -Eq "^(PASS  CUDA .*CUDA [0-9]|SKIP  CUDA .*CUDA [0-9.]+ build of torch)" "$LOGS/self-test.log"; then
+        pass "self-test: $(grep -E '^(PASS|SKIP)  CUDA ' "$LOGS/self-test.log" | sed 's/  */ /g' | cut -c1-150)"
+    else
+        fail "self-test does not show a CUDA build of torch"
+    fi
+    for pkg in bitsandbytes "Liger kernels"; do
+        if grep -Eq "^(PASS  $pkg .*|SKIP  $pkg .* imports?[ ;])" "$LOGS/self-test.log"; then
+            pass "self-test: $(grep -E "^(PASS|SKIP)  $pkg " "$LOGS/self-test.log" | sed 's/  */ /g' | cut -c1-150)"
+        else
+            fail "self-test: $pkg is not importable in the gpu build"
+        fi
+    done
+fi
 
 step "train the demo for 3 steps through the installed app's own --worker, then export the adapter"
 RUN="$STUDIO_HOME/runs/smoke-demo"; mkdir -p "$RUN"
@@ -152,6 +173,12 @@ else
     fail "export: exit $rc"; tail -30 "$LOGS/worker-export.log"; ls -la "$STUDIO_HOME/export" 2>/dev/null
 fi
 scan "$LOGS/worker-export.log" "export worker"
+private=$(find "$STUDIO_HOME/export" -type f ! -perm -044 2>/dev/null | head -3)
+if [ -d "$STUDIO_HOME/export" ] && [ -z "$private" ]; then
+    pass "exported files readable by others (umask $(umask))"
+else
+    fail "exported files not readable by others: $private"
+fi
 
 cd "$ROOT"
 if [ "$KEEP" = 0 ]; then
