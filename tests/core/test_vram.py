@@ -128,13 +128,14 @@ def test_plain_recipe_matches_published_h100_measurements(model, method, b, s, g
     assert e.peak_reserved / GIB == pytest.approx(reserved, rel=0.08)  # the allocator is less predictable
 
 
-def test_breakdown_sums_to_device_total_for_every_method():
+@pytest.mark.parametrize("compute", ["fp32", "auto"])
+def test_breakdown_sums_to_device_total_for_every_method(compute):
     facts = catalog_facts("Qwen2.5-1.5B")
     for name in ("lora", "qlora", "dora", "qdora", "adalora", "ia3", "prompt_tuning", "p_tuning", "prefix_tuning",
                  "llama_adapter", "vb_lora", "waveft", "galore", "lisa", "full", "freeze"):
         for gc in (True, False):
             for b, s in ((1, 256), (4, 2048)):
-                view = _config_view(cfg(batch_size=b), name, {}, s)
+                view = _config_view(cfg(batch_size=b, adapter_compute=compute), name, {}, s)
                 from studio.core.vram import estimate_setup
 
                 e = estimate_setup(replace(resolve_setup(view, facts, gc=gc), batch=b), facts)
@@ -143,19 +144,23 @@ def test_breakdown_sums_to_device_total_for_every_method():
                 assert e.trainable_params > 0, name
 
 
-@pytest.mark.parametrize("method", [{"name": "lora"}, {"name": "qlora"}])
-def test_more_batch_or_length_never_needs_less(method):
+@pytest.mark.parametrize("method", [{"name": "lora"}, {"name": "qlora"}, {"name": "dora"}, {"name": "ia3"},
+                                    {"name": "galore"}, {"name": "full"}])
+@pytest.mark.parametrize("compute", ["fp32", "auto"])
+def test_more_batch_or_length_never_needs_less(method, compute):
     facts = catalog_facts("Llama-3.2-3B")
     for gc in ("on", "off"):
         for loss in ("standard", "chunked"):
             prev = 0
             for b in (1, 2, 3, 4, 8, 16):
-                e = estimate(cfg(method=method, batch_size=b, gradient_checkpointing=gc, loss_impl=loss), facts)
+                e = estimate(cfg(method=method, batch_size=b, gradient_checkpointing=gc, loss_impl=loss,
+                                 adapter_compute=compute), facts)
                 assert e.device_used > prev
                 prev = e.device_used
             prev = 0
             for s in (128, 512, 1000, 2048, 8192):
-                e = estimate(cfg(method=method, max_seq_len=s, gradient_checkpointing=gc, loss_impl=loss), facts)
+                e = estimate(cfg(method=method, max_seq_len=s, gradient_checkpointing=gc, loss_impl=loss,
+                                 adapter_compute=compute), facts)
                 assert e.device_used > prev
                 prev = e.device_used
 
