@@ -77,8 +77,9 @@ DROP = [re.compile(p) for p in (
     r"qmlimportscanner|qmltyperegistrar|balsam|balsamui|svgtoqml|metaobjectdump|androiddeployqt|qsb)$",
 )]
 # Sources transformers/torch read with inspect must stay even under a "tests" folder name; triton
-# builds its CUDA launcher at run time from driver.c and the CUDA headers it ships.
-KEEP = re.compile(r"^(transformers|torch|triton)/.*\.py$|^triton/backends/[^/]+/include/")
+# builds its CUDA launcher at run time from driver.c, the CUDA headers it ships and Python's headers
+# (bundled by the spec for the gpu flavour).
+KEEP = re.compile(r"^(transformers|torch|triton)/.*\.py$|^triton/backends/[^/]+/include/|^include/python3[^/]*/")
 
 
 def dropped(dest: str) -> bool:

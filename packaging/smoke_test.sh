@@ -135,6 +135,12 @@ if [ "$FLAVOUR" = gpu ]; then
             fail "self-test: $pkg is not importable in the gpu build"
         fi
     done
+    # triton's first kernel needs its C launcher built with Python.h + cuda.h from the bundle
+    if grep -Eq "^(PASS  triton launcher build|SKIP  triton launcher build .*no C compiler)" "$LOGS/self-test.log"; then
+        pass "self-test: $(grep -E '^(PASS|SKIP)  triton launcher' "$LOGS/self-test.log" | sed 's/  */ /g' | cut -c1-150)"
+    else
+        fail "self-test: triton cannot build its launcher in the gpu build"
+    fi
 fi
 
 step "train the demo for 3 steps through the installed app's own --worker, then export the adapter"

@@ -211,6 +211,38 @@ def check_liger() -> str:
     return what
 
 
+_LAUNCHER_PROBE = """#include <cuda.h>
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static PyObject *api(PyObject *self, PyObject *args) { return PyLong_FromLong(CUDA_VERSION); }
+static PyMethodDef methods[] = {{"api", api, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "studio_triton_probe", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_studio_triton_probe(void) { return PyModule_Create(&mod); }
+"""
+
+
+def check_triton_launcher() -> str:
+    """Triton compiles a small C launcher (with cuda.h and Python.h) before its first kernel runs.
+
+    The same build as triton's, on a probe module, so it is checked on a machine without a GPU too.
+    """
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("triton") is None:
+        raise Skip("not in this build (CPU flavour)")
+    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        raise Skip("no C compiler (gcc): on a GPU, Liger and compiled layers fall back to the plain PyTorch "
+                   "kernels; install gcc to use them")
+    import triton
+    from triton.runtime.build import compile_module_from_src
+
+    include = Path(triton.__file__).parent / "backends" / "nvidia" / "include"
+    module = compile_module_from_src(_LAUNCHER_PROBE, "studio_triton_probe", include_dirs=[str(include)])
+    return f"{Path(cc).name} built a launcher module against Python.h and cuda.h (CUDA API {module.api()})"
+
+
 def check_nvml() -> str:
     import pynvml  # noqa: F401 - a missing module here is a packaging bug, not a machine fact
 
@@ -308,6 +340,7 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("CUDA", check_cuda),
     ("bitsandbytes", check_bitsandbytes),
     ("Liger kernels", check_liger),
+    ("triton launcher build", check_triton_launcher),
     ("NVML", check_nvml),
     ("demo resources", check_demo_resources),
     ("worker: train 2 steps + export", check_worker),

@@ -44,7 +44,7 @@ def test_only_runs_the_named_checks(monkeypatch):
 
 def test_every_subsystem_has_a_check():
     names = " ".join(name for name, _ in selftest.CHECKS)
-    for subsystem in ("core imports", "Qt", "torch", "transformers", "peft", "CUDA", "bitsandbytes", "Liger", "NVML",
+    for subsystem in ("core imports", "Qt", "torch", "transformers", "peft", "CUDA", "bitsandbytes", "Liger", "triton", "NVML",
                       "demo", "worker"):
         assert subsystem in names
 
@@ -81,7 +81,8 @@ def test_gpu_only_packages_absent_from_the_cpu_flavour_skip(monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("bitsandbytes", "liger_kernel") else real(name, *a))
+                        lambda name, *a: None if name in ("bitsandbytes", "liger_kernel", "triton") else real(name, *a))
     code, text = _run(monkeypatch, [("bitsandbytes", selftest.check_bitsandbytes),
-                                    ("Liger kernels", selftest.check_liger)])
-    assert code == 0 and text.count("not in this build") == 2
+                                    ("Liger kernels", selftest.check_liger),
+                                    ("triton launcher build", selftest.check_triton_launcher)])
+    assert code == 0 and text.count("not in this build") == 3

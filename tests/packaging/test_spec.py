@@ -71,7 +71,8 @@ def test_no_excluded_module_is_imported_by_the_studio():
     "nvidia/nccl/lib/libnccl.so.2", "nvidia/cusparselt/lib/libcusparseLt.so.0", "nvidia/nvshmem/lib/libnvshmem_host.so.3",
     "triton/_C/libtriton.so", "triton/backends/nvidia/bin/ptxas", "triton/backends/nvidia/bin/ptxas-blackwell",
     "triton/backends/nvidia/lib/libdevice.10.bc", "triton/backends/nvidia/include/cuda.h",
-    "triton/backends/nvidia/driver.c", "triton/language/core.py",
+    "triton/backends/nvidia/driver.c", "triton/language/core.py", "include/python3.11/Python.h",
+    "include/python3.11/cpython/object.h",
     "bitsandbytes/libbitsandbytes_cuda130.so", "bitsandbytes/libbitsandbytes_cpu.so", "liger_kernel/ops/rms_norm.py",
 ])
 def test_bundle_keeps_what_the_studio_needs(path):
