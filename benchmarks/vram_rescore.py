@@ -57,7 +57,9 @@ def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
     if loss in ("standard", "chunked"):
         config = config.replace("training.loss_impl", loss)
     kernels = _first_word(choices.get("kernels"))
-    recipe = replace(STUDIO, fused_kernels={"on": True, "off": False}.get(kernels))
+    # rows from before the engine chose the allocator ran PyTorch's default one
+    recipe = replace(STUDIO, fused_kernels={"on": True, "off": False}.get(kernels),
+                     expandable_segments=str(choices.get("allocator", "")).startswith("expandable"))
     # Rows measured before the engine chose adapter compute ran PEFT's fp32 adapter inputs.
     compute = _first_word(choices.get("adapter_compute")) or "fp32"
     if compute in ("auto", "fp32", "bf16", "fp16"):

@@ -151,18 +151,23 @@ def test_more_batch_or_length_never_needs_less(method, compute):
     facts = catalog_facts("Llama-3.2-3B")
     for gc in ("on", "off"):
         for loss in ("standard", "chunked"):
+            # never less; strictly more where activations hold the peak (GaLore's and full
+            # training's optimizer step does not grow with the batch)
+            strict = method["name"] not in ("galore", "full")
             prev = 0
             for b in (1, 2, 3, 4, 8, 16):
                 e = estimate(cfg(method=method, batch_size=b, gradient_checkpointing=gc, loss_impl=loss,
                                  adapter_compute=compute), facts)
-                assert e.device_used > prev
+                assert e.device_used > prev if strict else e.device_used >= prev
                 prev = e.device_used
             prev = 0
             for s in (128, 512, 1000, 2048, 8192):
                 e = estimate(cfg(method=method, max_seq_len=s, gradient_checkpointing=gc, loss_impl=loss,
                                  adapter_compute=compute), facts)
-                assert e.device_used > prev
+                assert e.device_used > prev if strict else e.device_used >= prev
                 prev = e.device_used
+            assert prev > estimate(cfg(method=method, max_seq_len=128, gradient_checkpointing=gc, loss_impl=loss,
+                                       adapter_compute=compute), facts).device_used
 
 
 def test_memory_savers_save_memory():

@@ -180,17 +180,43 @@ def test_lora_working_set_under_checkpointing_grows_with_fused_projections():
     assert auto.phases["backward_start"] < e_p.phases["backward_start"]
 
 
-def test_checkpointing_keeps_part_of_the_loss_spike_reserved():
+def test_checkpointing_keeps_part_of_the_loss_spike_reserved_with_fixed_segments():
     facts = catalog_facts("Qwen2.5-0.5B")
     ov = Overheads(frag_fraction=0.0)
-    on = estimate(cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=8, max_seq_len=1024), facts,
-                  overheads=ov)
-    off = estimate(cfg(gradient_checkpointing="off", loss_impl="chunked", batch_size=8, max_seq_len=1024), facts,
-                   overheads=ov)
+    fixed = replace(STUDIO, expandable_segments=False)  # PyTorch's default caching allocator
+    c = cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=8, max_seq_len=1024)
+    on = estimate(c, facts, overheads=ov, recipe=fixed)
+    off = estimate(c.replace("training.gradient_checkpointing", "off"), facts, overheads=ov, recipe=fixed)
     chunk = 1 << 28
     loss_spike = int(2.5 * chunk) + 3 * 2 * facts.hidden_size * 8 * 1024
     assert on.peak_reserved - on.peak_allocated == int(GC_SPIKE_SLACK * loss_spike)
     assert off.peak_reserved == off.peak_allocated  # no checkpointing, no standard loss: no extra slack
+
+
+def test_expandable_segments_keep_reserved_near_allocated():
+    """The worker's default on Linux (studio/worker/engine.py configure_allocator)."""
+    facts = catalog_facts("Qwen2.5-0.5B")
+    ov = Overheads(frag_fraction=0.04)
+    grow = replace(STUDIO, expandable_segments=True)
+    for gc, loss in (("on", "chunked"), ("off", "standard"), ("on", "standard")):
+        e = estimate(cfg(gradient_checkpointing=gc, loss_impl=loss, batch_size=8, max_seq_len=1024), facts,
+                     overheads=ov, recipe=grow)
+        assert e.setup.expandable
+        assert e.peak_reserved == e.peak_allocated + int(0.04 * e.peak_allocated)
+    assert resolve_setup(cfg(), facts, recipe=hf_peft_recipe(kbit_prep=False)).expandable is False
+
+
+def test_expandable_segments_default_follows_the_worker(monkeypatch):
+    import sys
+
+    from studio.core.vram.setup import worker_uses_expandable_segments
+
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    assert worker_uses_expandable_segments() == sys.platform.startswith("linux")
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
+    assert worker_uses_expandable_segments() is False
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True,max_split_size_mb:128")
+    assert worker_uses_expandable_segments() is True
 
 
 def test_suggest_offers_bf16_adapter_compute_first_when_fp32_adapters_do_not_fit():

@@ -68,17 +68,18 @@ def measured_peaks(events: list[dict[str, Any]]) -> Optional[Measured]:
 
 
 def engine_recipe(run: Any) -> Any:
-    """The studio recipe as this run's worker actually ran it (fused kernels on or off)."""
+    """The studio recipe as this run's worker actually ran it (fused kernels, the CUDA allocator)."""
     from dataclasses import replace as _replace
 
     from studio.core.vram.setup import STUDIO
 
-    kernels = _first_word(_plan_choices(run).get("kernels"))
-    if kernels == "on":
-        return _replace(STUDIO, fused_kernels=True)
-    if kernels == "off":
-        return _replace(STUDIO, fused_kernels=False)
-    return STUDIO
+    choices = _plan_choices(run)
+    kernels = _first_word(choices.get("kernels"))
+    fused = {"on": True, "off": False}.get(kernels)
+    # "expandable segments (auto: ...)" since the engine sets the allocator; runs from before used
+    # PyTorch's default caching allocator.
+    expandable = str(choices.get("allocator", "")).startswith("expandable") if choices else None
+    return _replace(STUDIO, fused_kernels=fused, expandable_segments=expandable)
 
 
 def _plan_choices(run: Any) -> dict[str, Any]:

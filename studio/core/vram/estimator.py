@@ -445,7 +445,14 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     parts = phases_parts[peak_phase]
 
     frag = int(peak_alloc * ov.frag_fraction)
-    if s.loss == "standard":
+    if s.expandable:
+        # Expandable segments: freed ranges are reused by requests of any size and new memory is
+        # mapped at the segment's end, so neither the loss spike's blocks nor checkpointing's
+        # mixed sizes leave reserved-but-unusable gaps; only the share of holes between live
+        # blocks (frag_fraction) remains. (Assumed from PyTorch's design; the next grid run on
+        # the H100 measures it: its rows record the allocator.)
+        pass
+    elif s.loss == "standard":
         # The loss spike's large blocks stay cached; measured slack ~ one fp32 logits tensor,
         # bounded because later allocations reuse those blocks.
         # (about half of that when the logits are fp32 already and no upcast copy is made)

@@ -51,6 +51,11 @@ class Recipe:
     # Fused RMSNorm/RoPE/SwiGLU kernels (Liger): None = used when liger-kernel is installed here,
     # as the studio's worker does on CUDA.
     fused_kernels: Optional[bool] = None
+    # PyTorch's caching allocator with expandable segments (the worker sets
+    # PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True on Linux unless the user configured it):
+    # freed space is reused by requests of any size, so reserved memory stays near allocated.
+    # None = what the worker does on this machine.
+    expandable_segments: Optional[bool] = None
 
 
 STUDIO = Recipe()
@@ -61,7 +66,7 @@ def hf_peft_recipe(kbit_prep: bool = True) -> Recipe:
     return Recipe(name="hf_peft" + ("" if kbit_prep else "_noprep"),
                   title="transformers + PEFT" + (" (kbit prep)" if kbit_prep else ""),
                   kbit_prep=kbit_prep, force_loss="standard", loss_keeps_logits=True, mask_when_padded=True,
-                  fused_kernels=False, follows_adapter_compute=False)
+                  fused_kernels=False, follows_adapter_compute=False, expandable_segments=False)
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class Setup:
     recipe: Recipe = field(default_factory=Recipe)
     fused_kernels: bool = False
     autocast: bool = False  # adapters compute in the model's dtype (their inputs are not copied to fp32)
+    expandable: bool = False  # the CUDA allocator grows segments in place (little fragmentation)
     notes: tuple[str, ...] = ()
 
     @property
@@ -237,6 +243,8 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
 
     kernels = recipe.fused_kernels if recipe.fused_kernels is not None else liger_installed()
     kw["fused_kernels"] = bool(kernels)
+    kw["expandable"] = recipe.expandable_segments if recipe.expandable_segments is not None \
+        else worker_uses_expandable_segments()
     # The worker autocasts only PEFT adapters with fp32 weights over a bf16/fp16 model; full-like
     # methods train the model's own weights in its dtype and never autocast.
     kw["autocast"] = recipe.autocast or (
@@ -291,6 +299,18 @@ def _qr_bf16_layers(m: Any, layers: int) -> int:
         except ValueError:
             continue
     return len([i for i in chosen if 0 <= i < layers])
+
+
+def worker_uses_expandable_segments() -> bool:
+    """What studio/worker/engine.py configure_allocator() does here: expandable segments on Linux
+    unless PYTORCH_CUDA_ALLOC_CONF says otherwise (the worker inherits this process's environment)."""
+    import os
+    import sys
+
+    value = os.environ.get("PYTORCH_CUDA_ALLOC_CONF")
+    if value is not None:
+        return "expandable_segments:true" in value.replace(" ", "").lower()
+    return sys.platform.startswith("linux")
 
 
 @lru_cache(maxsize=1)
