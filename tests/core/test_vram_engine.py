@@ -106,11 +106,34 @@ def test_compile_and_length_grouping_do_not_change_the_estimate():
     """The estimate describes the uncompiled step (an upper bound: compiling only fuses away
     intermediates); grouping by length leaves max_seq_len x batch as the worst micro-batch."""
     facts = catalog_facts("Qwen2.5-0.5B")
-    base = estimate(cfg(batch_size=4, max_seq_len=1024), facts)
-    for field, values in (("compile", ("auto", "on", "off")), ("group_by_length", ("auto", "on", "off"))):
-        for v in values:
-            e = estimate(cfg(batch_size=4, max_seq_len=1024, **{field: v}), facts)
-            assert e.peak_allocated == base.peak_allocated and e.peak_reserved == base.peak_reserved
+    for kernels in (True, False):
+        recipe = replace(STUDIO, fused_kernels=kernels)
+        base = estimate(cfg(batch_size=4, max_seq_len=1024), facts, recipe=recipe)
+        for field, values in (("compile", ("auto", "on", "off")), ("group_by_length", ("auto", "on", "off"))):
+            for v in values:
+                e = estimate(cfg(batch_size=4, max_seq_len=1024, **{field: v}), facts, recipe=recipe)
+                assert e.peak_allocated == base.peak_allocated and e.peak_reserved == base.peak_reserved
+
+
+def test_a_compiled_run_is_estimated_without_liger_kernels(monkeypatch):
+    """The worker skips Liger when it compiles the layers (inductor fuses instead): the uncompiled
+    step it is estimated as is then the plain eager one."""
+    import studio.core.vram.setup as setup
+
+    monkeypatch.setattr(setup, "liger_installed", lambda: True)
+    facts = catalog_facts("Qwen2.5-0.5B")
+
+    def fused(**training) -> bool:
+        return resolve_setup(cfg(**training), facts).fused_kernels
+
+    assert fused(compile="off") is True
+    assert fused(compile="on") is False
+    assert fused(compile="auto", max_steps=10) is True  # too short to repay a compile
+    assert fused(compile="auto", max_steps=0) is False  # epochs: a real run, compiled
+    assert fused(compile="auto", max_steps=500) is False
+    eager = estimate(cfg(compile="on", gradient_checkpointing="off", batch_size=4, max_seq_len=1024), facts)
+    liger = estimate(cfg(compile="off", gradient_checkpointing="off", batch_size=4, max_seq_len=1024), facts)
+    assert eager.peak_allocated > liger.peak_allocated
 
 
 # ---- fixes against the H100 grid --------------------------------------------------------------------

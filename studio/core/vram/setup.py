@@ -241,7 +241,10 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
         loss = "standard"
         notes.append("this model soft-caps its logits, so the engine uses the standard loss")
 
-    kernels = recipe.fused_kernels if recipe.fused_kernels is not None else liger_installed()
+    # A compiled run gets its fusion from inductor and no Liger kernels; the estimate describes the
+    # uncompiled eager step then (an upper bound: compiling only fuses intermediates away).
+    kernels = recipe.fused_kernels if recipe.fused_kernels is not None else (
+        liger_installed() and not compile_expected(t))
     kw["fused_kernels"] = bool(kernels)
     kw["expandable"] = recipe.expandable_segments if recipe.expandable_segments is not None \
         else worker_uses_expandable_segments()
@@ -299,6 +302,19 @@ def _qr_bf16_layers(m: Any, layers: int) -> int:
         except ValueError:
             continue
     return len([i for i in chosen if 0 <= i < layers])
+
+
+COMPILE_MIN_STEPS = 30  # studio/worker/kernels.py: 'auto' compiles runs of at least this many steps
+
+
+def compile_expected(training: Any) -> bool:
+    """Will the worker compile the decoder layers (on a CUDA GPU with triton)? A run length of 0
+    max_steps (epochs) is taken as long."""
+    setting = getattr(training, "compile", "off")
+    if setting == "auto":
+        steps = int(getattr(training, "max_steps", 0) or 0)
+        return steps == 0 or steps >= COMPILE_MIN_STEPS
+    return setting == "on"
 
 
 def worker_uses_expandable_segments() -> bool:
