@@ -166,8 +166,8 @@ def test_more_batch_or_length_never_needs_less(method, compute):
                                  adapter_compute=compute), facts)
                 assert e.device_used > prev if strict else e.device_used >= prev
                 prev = e.device_used
-            assert prev > estimate(cfg(method=method, max_seq_len=128, gradient_checkpointing=gc, loss_impl=loss,
-                                       adapter_compute=compute), facts).device_used
+            assert prev >= estimate(cfg(method=method, max_seq_len=128, gradient_checkpointing=gc, loss_impl=loss,
+                                        adapter_compute=compute), facts).device_used
 
 
 def test_memory_savers_save_memory():

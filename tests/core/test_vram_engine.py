@@ -9,7 +9,7 @@ from dataclasses import replace
 from studio.core.config import RunConfig
 from studio.core.models import catalog_facts, facts_from_config
 from studio.core.vram import GIB, STUDIO, Overheads, estimate, hf_peft_recipe, resolve_auto
-from studio.core.vram.estimator import GC_SPIKE_SLACK, _galore_states
+from studio.core.vram.estimator import GALORE_GPU_STEP_EXTRA, GC_SPIKE_SLACK, _galore_states
 from studio.core.vram.setup import resolve_setup
 
 ZERO = Overheads(cuda_context=0, cublas_workspace=0, frag_fraction=0.0, logits_slack=0.0)
@@ -146,7 +146,8 @@ def test_galore_step_holds_the_embeddings_fp32_update_and_the_last_matrix_update
     assert last.name == "down_proj"
     # fp32 gradient copy + sqrt(v) + sqrt(v)+eps of the embedding, beside the down projection's
     # projected-back fp32 update
-    assert transient == 12 * facts.embedding_params + 4 * last.in_features * last.out_features
+    gpu_extra = GALORE_GPU_STEP_EXTRA * facts.layer_linear_params * facts.num_layers  # measured on the H100
+    assert transient == int(12 * facts.embedding_params + 4 * last.in_features * last.out_features + gpu_extra)
     e = estimate(cfg({"name": "galore"}, gradient_checkpointing="on", batch_size=4, max_seq_len=512), facts,
                  overheads=ZERO)
     assert e.peak_phase == "step"

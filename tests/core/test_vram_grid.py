@@ -30,11 +30,10 @@ def test_measured_grid_rows_stay_within_the_accuracy_target():
     alloc = [abs(r["error_allocated"]) for r in scored]
     reserved = [abs(r["error_reserved"]) for r in scored]
     assert statistics.median(alloc) <= 0.03
-    # The target is 8 %; GaLore on Phi-3 (p3s) still misses it by ~1.5 points: its step on the GPU
-    # holds ~1 byte per decoder-matrix parameter more than the CPU trace of the same code shows
-    # (docs/vram-estimator.md, known limits). The bound catches any regression beyond that.
-    assert max(alloc) <= 0.10, max(scored, key=lambda r: abs(r["error_allocated"]))
-    worst_non_galore = max(a for a, r in zip(alloc, scored) if "galore" not in r["id"])
-    assert worst_non_galore <= 0.085
+    # the target: worst |error| 8 % on peak allocated (GaLore meets it through a measured GPU-only
+    # term, GALORE_GPU_STEP_EXTRA; everything else through formulas checked on the CPU)
+    assert max(alloc) <= 0.08, max(scored, key=lambda r: abs(r["error_allocated"]))
+    # reserved: the allocator's history; 10 % is met by the median and all but a few rows
     assert statistics.median(reserved) <= 0.05
+    assert sum(r > 0.10 for r in reserved) <= 4
     assert max(reserved) <= 0.15
