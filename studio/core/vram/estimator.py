@@ -352,7 +352,7 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     # Without checkpointing these coincide with saved tensors and the loss spike (the measured
     # rows need no extra term); with it the first forward keeps only layer inputs, and the
     # recompute + backward of the top layer holds the peak, so they add there.
-    lora_fwd = lora_bwd = 0
+    adapter_fwd = adapter_bwd = 0
     if s.family == "lora" and s.gc:
         copy = 0 if s.autocast else 4
         out_bwd = 2 * p if s.autocast else 2 * p + 8  # per output element, backward
@@ -369,21 +369,20 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
             fwd = (p + copy) * m.in_features + out_fwd * m.out_features
             out_side = out_bwd * m.out_features - (tail if m.name.rsplit(".", 1)[-1] in mlp_in else 0)
             in_side = in_bwd * m.in_features
-            lora_fwd = max(lora_fwd, share * fwd + p * h)
-            lora_bwd = max(lora_bwd, share * max(out_side, in_side) + p * h)
-    lora_fwd *= T
-    lora_bwd *= T
-    # IA3 (PEFT): next to the module's own input, a scaled input or output in fp32 and its cast
-    # back in the forward (before the layer's output exists); in the
-    # backward the incoming gradient, its fp32 copy, the gradients of the input and of the vector
-    # (an fp32 product) and the cast back (benchmarks/vram_cpu_trace.py). These pass alongside
-    # everything saved, with or without checkpointing.
+            adapter_fwd = max(adapter_fwd, share * fwd + p * h)
+            adapter_bwd = max(adapter_bwd, share * max(out_side, in_side) + p * h)
+    adapter_fwd *= T
+    adapter_bwd *= T
+    # IA3 (PEFT): in the forward, next to the module's own input, a scaled input or output in fp32
+    # and its cast back; in the backward the incoming gradient, its fp32 copy, the gradients of the
+    # input and of the vector (an fp32 product) and the cast back (benchmarks/vram_cpu_trace.py).
+    # These pass alongside everything saved, with or without checkpointing.
     if s.family == "ia3":
         for m in s.targets:
             share = (f.experts_per_token or 1) if m.count > 1 else 1
             n = m.in_features if m.name in s.ia3_ff else m.out_features
-            lora_fwd = max(lora_fwd, (share * (2 * p + 4) * n + p * h) * T)  # + the caller's input
-            lora_bwd = max(lora_bwd, share * (p + 12) * n * T)
+            adapter_fwd = max(adapter_fwd, (share * (2 * p + 4) * n + p * h) * T)  # + the caller's input
+            adapter_bwd = max(adapter_bwd, share * (p + 12) * n * T)
 
     # -- logits and loss ------------------------------------------------------------------------
     logit_fp32 = kbit_prep or p == 4
@@ -432,11 +431,11 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     # The top layer's backward: the generic workspace beside the forward-side transients (DoRA's
     # dense update, dequantization, recomputed with checkpointing), or LoRA's / IA3's own backward
     # working set beside what the backward itself dequantizes.
-    bwd_t = max(ws_layer + x, lora_bwd + x_dequant + ov.cublas_workspace)
+    bwd_t = max(ws_layer + x, adapter_bwd + x_dequant + ov.cublas_workspace)
     phases_parts = {
         # the top layer's forward transients (dequantization, DoRA) come just before the loss
         "loss": dict(gradients=g_acc, activations=saved, logits=loss_mem,
-                     transients=max(ov.cublas_workspace, x - loss_mem, lora_fwd - loss_mem)),
+                     transients=max(ov.cublas_workspace, x - loss_mem, adapter_fwd - loss_mem)),
         # two instants: the loss node (the head's fp32 gradient copies) runs before the top layer
         # is recomputed and its backward working set exists; the larger one holds the peak
         "backward_start": dict(gradients=g_acc + g_head, activations=saved + recompute,
