@@ -3,11 +3,13 @@
 Formulas follow shared/research/vram-estimation.md section 4 (the Hugging Face / PEFT /
 bitsandbytes stack): weights by dtype and quantization, trainable parameters per method, their
 gradients and optimizer states, the activations autograd actually saves (frozen linears save
-nothing, every adapter keeps its own copy of its input, RMSNorm keeps an fp32 copy, padded SDPA
-repeats k/v), the logits/loss spike (14 bytes per logit element with the standard loss), and
-transients (QLoRA dequantization, DoRA's dense update, optimizer temporaries). The peak is the
-largest of four instants: the loss, the start and end of the backward pass, and the optimizer
-step. Pure arithmetic on a Setup: a few microseconds per estimate.
+nothing; with PEFT's fp32 compute every adapter keeps its own fp32 copy of its input, under the
+engine's autocast adapters share the layer's bf16 tensors; RMSNorm keeps an fp32 copy, padded
+SDPA repeats k/v), the logits/loss spike (14 bytes per logit element with the standard loss), and
+transients (QLoRA dequantization, DoRA's dense update, the adapters' own working set, optimizer
+temporaries). The peak is the largest of four instants: the loss, the start and end of the
+backward pass, and the optimizer step; reserved memory adds the caching allocator's slack (little
+with expandable segments). Pure arithmetic on a Setup: a few microseconds per estimate.
 """
 
 from __future__ import annotations
