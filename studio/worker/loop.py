@@ -23,6 +23,46 @@ from studio.worker.loss import loss_sum
 SAVE_TIME_FACTOR = 20
 
 
+class StepProfiler:
+    """``STUDIO_PROFILE_STEPS=A-B`` profiles optimizer steps A..B with torch.profiler and writes the
+    busiest operators (host time and GPU time) to RUN_DIR/profile.txt: how a slow run shows why."""
+
+    def __init__(self, first: int = 0, last: int = -1, out: Optional[Path] = None):
+        self.first, self.last, self.out = first, last, out
+        self._prof = None
+
+    @classmethod
+    def from_env(cls, run_dir: Optional[Path]) -> "StepProfiler":
+        import os
+
+        spec = os.environ.get("STUDIO_PROFILE_STEPS", "")
+        if not spec or run_dir is None:
+            return cls()
+        first, _, last = spec.partition("-")
+        return cls(int(first), int(last or first), Path(run_dir) / "profile.txt")
+
+    def before(self, step: int) -> None:
+        if step == self.first and self.out is not None:
+            from torch.profiler import ProfilerActivity, profile
+
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+            self._prof = profile(activities=acts, record_shapes=False)
+            self._prof.__enter__()
+
+    def after(self, step: int) -> None:
+        if self._prof is None or step != self.last:
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self._prof.__exit__(None, None, None)
+        table = self._prof.key_averages()
+        parts = [f"steps {self.first}-{self.last}", table.table(sort_by="self_cpu_time_total", row_limit=35)]
+        if torch.cuda.is_available():
+            parts.append(table.table(sort_by="self_cuda_time_total", row_limit=35))
+        self.out.write_text("\n\n".join(parts), encoding="utf-8")
+        self._prof = None
+
+
 @dataclass
 class LoopResult:
     status: str  # "completed" or "stopped"
@@ -53,6 +93,7 @@ class TrainLoop:
         self.scaler = scaler
         self.save_checkpoint = save_checkpoint
         self.compute = compute  # the context of every forward pass (autocast for low-precision adapters)
+        self.profiler = StepProfiler.from_env(getattr(getattr(reporter, "run", None), "path", None))
         # Called when the very first step raises (a compiled layer that fails to compile): True = it
         # undid the cause, so the step is run again from clean gradients.
         self.on_first_step_error = on_first_step_error
@@ -121,7 +162,9 @@ class TrainLoop:
         steps = self.batcher.steps(total, start_step=self.start_step)
         for step_index, (_epoch, epoch_pos, micro) in enumerate(steps, start=self.start_step):
             step = step_index + 1
+            self.profiler.before(step)
             loss, norm = self._first_step(micro) if step_index == self.start_step else self._step(micro)
+            self.profiler.after(step)
             self.runtime.on_step_end(self.model, step, total)
             window_loss += loss
             if norm is not None:
