@@ -66,7 +66,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     from studio.worker.data import prepare_data
     from studio.worker.engine import (
         EngineChoices, allocator_choice, decide_batching, decide_checkpointing, decide_cpu_threads,
-        enable_checkpointing,
+        decide_sdpa_backend, enable_checkpointing,
     )
     from studio.worker.kernels import apply_liger, compile_layers, decide_compile, uncompile_layers
     from studio.worker.loop import TrainLoop
@@ -120,6 +120,8 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     batcher = Batcher(data.train, t.batch_size, t.grad_accum, t.seed, pad_id, padding_free=engine.padding_free,
                       attention_mask=engine.attention_mask, lengths=data.train_lengths)
     batcher.group_by_length, engine.choices["group_by_length"] = decide_grouping(t.group_by_length, batcher)
+    engine.choices["attention_backend"] = decide_sdpa_backend(
+        placement.device, [] if engine.padding_free else batcher.lengths)
     if compiled and not compile_layers(model, rep.log):
         engine.choices["compile"] = "off (no repeated decoder layers found to compile)"
 

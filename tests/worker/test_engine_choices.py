@@ -130,3 +130,13 @@ def test_a_failed_first_step_is_undone_and_repeated():
     calls["n"] = 0
     with pytest.raises(RuntimeError):
         loop._first_step([])
+
+
+def test_cudnn_attention_is_left_out_only_when_lengths_vary(monkeypatch):
+    from studio.worker.engine import decide_sdpa_backend
+
+    calls = []
+    monkeypatch.setattr(torch.backends.cuda, "enable_cudnn_sdp", lambda on: calls.append(on))
+    assert "default" in decide_sdpa_backend("cpu", [5, 500]) and calls == []
+    assert "same length" in decide_sdpa_backend("cuda", [1024] * 8) and calls == []
+    assert "cuDNN left out" in decide_sdpa_backend("cuda", [5, 500]) and calls == [False]
