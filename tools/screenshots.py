@@ -95,14 +95,36 @@ def main() -> int:
     if planner.plan is None or planner.plan.model != args.planner_model:
         print(f"planner: could not select {args.planner_model} on {args.planner_gpu}", file=sys.stderr)
 
+    train = window.page("train")  # the run's log is in runs.png; here, what the engine chose for it
+    train.details_tabs.setCurrentWidget(train.engine_tab)
+
     for key in window._specs:
         window.navigate(key)
         pump(0.6)
         path = out / f"{key}.png"
         window.grab().save(str(path))
         print("wrote", path)
+        if key == "method":  # the training settings sit below the fold: show them too
+            path = out / "method_training.png"
+            _scroll_to(window.page("method").training_forms[0], pump)
+            window.grab().save(str(path))
+            print("wrote", path)
     window.close()
     return 0
+
+
+def _scroll_to(widget, pump) -> None:
+    """Scroll the page holding ``widget`` so that its card's title is at the top."""
+    from PySide6.QtWidgets import QScrollArea
+
+    area = widget.parent()
+    while area is not None and not isinstance(area, QScrollArea):
+        area = area.parent()
+    if area is not None:
+        card = widget.parentWidget()
+        y = card.mapTo(area.widget(), card.rect().topLeft()).y()
+        area.verticalScrollBar().setValue(max(0, y - 16))
+        pump(0.4)
 
 
 if __name__ == "__main__":

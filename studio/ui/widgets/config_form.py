@@ -1,7 +1,8 @@
 """ConfigForm: a form generated from the pydantic models, bound two-way to the ConfigModel.
 
 One definition per knob: the field's ``title`` is the label, its ``description`` the tooltip,
-``ge``/``gt``/``le``/``lt`` the spin range, a ``Literal`` becomes a combo box, ``bool`` a check
+``ge``/``gt``/``le``/``lt`` the spin range, a ``Literal`` becomes a combo box (values labelled by the field's
+``json_schema_extra["choice_labels"]``, else by a shared table), ``bool`` a check
 box and ``list[str] | "all-linear"`` the module picker. Edits go through ``ConfigModel.set``; a
 rejected value stays visible with the reason under it, and the config keeps its last valid value.
 When the section's class changes (another method was chosen) the form rebuilds itself.
@@ -111,9 +112,10 @@ def make_editor(info: FieldInfo, path_kind: str = "") -> Optional[FieldEditor]:
         return FieldEditor(picker, picker.set_value, picker.sig_value_edited.connect)
     if typing.get_origin(ann) is Literal:
         values = list(typing.get_args(ann))
+        own = _field_choice_labels(info)
         combo = QComboBox()
         for v in values:
-            combo.addItem(_choice_label(v), v)
+            combo.addItem(own.get(v) or _choice_label(v), v)
 
         def show_choice(v: Any) -> None:
             i = combo.findData(v)
@@ -183,11 +185,19 @@ def _set_text(edit: QLineEdit, v: Any) -> None:
         edit.setText("" if v is None else str(v))
 
 
+def _field_choice_labels(info: FieldInfo) -> dict:
+    """A field's own labels for its values: ``Field(json_schema_extra={"choice_labels": {"fp32": "fp32 (PEFT)"}})``."""
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    labels = extra.get("choice_labels")
+    return labels if isinstance(labels, dict) else {}
+
+
 def _choice_label(v: Any) -> str:
     labels = {"auto": "Auto", "on": "On", "off": "Off", "cpu": "CPU", "cuda": "CUDA (GPU)", "adamw": "AdamW",
               "adamw_8bit": "AdamW 8-bit", "paged_adamw_8bit": "Paged AdamW 8-bit", "sgd": "SGD",
               "constant_with_warmup": "Constant with warm-up", "bf16": "bf16", "fp16": "fp16", "fp32": "fp32",
-              "nf4": "NF4", "fp4": "FP4", "sdpa": "SDPA", "eager": "Eager", "flash_attention_2": "FlashAttention 2"}
+              "nf4": "NF4", "fp4": "FP4", "sdpa": "SDPA", "eager": "Eager", "flash_attention_2": "FlashAttention 2",
+              "fastest": "Fastest", "memory_saver": "Memory saver"}
     if isinstance(v, str):
         return labels.get(v, v.replace("_", " ").capitalize())
     return f"{v}-bit" if isinstance(v, int) else str(v)

@@ -23,8 +23,9 @@ from studio.ui.widgets.module_picker import ModulePicker
 TRAINING_GROUPS = (
     ("Schedule", ("learning_rate", "lr_scheduler", "warmup_ratio", "epochs", "max_steps")),
     ("Batch and length", ("batch_size", "grad_accum", "max_seq_len")),
-    ("Memory and speed", ("preset", "gradient_checkpointing", "precision", "optimizer", "loss_impl", "device")),
-    ("Engine", ("compile", "group_by_length", "adapter_compute")),
+    # Forms fill column by column: the preset heads the group whose knobs it sets.
+    ("Memory and speed", ("preset", "gradient_checkpointing", "precision", "optimizer")),
+    ("Engine", ("device", "compile", "loss_impl", "group_by_length", "adapter_compute")),
     ("Regularisation and seed", ("weight_decay", "max_grad_norm", "seed")),
     ("Logging and checkpoints", ("logging_steps", "eval_steps", "save_steps", "save_minutes")),
 )

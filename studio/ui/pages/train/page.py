@@ -13,7 +13,8 @@ from typing import Optional
 
 from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTabWidget,
+                               QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt
 
 from studio.core.config import RunConfig
@@ -23,8 +24,10 @@ from studio.ui.gpu_monitor import GpuMonitor
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess
 from studio.ui.run_roots import remember_root
 from studio.ui.theme import icon
-from studio.ui.widgets.card import Badge, Banner, Card, MetricTile, fmt_bytes, fmt_duration, fmt_params, muted, page_layout
+from studio.ui.widgets.card import (Badge, Banner, Card, MetricTile, fmt_bytes, fmt_duration, fmt_params, muted, page_layout,
+                                    scroll_page)
 from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
+from studio.ui.widgets.engine_choices import EngineChoicesView, read_engine_json
 
 REDRAW_MS = 125  # 8 Hz
 FINAL_TONES = {"completed": "ok", "stopped": "ok", "failed": "error", "killed": "warn"}
@@ -127,9 +130,15 @@ class TrainPage(QWidget):
         self.log_view.setProperty("mono", True)
         self.log_view.setMaximumBlockCount(5000)
         self.log_view.setPlaceholderText("The worker's log appears here.")
-        log_lay.addWidget(self.log_view)
+        # The log and what the engine chose share the bottom pane (issue #6: see every choice it made).
+        self.engine_view = EngineChoicesView()
+        self.details_tabs = QTabWidget()
+        self.details_tabs.addTab(self.log_view, "Log")
+        self.engine_tab = scroll_page(self.engine_view)
+        self.details_tabs.addTab(self.engine_tab, "Engine choices")
+        log_lay.addWidget(self.details_tabs)
         split.addWidget(log_box)
-        split.setSizes([520, 160])
+        split.setSizes([440, 240])  # room for the engine choices without scrolling
         lay.addWidget(split, 1)
 
         self._redraw_timer = QTimer(self)
@@ -245,6 +254,7 @@ class TrainPage(QWidget):
         self.buffer.clear()
         self._pending_log.clear()
         self.log_view.clear()
+        self.engine_view.set_choices(read_engine_json(run.path))  # a re-attached run's; the plan brings fresh ones
         self._started_at = time.time()
         worker.sig_event_received.connect(self._on_worker_event_received)
         worker.sig_log_received.connect(self._on_worker_log_received)
@@ -278,6 +288,8 @@ class TrainPage(QWidget):
                 self.progress.setRange(0, total)
             tp, ap = event.get("trainable_params"), event.get("total_params")
             share = f" ({100 * tp / ap:.2f}%)" if tp and ap else ""
+            if isinstance(event.get("choices"), dict):
+                self.engine_view.set_choices(event["choices"])
             self.subtitle.setText(f"Training {fmt_params(tp)} of {fmt_params(ap)} parameters{share} on "
                                   f"{event.get('device', '?')}, {event.get('precision', '?')} · {event.get('train_rows', '?')} "
                                   f"examples · {total} steps")
