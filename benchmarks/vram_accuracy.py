@@ -298,6 +298,12 @@ def run_config(spec: tuple, model_dir: Path, data: Path, runs: Path) -> dict[str
 # ---------------------------------------------------------------------------------------- child
 def child(run_dir: str) -> int:
     """One configuration in this process: the studio's worker, with the final save skipped."""
+    from studio.worker.engine import configure_allocator
+
+    # The worker's own entry point (studio/worker/main.py) picks the CUDA allocator before torch
+    # touches the GPU; this child calls train.main directly, so it must too (grid30-v2 ran without
+    # it: every row recorded PyTorch's default allocator, not the worker's expandable segments).
+    configure_allocator()
     import studio.worker.saving as saving
     from studio.worker.train import main as worker_main
 

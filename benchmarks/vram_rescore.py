@@ -11,6 +11,8 @@ Usage:
     python benchmarks/vram_rescore.py benchmarks/results/vram-grid30/results.json \
         benchmarks/results/vram-grid30b/results.json benchmarks/results/vram-grid30c/results.json
 A configuration measured in several files is scored once, from the last file that has it as ok.
+Each row is estimated with the allocator it ran (``engine_choices.allocator``); the summary says
+how many rows ran which, since the two leave very different reserved memory.
 ``--json`` prints the rows as JSON instead of the table.
 """
 
@@ -58,8 +60,8 @@ def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
         config = config.replace("training.loss_impl", loss)
     kernels = _first_word(choices.get("kernels"))
     # rows from before the engine chose the allocator ran PyTorch's default one
-    recipe = replace(STUDIO, fused_kernels={"on": True, "off": False}.get(kernels),
-                     expandable_segments=str(choices.get("allocator", "")).startswith("expandable"))
+    expandable = str(choices.get("allocator", "")).startswith("expandable")
+    recipe = replace(STUDIO, fused_kernels={"on": True, "off": False}.get(kernels), expandable_segments=expandable)
     # Rows measured before the engine chose adapter compute ran PEFT's fp32 adapter inputs.
     compute = _first_word(choices.get("adapter_compute")) or "fp32"
     if compute in ("auto", "fp32", "bf16", "fp16"):
@@ -69,7 +71,8 @@ def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "est_allocated": est.peak_allocated, "measured_allocated": ma,
             "error_allocated": (est.peak_allocated - ma) / ma, "est_reserved": est.peak_reserved,
             "measured_reserved": mr, "error_reserved": (est.peak_reserved - mr) / mr, "est_phase": est.peak_phase,
-            "old_error_allocated": row.get("error_allocated"), "old_error_reserved": row.get("error_reserved")}
+            "old_error_allocated": row.get("error_allocated"), "old_error_reserved": row.get("error_reserved"),
+            "allocator": "expandable" if expandable else "default"}
 
 
 def load_rows(paths: list[str]) -> list[dict[str, Any]]:
@@ -110,8 +113,12 @@ def main() -> int:
               f"| {pct(r['error_allocated'])} | {pct(r['old_error_allocated'])} | {r['est_reserved'] / GIB:.2f} "
               f"| {r['measured_reserved'] / GIB:.2f} | {pct(r['error_reserved'])} | {pct(r['old_error_reserved'])} "
               f"| {r['est_phase']} |")
+    over = [r["id"] for r in scored if abs(r["error_reserved"]) > 0.10]
+    kinds = {k: sum(r["allocator"] == k for r in scored) for k in ("expandable", "default")}
     print(f"\n{len(scored)} rows. allocated: {summary(scored, 'error_allocated')}; "
-          f"reserved: {summary(scored, 'error_reserved')}")
+          f"reserved: {summary(scored, 'error_reserved')}; over 10% reserved: {len(over)}"
+          f"{' (' + ', '.join(over) + ')' if over else ''}; allocator: {kinds['expandable']} expandable segments, "
+          f"{kinds['default']} PyTorch default")
     return 0
 
 

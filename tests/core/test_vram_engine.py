@@ -211,8 +211,8 @@ def test_checkpointing_keeps_part_of_the_loss_spike_reserved_with_fixed_segments
     c = cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=8, max_seq_len=1024)
     on = estimate(c, facts, overheads=ov, recipe=fixed)
     off = estimate(c.replace("training.gradient_checkpointing", "off"), facts, overheads=ov, recipe=fixed)
-    chunk = 1 << 28
-    loss_spike = int(2.5 * chunk) + 3 * 2 * facts.hidden_size * 8 * 1024
+    chunk = 4 * facts.vocab_size * ((1 << 28) // (4 * facts.vocab_size))  # the loss's slice: 441 rows
+    loss_spike = int(3 * chunk) + 3 * 2 * facts.hidden_size * 8 * 1024  # 8192 tokens: many slices
     assert on.peak_reserved - on.peak_allocated == int(GC_SPIKE_SLACK * loss_spike)
     assert off.peak_reserved == off.peak_allocated  # no checkpointing, no standard loss: no extra slack
 
@@ -257,3 +257,23 @@ def test_suggest_offers_bf16_adapter_compute_first_when_fp32_adapters_do_not_fit
     assert first.changes == {"training.adapter_compute": "auto"} and first.fits and first.cost_rank == 0
     assert not any("training.adapter_compute" in x.changes
                    for x in suggest(c.replace("training.adapter_compute", "auto"), facts, auto_need - 1))
+
+
+def test_chunked_loss_holds_three_slices_once_it_has_more_than_one():
+    """studio/worker/loss.py: from the second slice on, the previous slice's fp32 gradient is still
+    referenced while the next slice's logits and logsumexp temporary exist (H100 grid v2: the
+    LoRA rows with checkpointing peak there)."""
+    facts = catalog_facts("Qwen2.5-0.5B")
+    rows = (1 << 28) // (4 * facts.vocab_size)
+    slice_bytes = 4 * facts.vocab_size * rows
+
+    def loss_part(tokens: int) -> int:
+        e = estimate(cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=1, max_seq_len=tokens),
+                     facts, overheads=ZERO)
+        assert e.peak_phase == "loss"
+        return e.breakdown["logits"] - 3 * 2 * facts.hidden_size * tokens
+
+    one = loss_part(256)  # 256 tokens < 441 rows: one slice of 256 rows
+    assert abs(one - int(2.5 * 4 * facts.vocab_size * 256)) <= 2 * 1024 ** 2
+    many = loss_part(2048)
+    assert abs(many - 3 * slice_bytes) <= 2 * 1024 ** 2

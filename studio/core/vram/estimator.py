@@ -33,7 +33,7 @@ BNB_PAGED_MIN = 100_000  # paged (managed-memory) state only for tensors at leas
 # Caching-allocator slack beyond the peak allocation (fitted on benchmarks/results/vram-grid30*,
 # re-scored with benchmarks/vram_rescore.py); see the reserved-memory section of the estimate.
 STUDIO_LOGITS_SLACK = 0.5  # the studio's standard loss, in units of transformers' cached logits
-GC_SPIKE_SLACK = 0.8  # with checkpointing: share of the loss spike still reserved at the peak
+GC_SPIKE_SLACK = 0.75  # with checkpointing: share of the loss spike still reserved at the peak
 # GaLore's step on the H100 allocates ~1 byte per decoder-matrix parameter more than the same code
 # does on the CPU (benchmarks/vram_cpu_trace.py matches the CPU step exactly without it): 0.98 and
 # 1.01 B/param on Qwen2.5-0.5B and Phi-3 (6 layers). Measured, cause not yet known (cuSOLVER's SVD
@@ -397,10 +397,15 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         # The studio's chunked loss (studio/worker/loss.py): fp32 logits one slice of at most
         # CHUNK_BYTES at a time (bf16 product, fp32 copy, logsumexp temporary), plus the final
         # hidden states, the selected loss rows and their precomputed gradient; for a trained
-        # head also an fp32 gradient of the head.
-        chunk = min(CHUNK_BYTES, 4 * T * V)
+        # head also an fp32 gradient of the head. From the second slice on, the previous slice's
+        # fp32 gradient (the loop's `g`) is still referenced while the next slice's logits and
+        # logsumexp temporary exist: three slices at once (H100 grid, LoRA with checkpointing:
+        # Qwen2.5-0.5B and Phi-3 at 8k/4k tokens peak there, 3.2 and 3.0 slices measured).
+        rows = max(8, min(8192, CHUNK_BYTES // (4 * V)))  # studio/worker/loss.py's _chunk_rows
+        chunk = 4 * V * min(T, rows)
         n_logits = chunk // 4
-        loss_mem = int(2.5 * chunk) + 3 * p * h * T + (4 * V * h if head_trains else 0)
+        slices = 3.0 if T > rows else 2.5
+        loss_mem = int(slices * chunk) + 3 * p * h * T + (4 * V * h if head_trains else 0)
     loss_mem = int(loss_mem * ov.activation_scale)
     # The chunked loss's backward scales its saved fp32 head gradient by the incoming gradient (a
     # second fp32 copy) before the bf16 result becomes the head's .grad: 8 B per head weight on
