@@ -54,7 +54,7 @@ def test_grid30_spans_families_methods_and_shapes(va):
     assert any(f.vocab_size >= 250_000 for f in facts.values())
     assert any(not f.tie_word_embeddings for f in facts.values())
     assert {"lora", "qlora", "dora", "ia3", "prompt_tuning", "galore", "full"} <= {s[1] for s in specs}
-    assert {s[4] for s in specs} == {"on", "off"} and {"standard", "chunked"} <= {s[5] for s in specs}
+    assert {"on", "off"} <= {s[4] for s in specs} and {"standard", "chunked"} <= {s[5] for s in specs}
     assert min(s[3] for s in specs) == 256 and max(s[3] for s in specs) == 8192
     assert min(s[2] for s in specs) == 1 and max(s[2] for s in specs) == 16
     for half in ("grid30a", "grid30b"):  # each half builds few models, each model's rows together
