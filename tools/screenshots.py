@@ -104,26 +104,25 @@ def main() -> int:
         path = out / f"{key}.png"
         window.grab().save(str(path))
         print("wrote", path)
-        if key == "method":  # the training settings sit below the fold: show them too
+        if key == "method":  # the training settings sit below the fold: show them from "Memory and speed" on
             path = out / "method_training.png"
-            _scroll_to(window.page("method").training_forms[0], pump)
+            _scroll_to(window.page("method").training_forms[2], pump, margin=40)
             window.grab().save(str(path))
             print("wrote", path)
     window.close()
     return 0
 
 
-def _scroll_to(widget, pump) -> None:
-    """Scroll the page holding ``widget`` so that its card's title is at the top."""
+def _scroll_to(widget, pump, margin: int = 16) -> None:
+    """Scroll the page holding ``widget`` so that it starts ``margin`` pixels below the top."""
     from PySide6.QtWidgets import QScrollArea
 
     area = widget.parent()
     while area is not None and not isinstance(area, QScrollArea):
         area = area.parent()
     if area is not None:
-        card = widget.parentWidget()
-        y = card.mapTo(area.widget(), card.rect().topLeft()).y()
-        area.verticalScrollBar().setValue(max(0, y - 16))
+        y = widget.mapTo(area.widget(), widget.rect().topLeft()).y()
+        area.verticalScrollBar().setValue(max(0, y - margin))
         pump(0.4)
 
 

@@ -64,3 +64,15 @@ def test_split_choice_keeps_nested_brackets_in_the_reason():
     assert split_choice("off (auto: CPU training)") == ("off", "auto: CPU training")
     assert split_choice("PyTorch default caching allocator") == ("PyTorch default caching allocator", "")
     assert split_choice("on (auto: activations need ~3.1 GiB (estimate))") == ("on", "auto: activations need ~3.1 GiB (estimate)")
+
+
+def test_runs_page_shows_a_runs_recorded_choices(qtbot, window, store, demo_config):
+    run = store.create(demo_config)
+    (run.path / "engine.json").write_text(json.dumps(PLAN["choices"]), encoding="utf-8")
+    w = window()
+    w.navigate("runs")
+    page = w.page("runs")
+    page.refresh()
+    page.select_run(run.id)
+    assert page.engine_view.value_text("group_by_length") == "on"
+    assert page.engine_view.reason_text("group_by_length") == "auto: lengths vary, padding would be 41%"

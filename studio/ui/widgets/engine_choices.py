@@ -17,21 +17,21 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVB
 from studio.core.config import ModelSpec, TrainingSpec
 from studio.ui.widgets.card import muted
 
-# Known keys in reading order: what runs where, then speed, then memory, then the data path.
+# Known keys in reading order: where and how it runs, then memory and the data path; minor ones last.
 TITLES = {
     "device": "Device",
     "precision": "Precision",
     "attention": "Attention",
     "attention_backend": "Attention kernel",
     "compile": "Compile",
-    "kernels": "Fused kernels",
     "adapter_compute": "Adapter compute",
-    "cpu_threads": "CPU threads",
     "gradient_checkpointing": "Gradient checkpointing",
     "allocator": "Allocator",
     "loss": "Loss",
     "batching": "Batching",
     "group_by_length": "Length grouping",
+    "kernels": "Fused kernels",
+    "cpu_threads": "CPU threads",
 }
 
 # The setting that overrides each choice: (section, field) of RunConfig.
@@ -95,14 +95,14 @@ class EngineChoicesView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(4, 4, 4, 0)
+        outer.setContentsMargins(4, 2, 4, 0)
         outer.setSpacing(6)
         self.placeholder = muted("What the engine picks for each “auto” setting appears here once a run starts.",
                                  role="faint")
         outer.addWidget(self.placeholder)
         self._grid = QGridLayout()
         self._grid.setHorizontalSpacing(10)
-        self._grid.setVerticalSpacing(4)
+        self._grid.setVerticalSpacing(3)
         outer.addLayout(self._grid)
         outer.addStretch(1)
         self._values: dict[str, QLabel] = {}

@@ -17,8 +17,9 @@ from studio.ui.config_model import ConfigModel
 from studio.ui.pages.runs.table import RunsTableModel
 from studio.ui.process import tail_lines
 from studio.ui.theme import icon
-from studio.ui.widgets.card import Badge, Banner, Card, page_layout
+from studio.ui.widgets.card import Badge, Banner, Card, page_layout, scroll_page
 from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
+from studio.ui.widgets.engine_choices import EngineChoicesView, read_engine_json
 
 
 class RunsPage(QWidget):
@@ -87,6 +88,8 @@ class RunsPage(QWidget):
         self.log_view.setProperty("mono", True)
         self.tabs.addTab(self.curves, "Curves")
         self.tabs.addTab(self.config_view, "Config")
+        self.engine_view = EngineChoicesView()  # what "auto" became for this run (RUN_DIR/engine.json)
+        self.tabs.addTab(scroll_page(self.engine_view), "Engine choices")
         self.tabs.addTab(self.log_view, "Log")
         self.detail.body.addWidget(self.tabs, 1)
         split.addWidget(self.detail)
@@ -140,6 +143,7 @@ class RunsPage(QWidget):
             self.config_view.setPlainText(str(e))
             self.use_button.setEnabled(False)
         self.log_view.setPlainText(run.log_tail(400) or "(no log)")
+        self.engine_view.set_choices(read_engine_json(run.path))
         self.export_button.setEnabled(run.adapter_dir.exists() and state not in ("running", "stopping"))
         self.delete_button.setEnabled(state not in ("running", "stopping"))
         self._update_resume_button(run)
@@ -220,6 +224,7 @@ class RunsPage(QWidget):
         self.message.show_message("")
         self.curves.redraw(MetricsBuffer())
         self.config_view.clear()
+        self.engine_view.set_choices({})
         self.log_view.clear()
         self._set_detail_enabled(False)
         self.refresh()

@@ -98,3 +98,10 @@ class RunsTableModel(ListTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 5:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        """Headers sit over their column's text: left, numbers right (centred, the wide Model one floated)."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
+            side = Qt.AlignmentFlag.AlignRight if section >= 5 else Qt.AlignmentFlag.AlignLeft
+            return int(side | Qt.AlignmentFlag.AlignVCenter)
+        return super().headerData(section, orientation, role)

@@ -138,7 +138,7 @@ class TrainPage(QWidget):
         self.details_tabs.addTab(self.engine_tab, "Engine choices")
         log_lay.addWidget(self.details_tabs)
         split.addWidget(log_box)
-        split.setSizes([440, 240])  # room for the engine choices without scrolling
+        split.setSizes([400, 280])  # room for the engine choices without scrolling
         lay.addWidget(split, 1)
 
         self._redraw_timer = QTimer(self)
