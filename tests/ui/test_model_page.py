@@ -111,22 +111,13 @@ def test_bad_hub_id_is_explained(qtbot, window):
 
 def test_hub_download_reports_progress_and_uses_the_model(qtbot, window, tmp_path, monkeypatch):
     """The download path with the hub faked: progress arrives, the model is selected by its id."""
-    import huggingface_hub
-
     from studio.ui.pages.model import hub
 
-    snap = tmp_path / "snap"
-
-    def fake_snapshot_download(repo_id, revision=None, allow_patterns=None, tqdm_class=None):
-        bar = tqdm_class(total=3)
-        for _ in range(3):
-            bar.update(1)
-        bar.close()
-        shutil.copytree(demo_model_dir(), snap)
-        return str(snap)
-
+    # the download runs in a child process: the fake is named, not monkeypatched (tests/ui/fake_hub.py)
+    monkeypatch.setattr(hub, "SNAPSHOT_DOWNLOAD", "fake_hub:snapshot_download")
+    monkeypatch.setenv("FAKE_HUB_FILES", "3")
+    monkeypatch.setenv("FAKE_HUB_SNAPSHOT", str(tmp_path / "snap"))
     monkeypatch.setattr(hub, "offline_reason", lambda timeout_s=2.0: None)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     w = window()
     page = w.page("model")
     progress = []

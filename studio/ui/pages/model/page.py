@@ -8,6 +8,7 @@ model, and publishes the model's facts (``sig_model_facts_changed``) for other p
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -46,6 +47,7 @@ class ModelPage(QWidget):
         self._facts_key: tuple[str, str] | None = None
         self._scan_task = None
         self._download_task = None
+        self._download_cancel: threading.Event | None = None  # set by Cancel; the download task watches it
 
         content = QWidget()
         lay = page_layout(content)
@@ -168,9 +170,18 @@ class ModelPage(QWidget):
         row.addWidget(self._hub_edit, 1)
         row.addWidget(self._download_button)
         lay.addLayout(row)
+        self._hub_progress_row = QWidget()  # progress and Cancel, shown only while downloading
+        progress_row = QHBoxLayout(self._hub_progress_row)
+        progress_row.setContentsMargins(0, 0, 0, 0)
         self._hub_progress = QProgressBar()
-        self._hub_progress.hide()
-        lay.addWidget(self._hub_progress)
+        self._cancel_download_button = QPushButton("Cancel")
+        self._cancel_download_button.setObjectName("cancel_download")
+        self._cancel_download_button.setToolTip("Stop the download; the files fetched so far are kept and resumed next time")
+        self._cancel_download_button.clicked.connect(self._on_cancel_download_clicked)
+        progress_row.addWidget(self._hub_progress, 1)
+        progress_row.addWidget(self._cancel_download_button)
+        self._hub_progress_row.hide()
+        lay.addWidget(self._hub_progress_row)
         self._hub_banner = Banner()
         lay.addWidget(self._hub_banner)
         lay.addWidget(muted("Downloads go to the Hugging Face cache, where other tools find them too. "
@@ -261,12 +272,11 @@ class ModelPage(QWidget):
             return
         from studio.ui.pages.model import hub
 
-        self._download_button.setEnabled(False)
-        self._hub_progress.setRange(0, 0)
-        self._hub_progress.show()
+        cancel = self._download_cancel = threading.Event()
+        self._set_downloading(True)
         self._hub_banner.show_message(f"Connecting to the hub for {repo_id}…", "info")
         self._download_task = start_task(
-            lambda progress: hub.download(repo_id, None, progress),
+            lambda progress: hub.download(repo_id, None, progress, cancel),
             on_done=lambda folder: self._finish_hub(repo_id, folder, "Downloaded into the Hugging Face cache."),
             on_failed=self._on_download_failed, on_progress=self._on_download_progress)
 
@@ -275,22 +285,43 @@ class ModelPage(QWidget):
             self._hub_banner.show_message(f"{reason} Models already in the Hugging Face cache can still be chosen by id.",
                                           "warn")
 
+    def _set_downloading(self, on: bool) -> None:
+        self._download_button.setEnabled(not on)
+        self._cancel_download_button.setEnabled(on)
+        self._hub_progress.setRange(0, 0)  # busy until the first progress report
+        self._hub_progress_row.setVisible(on)
+
+    def _on_cancel_download_clicked(self) -> None:
+        if self._download_task is None or self._download_cancel is None:
+            return
+        self._download_cancel.set()
+        self._cancel_download_button.setEnabled(False)
+        self._hub_banner.show_message("Cancelling the download…", "info")
+
     def _on_download_progress(self, current: int, total: int, label: str) -> None:
+        if self._download_cancel is not None and self._download_cancel.is_set():
+            return  # a report that was on its way when Cancel was clicked
         if total:
             self._hub_progress.setRange(0, total)
             self._hub_progress.setValue(current)
         self._hub_banner.show_message(f"Downloading {label}", "info")
 
     def _on_download_failed(self, message: str) -> None:
+        cancelled = self._download_cancel is not None and self._download_cancel.is_set()
         self._download_task = None
-        self._download_button.setEnabled(True)
-        self._hub_progress.hide()
-        self._hub_banner.show_message(message, "error")
+        self._download_cancel = None
+        self._set_downloading(False)
+        if cancelled:
+            from studio.ui.pages.model import hub
+
+            self._hub_banner.show_message(hub.CANCELLED_MESSAGE, "warn")
+        else:
+            self._hub_banner.show_message(message, "error")
 
     def _finish_hub(self, repo_id: str, folder: str, note: str) -> None:
         self._download_task = None
-        self._download_button.setEnabled(True)
-        self._hub_progress.hide()
+        self._download_cancel = None
+        self._set_downloading(False)
         try:
             facts = _models().inspect_model(folder, name=repo_id, hub_id=repo_id)
         except (_models().ModelError, OSError) as e:
