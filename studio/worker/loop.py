@@ -119,6 +119,9 @@ class TrainLoop:
                 loss = loss_sum(self.model, mb, self.loss_impl, self.logits_offset) / denom
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()
+        penalty = self.runtime.penalty(self.model)
+        if penalty is not None:  # once per optimizer step; the reported loss stays the cross-entropy
+            (self.scaler.scale(penalty) if self.scaler else penalty).backward()
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         grad_norm = None

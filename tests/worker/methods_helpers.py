@@ -49,13 +49,16 @@ def logits_of(model: Any, runtime: Any, x: torch.Tensor) -> torch.Tensor:
 
 
 def train(model: Any, runtime: Any, x: torch.Tensor, steps: int) -> list[float]:
-    """The worker loop's order: backward, clip, optimizer step, zero_grad, on_step_end."""
+    """The worker loop's order: backward, the method's penalty, clip, optimizer step, zero_grad, on_step_end."""
     optimizer = runtime.make_optimizer(model)
     model.train()
     losses = []
     for step in range(1, steps + 1):
         loss = loss_of(model, runtime, x)
         loss.backward()
+        penalty = runtime.penalty(model)
+        if penalty is not None:
+            penalty.backward()
         torch.nn.utils.clip_grad_norm_(runtime.trainable_parameters(model), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

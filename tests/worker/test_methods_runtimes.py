@@ -122,6 +122,23 @@ def test_adalora_schedule_follows_the_run_and_prunes_rank(tiny):
     assert model.peft_config["default"].total_step == 40
 
 
+def test_adalora_penalty_is_peft_orthogonality_regulariser(tiny):
+    cfg = config_for(tiny, {"name": "adalora", "init_r": 6, "target_r": 2, "orth_reg_weight": 0.5}, 2e-2)
+    runtime = runtime_for(cfg)
+    model = runtime.wrap(load_base(tiny))
+    x = task_batch()
+    with torch.no_grad():
+        with_reg = model(input_ids=x, labels=x).loss  # PEFT's AdaLoraModel adds the penalty to a label loss
+        plain = model.base_model.model(input_ids=x, labels=x).loss
+    penalty = runtime.penalty(model)
+    assert penalty.requires_grad and float(penalty) > 0
+    assert float(penalty) == pytest.approx(float(with_reg - plain), rel=1e-4)
+    off = runtime_for(config_for(tiny, {"name": "adalora", "init_r": 6, "target_r": 2, "orth_reg_weight": 0.0}, 2e-2))
+    assert off.penalty(model) is None
+    # The default runtime adds nothing.
+    assert runtime_for(config_for(tiny, {"name": "lora", "r": 4}, 1e-2)).penalty(model) is None
+
+
 def test_lisa_resamples_layers_and_always_trains_embeddings(tiny):
     cfg = config_for(tiny, {"name": "lisa", "active_layers": 1, "interval": 1}, 1e-3)
     runtime = runtime_for(cfg)

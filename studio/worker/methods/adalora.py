@@ -47,6 +47,27 @@ class AdaLoraRuntime(PeftRuntime):
         for key, value in self.method.schedule(total_steps).items():
             setattr(config, key, value)
 
+    def penalty(self, model: Any) -> Any:
+        """AdaLoRA's orthogonality regulariser, as PEFT's own forward adds it when it computes the loss
+        (the studio computes its loss itself): orth_reg_weight x the mean over P and Q matrices of
+        ||P P^T - I||_F and ||Q^T Q - I||_F, keeping the SVD-style factors near-orthogonal so the
+        importance scores that prune ranks stay meaningful."""
+        import torch
+
+        weight = self.method.orth_reg_weight
+        if not weight:
+            return None
+        terms = []
+        for name, p in model.named_parameters():
+            if not p.requires_grad or p.numel() == 0 or not ("lora_A" in name or "lora_B" in name):
+                continue
+            cov = p @ p.T if "lora_A" in name else p.T @ p
+            eye = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+            terms.append(torch.linalg.matrix_norm(cov - eye))
+        if not terms:
+            return None
+        return weight * torch.stack(terms).mean()
+
     def make_optimizer(self, model: Any) -> Any:
         optimizer = super().make_optimizer(model)
         optimizer.register_step_post_hook(self._after_optimizer_step)

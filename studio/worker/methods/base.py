@@ -52,6 +52,13 @@ class MethodRuntime:
     def on_step_end(self, model: Any, step: int, total_steps: int) -> None:
         return None
 
+    def penalty(self, model: Any) -> Optional[Any]:
+        """A regulariser the method adds to each optimizer step's objective (a scalar tensor), or None.
+
+        It is backpropagated with the step's gradients but not reported: the loss curve stays the
+        cross-entropy, comparable with the validation loss and with other methods."""
+        return None
+
     def save(self, model: Any, out_dir: Path) -> None:
         model.save_pretrained(out_dir, safe_serialization=True)
 
