@@ -41,7 +41,7 @@ def _gib(n: float) -> str:
 def run(args: Any) -> int:
     from studio.core.config import ConfigError, RunConfig
     from studio.core.models import ModelError, resolve_facts
-    from studio.core.vram import COMPONENT_TITLES, COMPONENTS, estimate, estimate_recipes, resolve_auto
+    from studio.core.vram import COMPONENT_TITLES, COMPONENTS, estimate, estimate_recipes, limited_budget, resolve_auto
     from studio.core.vram.gpus import resolve_target
     from studio.core.vram.suggest import fit_limits, suggest
 
@@ -57,7 +57,7 @@ def run(args: Any) -> int:
     except (ConfigError, ModelError, ValueError) as e:
         print(f"studio estimate: {e}", file=sys.stderr)
         return 2
-    budget = target.budget_bytes if target else None
+    budget = limited_budget(target.budget_bytes if target else None, config)
     bf16 = target.bf16 if target else True
     est = estimate(config, facts, budget_bytes=budget, bf16_supported=bf16)
     auto = resolve_auto(config, facts, budget, bf16_supported=bf16)
@@ -72,7 +72,7 @@ def run(args: Any) -> int:
             "estimate": est.to_dict(), "auto": {"gradient_checkpointing": auto.gradient_checkpointing,
                                                 "loss_impl": auto.loss_impl, "reason": auto.reason},
             "target": None if target is None else {"label": target.label, "total_bytes": target.total_bytes,
-                                                   "budget_bytes": target.budget_bytes},
+                                                   "budget_bytes": budget},
             "fits": fits if target else None,
             "recipes": {k: v.device_used for k, v in recipes.items()},
             "suggestions": [{"title": s.title, "changes": s.changes, "speed_cost": s.speed_cost,
@@ -107,7 +107,8 @@ def run(args: Any) -> int:
         return 0
     verdict = (f"fits with {_gib(est.headroom(budget))} headroom" if fits
                else f"does NOT fit: {_gib(-est.headroom(budget))} over")
-    print(f"GPU        {target.label}: {_gib(target.budget_bytes)} usable of {_gib(target.total_bytes)} -> {verdict}")
+    cap = f" (your limit {t.memory_limit_gb:g} GB)" if budget != target.budget_bytes else ""
+    print(f"GPU        {target.label}: {_gib(budget)} usable of {_gib(target.total_bytes)}{cap} -> {verdict}")
     if limits is not None:
         print(f"Limits     largest micro-batch that fits: {limits.max_batch or 'none'}; "
               f"longest max length at micro-batch {t.batch_size}: {limits.max_seq_len or 'none'}")

@@ -105,6 +105,10 @@ class TrainingSpec(_Section):
     max_grad_norm: float = Field(1.0, ge=0.0, title="Gradient clipping", description="Clip the gradient norm to this (0 = off).")
     loss_impl: Literal["auto", "standard", "chunked"] = Field(
         "auto", title="Loss", description="'chunked' computes cross-entropy in slices so full fp32 logits never exist; 'auto' picks it.")
+    memory_limit_gb: float = Field(
+        0.0, ge=0.0, le=4096.0, title="GPU memory limit (GB)",
+        description="The most GPU memory this run may use, e.g. to leave room for other work on the card; "
+                    "'auto' choices fit under it and the worker enforces it. 0 = the GPU's free memory minus a margin.")
     preset: Literal["fastest", "memory_saver"] = Field(
         "fastest", title="Engine preset",
         description="'fastest': checkpointing only when memory requires it. 'memory_saver': checkpointing always on, "

@@ -55,6 +55,21 @@ def allocator_choice(device: str) -> str:
     return f"{ALLOC_ENV}={value}" if value else "PyTorch default caching allocator"
 
 
+def apply_memory_limit(limit_gb: float, device: str) -> str:
+    """Hold this process to the run's GPU memory limit (training.memory_limit_gb): PyTorch's
+    allocator then raises out-of-memory at the limit instead of taking memory others need."""
+    if not limit_gb:
+        return "the GPU's free memory minus a margin (no limit set)"
+    if device != "cuda":
+        return f"{limit_gb:g} GB limit set; not enforced on the CPU"
+    import torch
+
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    fraction = min(1.0, limit_gb * 1e9 / total)
+    torch.cuda.set_per_process_memory_fraction(fraction)
+    return f"{limit_gb:g} GB (set in the config; enforced: {fraction:.0%} of this GPU's {total / 1e9:.0f} GB)"
+
+
 def decide_sdpa_backend(device: str, lengths: Any) -> str:
     """Keep PyTorch's SDPA backend choice for fixed-length batches; leave out cuDNN's when lengths vary.
 

@@ -65,8 +65,8 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     from studio.worker.batching import Batcher, EvalBatches, decide_grouping
     from studio.worker.data import prepare_data
     from studio.worker.engine import (
-        EngineChoices, allocator_choice, decide_batching, decide_checkpointing, decide_cpu_threads,
-        decide_sdpa_backend, enable_checkpointing,
+        EngineChoices, allocator_choice, apply_memory_limit, decide_batching, decide_checkpointing,
+        decide_cpu_threads, decide_sdpa_backend, enable_checkpointing,
     )
     from studio.worker.kernels import apply_liger, compile_layers, decide_compile, uncompile_layers
     from studio.worker.loop import TrainLoop
@@ -82,6 +82,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     runtime = runtime_for(cfg)
     placement = resolve_placement(cfg)
     engine = EngineChoices(choices=dict(placement.choices))
+    engine.choices["memory_limit"] = apply_memory_limit(t.memory_limit_gb, placement.device)  # before any load
 
     # Data first: a bad file fails in seconds instead of after the model load, and the run's length
     # (which decides whether compiling pays) is known before the kernels are chosen.

@@ -93,16 +93,9 @@ def test_gpu_catalog_lookup():
 
 
 def _cli(argv):
-    import argparse
+    from tests_cli_helper import run_cli
 
-    from studio.cli import estimate as est_cmd, plan as plan_cmd
-
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers()
-    est_cmd.register(sub)
-    plan_cmd.register(sub)
-    args = p.parse_args(argv)
-    return args.func(args)
+    return run_cli(argv)
 
 
 def test_cli_estimate_text_and_json(tmp_path, capsys):

@@ -94,3 +94,11 @@ def test_refresh_is_fast_enough_for_typing(qtbot):
 def test_cpu_runs_say_so(qtbot):
     panel, model = _panel(qtbot, _config(device="cpu"))
     assert "CPU" in panel.verdict_text() and panel.badge.isHidden()
+
+
+def test_a_memory_limit_becomes_the_bar_the_run_must_fit(qtbot):
+    panel, model = _panel(qtbot, _config(batch_size=1, max_seq_len=512), card="H100 80GB")
+    assert panel.badge.text() == "FITS" and "usable" in panel.budget_label.text()
+    model.set("training.memory_limit_gb", 8.0)
+    qtbot.waitUntil(lambda: "your limit" in panel.budget_label.text(), timeout=2000)
+    assert panel.badge.text() == "DOESN'T FIT" and "over your memory limit" in panel.verdict_text()

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from studio.core.models import ModelFacts
 from studio.core.vram.estimator import (
-    COMPONENT_TITLES, COMPONENTS, GIB, MIB, PHASE_TITLES, Estimate, Overheads, budget_for, estimate_setup,
+    COMPONENT_TITLES, COMPONENTS, GIB, MIB, PHASE_TITLES, Estimate, Overheads, budget_for, estimate_setup, limited_budget,
 )
 from studio.core.vram.gpus import GPU_CATALOG, GpuSpec, find_gpu, gpu_names
 from studio.core.vram.setup import STUDIO, Recipe, Setup, hf_peft_recipe, memory_saver, resolve_setup
@@ -42,6 +42,7 @@ def resolve_auto(config: Any, facts: ModelFacts, budget_bytes: Optional[int], *,
     """What 'auto' means for this run on this budget: checkpointing with the memory-saver preset or
     when needed, chunked loss."""
     t = config.training
+    budget_bytes = limited_budget(budget_bytes, config)
     loss = recipe.force_loss or ("chunked" if t.loss_impl == "auto" else t.loss_impl)
     if t.gradient_checkpointing != "auto":
         on = t.gradient_checkpointing == "on"
@@ -90,5 +91,5 @@ def estimate_recipes(config: Any, facts: ModelFacts, *, overheads: Optional[Over
 __all__ = [
     "AutoDecision", "COMPONENTS", "COMPONENT_TITLES", "Estimate", "GIB", "GPU_CATALOG", "GpuSpec", "MIB",
     "Overheads", "PHASE_TITLES", "Recipe", "STUDIO", "Setup", "budget_for", "estimate", "estimate_recipes",
-    "estimate_setup", "find_gpu", "gpu_names", "hf_peft_recipe", "resolve_auto", "resolve_setup",
+    "estimate_setup", "find_gpu", "gpu_names", "hf_peft_recipe", "limited_budget", "resolve_auto", "resolve_setup",
 ]

@@ -15,7 +15,7 @@ with expandable segments). Pure arithmetic on a Setup: a few microseconds per es
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from studio.core.models import ModelFacts
 from studio.core.vram.setup import CHUNK_BYTES, Setup
@@ -109,6 +109,15 @@ def budget_for(total_bytes: int, used_by_others: int = 0) -> int:
     """Memory a run may use on a GPU: total minus what others use minus a safety margin."""
     margin = max(256 * MIB, int(0.02 * total_bytes))
     return max(0, total_bytes - used_by_others - margin)
+
+
+def limited_budget(budget_bytes: Optional[int], config: Any) -> Optional[int]:
+    """The budget under the run's own memory limit (training.memory_limit_gb, decimal GB; 0 = none)."""
+    limit_gb = getattr(getattr(config, "training", None), "memory_limit_gb", 0.0) or 0.0
+    if limit_gb <= 0:
+        return budget_bytes
+    limit = int(limit_gb * 1e9)
+    return limit if budget_bytes is None else min(budget_bytes, limit)
 
 
 # ---- parameters ---------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ TITLES = {
     "adapter_compute": "Adapter compute",
     "gradient_checkpointing": "Gradient checkpointing",
     "allocator": "Allocator",
+    "memory_limit": "Memory limit",
     "loss": "Loss",
     "batching": "Batching",
     "group_by_length": "Length grouping",
@@ -43,6 +44,7 @@ OVERRIDES = {
     "gradient_checkpointing": ("training", "gradient_checkpointing"),
     "loss": ("training", "loss_impl"),
     "group_by_length": ("training", "group_by_length"),
+    "memory_limit": ("training", "memory_limit_gb"),
 }
 
 

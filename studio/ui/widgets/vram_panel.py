@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSiz
                                QToolTip, QVBoxLayout, QWidget)
 
 from studio.core.models import ModelError, resolve_facts
-from studio.core.vram import COMPONENT_TITLES, COMPONENTS, Estimate, estimate, estimate_recipes
+from studio.core.vram import COMPONENT_TITLES, COMPONENTS, Estimate, estimate, estimate_recipes, limited_budget
 from studio.core.vram.gpus import GPU_CATALOG, Target, detected_target, find_gpu, target_for_spec
 from studio.core.vram.suggest import Suggestion, fit_limits, suggest
 from studio.ui.theme import COLORS
@@ -280,7 +280,7 @@ class VramPanel(Card):
             self._show_error(error or "The model's config.json is needed for an estimate.")
             return
         target = self._target
-        budget = target.budget_bytes if target else None
+        budget = limited_budget(target.budget_bytes if target else None, config)
         bf16 = target.bf16 if target else True
         est = estimate(config, facts, budget_bytes=budget, bf16_supported=bf16)
         self.estimate = est
@@ -304,9 +304,11 @@ class VramPanel(Card):
         self.sig_estimate_changed.emit(None)
 
     def _show(self, est: Estimate, config: Any, facts: Any, target: Optional[Target]) -> None:
-        budget = target.budget_bytes if target else None
+        budget = limited_budget(target.budget_bytes if target else None, config)
+        limited = budget is not None and budget != (target.budget_bytes if target else None)
         self.total_label.setText(fmt_bytes(est.device_used))
-        self.budget_label.setText(f"of {fmt_bytes(budget)} usable" if budget else "no GPU chosen")
+        self.budget_label.setText((f"of {fmt_bytes(budget)} " + ("allowed (your limit)" if limited else "usable"))
+                                  if budget else "no GPU chosen")
         self.bar.set_data([(k, est.breakdown[k]) for k in COMPONENTS], budget)
         small = 0.004 * est.device_used
         for key, item in self._legend.items():
@@ -319,8 +321,8 @@ class VramPanel(Card):
             headroom = est.headroom(budget)
             if headroom < 0:
                 self.badge.set("DOESN'T FIT", "error")
-                self.verdict.show_message(f"Doesn't fit: {fmt_bytes(-headroom)} over what {target.label} can give "
-                                          "a run.", "error")
+                where = "your memory limit" if limited else f"what {target.label} can give a run"
+                self.verdict.show_message(f"Doesn't fit: {fmt_bytes(-headroom)} over {where}.", "error")
             elif headroom < 0.08 * budget:
                 self.badge.set("TIGHT", "warn")
                 self.verdict.show_message(f"Fits, with only {fmt_bytes(headroom)} headroom.", "warn")
