@@ -136,8 +136,10 @@ def faithful_to_file(tok: Any, location: str) -> Any:
 
 
 def load_model(cfg: RunConfig, placement: Placement, quantization_config: Any = None,
-               log: Callable[[str], None] = print) -> tuple[Any, dict[str, str]]:
-    """The model in train mode on its device, plus the choices made while loading."""
+               log: Callable[[str], None] = print, dtype: Any = None) -> tuple[Any, dict[str, str]]:
+    """The model in train mode on its device, plus the choices made while loading.
+
+    ``dtype`` overrides the placement's (fp32 master weights for fp16 full-parameter training)."""
     from transformers import AutoModelForCausalLM
 
     location = model_location(cfg)
@@ -146,7 +148,7 @@ def load_model(cfg: RunConfig, placement: Placement, quantization_config: Any = 
     if attn == "auto":
         attn = "sdpa"
         choices["attention"] = "sdpa (PyTorch fused attention; flash kernels on recent GPUs)"
-    kwargs: dict[str, Any] = dict(dtype=placement.dtype, attn_implementation=attn, revision=_revision(cfg),
+    kwargs: dict[str, Any] = dict(dtype=dtype or placement.dtype, attn_implementation=attn, revision=_revision(cfg),
                                   trust_remote_code=cfg.model.trust_remote_code)
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config

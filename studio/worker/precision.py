@@ -36,6 +36,18 @@ def decide_adapter_compute(setting: str, model: Any, dtype: Any, device: str) ->
                    f"activations in {where})")
 
 
+def master_weights(placement: Any, runtime: Any) -> tuple[Any, str]:
+    """(dtype to load the model in, reason or ''): fp16 training of the model's own weights loads
+    them in fp32 and computes in fp16 under autocast, the standard mixed-precision recipe. Pure fp16
+    weights would lose small updates to rounding, and the loss scaler cannot unscale fp16 gradients."""
+    import torch
+
+    if placement.precision != "fp16" or not getattr(runtime, "trains_base_weights", False):
+        return None, ""
+    return torch.float32, ("fp32 master weights, fp16 compute (auto: this GPU has no bf16, and fp16 weights "
+                           "would round away small updates)")
+
+
 def disable_input_casting(model: Any) -> int:
     """Stop PEFT layers from casting their input to the adapter's fp32 dtype; returns how many."""
     count = 0

@@ -73,7 +73,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     from studio.worker.loss import resolve_loss_impl
     from studio.worker.methods import runtime_for
     from studio.worker.modeling import count_parameters, load_model, load_tokenizer, resolve_placement
-    from studio.worker.precision import compute_context, decide_adapter_compute
+    from studio.worker.precision import compute_context, decide_adapter_compute, master_weights
     from studio.worker.resume import Checkpointer, ResumePoint
     from studio.worker.saving import save_trained
 
@@ -94,14 +94,19 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     compiled, engine.choices["compile"] = decide_compile(t.compile, placement.device, total_steps)
 
     rep.emit("phase", phase="loading_model", detail=cfg.model.path or "demo model")
-    model, load_choices = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log)
+    load_dtype, master = master_weights(placement, runtime)
+    if master:
+        engine.choices["master_weights"] = master
+    model, load_choices = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log,
+                                     dtype=load_dtype)
     engine.choices.update(load_choices)
     _threads, engine.choices["cpu_threads"] = decide_cpu_threads(model, placement.device)
     engine.gradient_checkpointing, engine.choices["gradient_checkpointing"] = decide_checkpointing(
         cfg, model, placement.device, rep.log)
     liger = apply_liger(model, placement.device, rep.log, compiled=compiled)
     if liger.broke_model:
-        model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log)
+        model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log,
+                              dtype=load_dtype)
     engine.choices["kernels"] = liger.reason
     engine.choices["allocator"] = allocator_choice(placement.device)
     attn = getattr(model.config, "_attn_implementation", cfg.model.attn_implementation)

@@ -49,3 +49,15 @@ def test_the_worker_enforces_the_limit_only_on_a_gpu():
 
     assert "no limit" in apply_memory_limit(0.0, "cuda")
     assert "not enforced on the CPU" in apply_memory_limit(12.0, "cpu")
+
+
+def test_fp16_full_training_is_estimated_with_fp32_master_weights():
+    from studio.core.vram import estimate
+
+    cfg = _config(batch_size=1, max_seq_len=256, gradient_checkpointing="on").replace("method", {"name": "full"})
+    facts = resolve_facts(cfg.model.source, cfg.model.path)
+    bf16 = estimate(cfg.replace("training.precision", "bf16"), facts)
+    fp16 = estimate(cfg.replace("training.precision", "fp16"), facts)
+    assert fp16.breakdown["trainable"] == 2 * bf16.breakdown["trainable"]
+    assert fp16.breakdown["optimizer"] == 2 * bf16.breakdown["optimizer"]
+    assert any("fp32" in n for n in fp16.notes)

@@ -140,3 +140,20 @@ def test_cudnn_attention_is_left_out_only_when_lengths_vary(monkeypatch):
     assert "default" in decide_sdpa_backend("cpu", [5, 500]) and calls == []
     assert "same length" in decide_sdpa_backend("cuda", [1024] * 8) and calls == []
     assert "cuDNN left out" in decide_sdpa_backend("cuda", [5, 500]) and calls == [False]
+
+
+def test_fp16_full_training_keeps_fp32_master_weights_and_adapters_do_not_need_them():
+    from studio.core.config import demo_config
+    from studio.worker.methods import runtime_for
+    from studio.worker.modeling import Placement
+    from studio.worker.precision import master_weights
+
+    full = runtime_for(demo_config().replace("method", {"name": "full"}))
+    lora = runtime_for(demo_config())
+    dtype, why = master_weights(Placement("cuda", "fp16"), full)
+    assert dtype == torch.float32 and "fp16 compute" in why
+    assert master_weights(Placement("cuda", "bf16"), full) == (None, "")
+    assert master_weights(Placement("cuda", "fp16"), lora) == (None, "")
+    # Loaded in fp32, the full model then trains under fp16 autocast (the loss scaler needs fp32 gradients).
+    model = torch.nn.Linear(4, 4)
+    assert decide_adapter_compute("auto", model, torch.float16, "cuda")[0] == torch.float16

@@ -207,11 +207,16 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     tensors = _trainable_tensors(s, f)
     p_train = sum(n * c for n, c in tensors)
     if full_like:
-        # The studio trains full parameters in the load dtype (pure bf16/fp16, no fp32 master copy);
-        # torch AdamW keeps its moments in the parameter's dtype.
-        w_train_b = p
+        # The studio trains full parameters in the load dtype (pure bf16, no fp32 master copy); torch
+        # AdamW keeps its moments in the parameter's dtype. fp16 cannot hold updates or be
+        # loss-scaled in place, so fp16 runs load the model in fp32 (master weights) and compute
+        # in fp16 under autocast (studio/worker/train.py).
+        master_fp32 = s.precision == "fp16"
+        w_train_b = 4 if master_fp32 else p
         frozen_params = max(0, total_params - p_train)
-        weights = frozen_params * p
+        weights = frozen_params * w_train_b
+        if master_fp32:
+            notes.append("fp16 training of the model's own weights keeps them in fp32 (compute in fp16)")
         trainable = p_train * w_train_b
         state_b = w_train_b
     else:

@@ -21,6 +21,7 @@ from studio.ui.widgets.card import muted
 TITLES = {
     "device": "Device",
     "precision": "Precision",
+    "master_weights": "Master weights",
     "attention": "Attention",
     "attention_backend": "Attention kernel",
     "compile": "Compile",

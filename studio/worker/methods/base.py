@@ -9,6 +9,9 @@ from studio.core.config import RunConfig
 
 
 class MethodRuntime:
+    # Whether the method trains the model's own weights (full, freeze, LISA, GaLore) rather than
+    # added adapter tensors: fp16 runs then need the model in fp32 (see studio/worker/train.py).
+    trains_base_weights = True
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
         self.method = cfg.method

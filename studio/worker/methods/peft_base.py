@@ -11,6 +11,8 @@ from studio.worker.methods.base import MethodRuntime, load_trainable_tensors, tr
 class PeftRuntime(MethodRuntime):
     """Subclasses implement ``peft_config()``; the rest is PEFT's standard adapter life cycle."""
 
+    trains_base_weights = False  # PEFT adds its own (fp32) tensors and freezes the base
+
     def peft_config(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
