@@ -64,8 +64,8 @@ H100_BF16_PEAK = 989e12
 def build(root: Path, model_id: str) -> Path:
     """Random-weight model + WordLevel tokenizer ("w<id>" -> id) saved like a hub folder."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from wordlevel import save_wordlevel_tokenizer
 
     out = root / model_id
     if (out / "done").exists():
@@ -81,12 +81,7 @@ def build(root: Path, model_id: str) -> Path:
     del model
     if DEVICE == "cuda":
         torch.cuda.empty_cache()
-    vocab = {f"w{i}": i for i in range(cfg.vocab_size - 3)}
-    vocab.update({"<unk>": cfg.vocab_size - 3, "<pad>": cfg.vocab_size - 2, "</s>": cfg.vocab_size - 1})
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>")
-    fast.save_pretrained(out)
+    save_wordlevel_tokenizer(out, cfg.vocab_size)
     (out / "done").write_text("ok")
     return out
 

@@ -211,8 +211,8 @@ def build_model(root: Path, key: str) -> Path:
     is only marked done once the worker's own tokenizer loading gives one token per word: a
     tokenizer the worker reads differently would train on other lengths than the grid names."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from wordlevel import save_wordlevel_tokenizer
 
     out = root / "models" / key
     if (out / "done").exists():
@@ -232,12 +232,7 @@ def build_model(root: Path, key: str) -> Path:
     del model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    words = {f"w{i}": i for i in range(vocab - 3)}
-    words.update({"<unk>": vocab - 3, "<pad>": vocab - 2, "</s>": vocab - 1})
-    tok = Tokenizer(models.WordLevel(words, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-                            eos_token="</s>").save_pretrained(out)
+    save_wordlevel_tokenizer(out, vocab)
     check_tokenizer(out, vocab)
     (out / "done").write_text("ok")
     return out

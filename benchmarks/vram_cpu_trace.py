@@ -43,8 +43,8 @@ SHAPES: dict[str, dict[str, Any]] = {
 
 def build(root: Path, model_type: str, layers: int, shape: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from wordlevel import save_wordlevel_tokenizer
 
     kw = {**SHAPES.get(model_type, {}), **shape, "num_hidden_layers": layers}
     vocab = kw["vocab_size"]
@@ -54,12 +54,7 @@ def build(root: Path, model_type: str, layers: int, shape: dict[str, Any]) -> tu
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     out = root / "model"
     model.save_pretrained(out, safe_serialization=True)
-    words = {f"w{i}": i for i in range(vocab - 3)}
-    words.update({"<unk>": vocab - 3, "<pad>": vocab - 2, "</s>": vocab - 1})
-    tok = Tokenizer(models.WordLevel(words, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-                            eos_token="</s>").save_pretrained(out)
+    save_wordlevel_tokenizer(out, vocab)
     return out, json.loads((out / "config.json").read_text())
 
 

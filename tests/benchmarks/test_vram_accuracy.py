@@ -22,6 +22,9 @@ SCRIPT = ROOT / "benchmarks" / "vram_accuracy.py"
 
 @pytest.fixture(scope="module")
 def va():
+    # The script runs with its own folder on the path (its sibling modules, e.g. wordlevel.py), as here.
+    if str(SCRIPT.parent) not in sys.path:
+        sys.path.insert(0, str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("vram_accuracy", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
