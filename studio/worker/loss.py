@@ -122,20 +122,28 @@ class ChunkedCrossEntropy(torch.autograd.Function):
         grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) \
             if ctx.needs_input_grad[1] else None
         step = _chunk_rows(weight.shape[0])
+        rows = torch.arange(min(step, n), device=hidden.device)
         for s in range(0, n, step):
             h = hidden[s:s + step]
             t = targets[s:s + step]
+            # One fp32 slice at a time, worked on in place: the softmax and its gradient reuse the
+            # logits' storage, so a slice costs its fp32 logits plus a bf16 copy, never a
+            # logsumexp temporary or the previous slice's gradient (docs/vram-estimator.md).
             logits = (h @ weight.T).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
+            picked = logits.gather(1, t[:, None]).squeeze(1)
+            top = logits.amax(dim=-1, keepdim=True)
+            norm = logits.sub_(top).exp_().sum(dim=-1, keepdim=True)
+            total += (norm.log().add_(top).squeeze(1) - picked).sum()  # logsumexp - target logit
             if need_grad:
-                # d(sum CE)/d logits = softmax - one_hot, computed in place over the logits
-                g = logits.sub_(lse[:, None]).exp_()
-                g[torch.arange(t.shape[0], device=t.device), t] -= 1.0
+                # d(sum CE)/d logits = softmax - one_hot
+                g = logits.div_(norm)
+                g[rows[:t.shape[0]], t] -= 1.0
                 if grad_h is not None:
                     grad_h[s:s + step] = (g.to(weight.dtype) @ weight).to(hidden.dtype)
                 if grad_w is not None:
                     grad_w += g.T @ h.float()
+                del g
+            del logits
         ctx.save_for_backward(grad_h if grad_h is not None else torch.empty(0),
                               grad_w if grad_w is not None else torch.empty(0))
         ctx.has = (grad_h is not None, grad_w is not None)

@@ -212,7 +212,7 @@ def test_checkpointing_keeps_part_of_the_loss_spike_reserved_with_fixed_segments
     on = estimate(c, facts, overheads=ov, recipe=fixed)
     off = estimate(c.replace("training.gradient_checkpointing", "off"), facts, overheads=ov, recipe=fixed)
     chunk = 4 * facts.vocab_size * ((1 << 28) // (4 * facts.vocab_size))  # the loss's slice: 441 rows
-    loss_spike = int(3 * chunk) + 3 * 2 * facts.hidden_size * 8 * 1024  # 8192 tokens: many slices
+    loss_spike = int(1.5 * chunk) + 3 * 2 * facts.hidden_size * 8 * 1024  # 8192 tokens: many slices
     assert on.peak_reserved - on.peak_allocated == int(GC_SPIKE_SLACK * loss_spike)
     assert off.peak_reserved == off.peak_allocated  # no checkpointing, no standard loss: no extra slack
 
@@ -259,10 +259,10 @@ def test_suggest_offers_bf16_adapter_compute_first_when_fp32_adapters_do_not_fit
                    for x in suggest(c.replace("training.adapter_compute", "auto"), facts, auto_need - 1))
 
 
-def test_chunked_loss_holds_three_slices_once_it_has_more_than_one():
-    """studio/worker/loss.py: from the second slice on, the previous slice's fp32 gradient is still
-    referenced while the next slice's logits and logsumexp temporary exist (H100 grid v2: the
-    LoRA rows with checkpointing peak there)."""
+def test_chunked_loss_holds_one_and_a_half_slices_however_many_it_computes():
+    """studio/worker/loss.py works on each fp32 slice in place, next to one bf16 copy; the previous
+    slice is freed before the next one exists (before that fix a third slice was held: H100 grid
+    v2 measured 3.0 to 3.2 slices on the LoRA rows with checkpointing)."""
     facts = catalog_facts("Qwen2.5-0.5B")
     rows = (1 << 28) // (4 * facts.vocab_size)
     slice_bytes = 4 * facts.vocab_size * rows
@@ -274,6 +274,6 @@ def test_chunked_loss_holds_three_slices_once_it_has_more_than_one():
         return e.breakdown["logits"] - 3 * 2 * facts.hidden_size * tokens
 
     one = loss_part(256)  # 256 tokens < 441 rows: one slice of 256 rows
-    assert abs(one - int(2.5 * 4 * facts.vocab_size * 256)) <= 2 * 1024 ** 2
+    assert abs(one - int(1.5 * 4 * facts.vocab_size * 256)) <= 2 * 1024 ** 2
     many = loss_part(2048)
-    assert abs(many - 3 * slice_bytes) <= 2 * 1024 ** 2
+    assert abs(many - 1.5 * slice_bytes) <= 2 * 1024 ** 2

@@ -414,16 +414,15 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         loss_mem = (12 + ((4 if logit_fp32 else 2) if s.recipe.loss_keeps_logits else 0)) * n_logits
     else:
         # The studio's chunked loss (studio/worker/loss.py): fp32 logits one slice of at most
-        # CHUNK_BYTES at a time (bf16 product, fp32 copy, logsumexp temporary), plus the final
-        # hidden states, the selected loss rows and their precomputed gradient; for a trained
-        # head also an fp32 gradient of the head. From the second slice on, the previous slice's
-        # fp32 gradient (the loop's `g`) is still referenced while the next slice's logits and
-        # logsumexp temporary exist: three slices at once (H100 grid, LoRA with checkpointing:
-        # Qwen2.5-0.5B and Phi-3 at 8k/4k tokens peak there, 3.2 and 3.0 slices measured).
+        # CHUNK_BYTES at a time, worked on in place (softmax and gradient reuse the logits'
+        # storage), next to the bf16 product it was cast from or the bf16 gradient it is cast to:
+        # one and a half slices (benchmarks/vram_cpu_trace.py: 1.55 slices, Qwen2.5 shape, 2048
+        # tokens). Plus the final hidden states, the selected loss rows and their precomputed
+        # gradient; for a trained head also an fp32 gradient of the head.
         rows = max(8, min(8192, CHUNK_BYTES // (4 * V)))  # studio/worker/loss.py's _chunk_rows
         chunk = 4 * V * min(T, rows)
         n_logits = chunk // 4
-        slices = 3.0 if T > rows else 2.5
+        slices = 1.5
         loss_mem = int(slices * chunk) + 3 * p * h * T + (4 * V * h if head_trains else 0)
     loss_mem = int(loss_mem * ov.activation_scale)
     # The chunked loss's backward scales its saved fp32 head gradient by the incoming gradient (a
