@@ -197,6 +197,14 @@ class RunConfig(_Section):
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node[key]
+        if dotted == "method.name" and value != node.get("name"):
+            # Another method: keep the settings it shares (lora -> dora keeps r and alpha), drop
+            # the ones it does not have, so `--set method.name=full` works on a LoRA config.
+            from studio.core.methods import method_class, method_names
+
+            if value in method_names():
+                fields = method_class(value).model_fields
+                node = data["method"] = {k: v for k, v in node.items() if k in fields}
         node[leaf] = value
         return RunConfig.from_dict(data)
 

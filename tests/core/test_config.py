@@ -84,3 +84,13 @@ def test_paths_are_required_unless_demo():
     with pytest.raises(ValidationError) as e:
         RunConfig.from_dict(data)
     assert "choose a model folder" in describe_validation_error(e.value)
+
+
+def test_replacing_the_method_name_keeps_only_the_settings_the_new_method_has():
+    lora = demo_config().replace("method.r", 32)
+    dora = lora.replace("method.name", "dora")
+    assert dora.method.name == "dora" and dora.method.r == 32  # shared settings survive
+    full = lora.replace("method.name", "full")  # `studio train --set method.name=full` on a LoRA config
+    assert full.method.name == "full" and "r" not in full.to_dict()["method"]
+    with pytest.raises(ValidationError):
+        lora.replace("method.name", "no-such-method")
