@@ -275,7 +275,8 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
     repeat_kv = f.num_kv_heads < f.num_heads and (s.attention == "eager" or (s.attention == "sdpa" and mask))
     hkv_saved = hq if repeat_kv else hkv
     qk_norm = f.model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2")
-    if s.fused_kernels:
+    fused = s.fused_kernels or s.compiled
+    if fused:
         norm_tok = f.norms_per_layer * (p * h + 4)  # Liger RMSNorm keeps its input and an fp32 rstd
     else:
         norm_tok = f.norms_per_layer * 4 * h  # every RMSNorm keeps an fp32 copy of its input
@@ -298,8 +299,8 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         mlp_tok += sum(3 * p * m.out_features for m in f.linear_shapes if m.name.startswith("shared_expert.")
                        and m.name.endswith("up_proj"))
     else:
-        # gate, silu(gate), up; Liger's fused SwiGLU recomputes silu in backward
-        mlp_tok = (2 if s.fused_kernels else 3) * p * f.intermediate_size
+        # gate, silu(gate), up; Liger's fused SwiGLU (and inductor) recompute silu in backward
+        mlp_tok = (2 if fused else 3) * p * f.intermediate_size
     base_tok = norm_tok + attn_tok + mlp_tok
     # full training also keeps the inputs of every trained linear and each norm's normalized input
     # (Gemma's norms compute in fp32 and keep it in fp32)

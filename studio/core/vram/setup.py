@@ -56,6 +56,9 @@ class Recipe:
     # freed space is reused by requests of any size, so reserved memory stays near allocated.
     # None = what the worker does on this machine.
     expandable_segments: Optional[bool] = None
+    # The studio's worker compiles the decoder layers of long CUDA runs (training.compile); the
+    # plain recipe never does.
+    compiles: bool = True
 
 
 STUDIO = Recipe()
@@ -66,7 +69,8 @@ def hf_peft_recipe(kbit_prep: bool = True) -> Recipe:
     return Recipe(name="hf_peft" + ("" if kbit_prep else "_noprep"),
                   title="transformers + PEFT" + (" (kbit prep)" if kbit_prep else ""),
                   kbit_prep=kbit_prep, force_loss="standard", loss_keeps_logits=True, mask_when_padded=True,
-                  fused_kernels=False, follows_adapter_compute=False, expandable_segments=False)
+                  fused_kernels=False, follows_adapter_compute=False, expandable_segments=False,
+                  compiles=False)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,9 @@ class Setup:
     waveft_coeffs: int = 0
     recipe: Recipe = field(default_factory=Recipe)
     fused_kernels: bool = False
+    # torch.compile'd decoder layers: inductor's partitioner saves the matmul outputs and recomputes
+    # the pointwise work (RMSNorm's output, SwiGLU's silu) in backward, as Liger's kernels do.
+    compiled: bool = False
     autocast: bool = False  # adapters compute in the model's dtype (their inputs are not copied to fp32)
     expandable: bool = False  # the CUDA allocator grows segments in place (little fragmentation)
     notes: tuple[str, ...] = ()
@@ -241,11 +248,13 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
         loss = "standard"
         notes.append("this model soft-caps its logits, so the engine uses the standard loss")
 
-    # A compiled run gets its fusion from inductor and no Liger kernels; the estimate describes the
-    # uncompiled eager step then (an upper bound: compiling only fuses intermediates away).
-    kernels = recipe.fused_kernels if recipe.fused_kernels is not None else (
-        liger_installed() and not compile_expected(t))
+    # A compiled run gets its fusion from inductor and no Liger kernels; its layers keep what Liger's
+    # would (H100: Llama-3.2-1B and 3.1-8B LoRA without checkpointing measured 2.8% under that
+    # estimate; benchmarks/results/vram-grid30-v3 has compiled rows across the families).
+    compiled = recipe.compiles and compile_expected(t) and str(getattr(t, "device", "auto")) != "cpu"
+    kernels = recipe.fused_kernels if recipe.fused_kernels is not None else (liger_installed() and not compiled)
     kw["fused_kernels"] = bool(kernels)
+    kw["compiled"] = compiled
     kw["expandable"] = recipe.expandable_segments if recipe.expandable_segments is not None \
         else worker_uses_expandable_segments()
     # The worker autocasts only PEFT adapters with fp32 weights over a bf16/fp16 model; full-like
