@@ -163,6 +163,29 @@ GRID["grid30b"] = [
     ("p3s", "qlora", 4, 2048, "off", "chunked", False, {}),
 ]
 GRID["grid30"] = GRID["grid30a"] + GRID["grid30b"]
+# The engine as users get it: runs of 30+ steps on CUDA compile their decoder layers (inductor
+# recomputes pointwise work, so a compiled step keeps less than the eager one). compile 'on' makes the
+# grid's 4-step runs compile too; the first step includes the compile.
+C = {TRAINING: {"compile": "on"}}
+GRID["compiled_a"] = [
+    ("q05", "lora", 4, 1024, "off", "chunked", False, C),
+    ("q05", "lora", 8, 1024, "on", "chunked", False, C),
+    ("l1", "lora", 4, 1024, "off", "chunked", False, C),
+    ("l1", "lora", 8, 512, "off", "chunked", True, C),
+    ("l1", "qlora", 4, 2048, "on", "chunked", False, C),
+]
+GRID["compiled_b"] = [
+    ("g3", "lora", 4, 512, "off", "standard", False, C),
+    ("g3", "lora", 4, 2048, "on", "chunked", False, C),
+    ("p3s", "lora", 4, 1024, "off", "chunked", False, C),
+    ("p3s", "qlora", 4, 2048, "on", "chunked", False, C),
+]
+GRID["compiled_8b"] = [
+    ("l8", "lora", 4, 1024, "off", "chunked", False, C),
+    ("l8", "qlora", 4, 1024, "off", "chunked", False, C),
+    ("l8", "lora", 4, 1024, "auto", "chunked", False, {TRAINING: {"compile": "on", "preset": "memory_saver"}}),
+]
+GRID["compiled"] = GRID["compiled_a"] + GRID["compiled_b"] + GRID["compiled_8b"]
 
 
 def config_id(spec: tuple) -> str:
@@ -171,6 +194,8 @@ def config_id(spec: tuple) -> str:
     training = extra.get(TRAINING, {})
     if training.get("adapter_compute") == "fp32":
         tail += "-fp32"  # PEFT's fp32 adapter compute, next to the engine's default (autocast)
+    if training.get("compile") == "on":
+        tail += "-compiled"
     mode = "msaver" if training.get("preset") == "memory_saver" and gc == "auto" else ("gc" if gc == "on" else "nogc")
     return f"{model}-{method}-b{b}s{s}-{mode}-{loss}{tail}"
 
@@ -180,7 +205,8 @@ def all_specs() -> dict[str, tuple]:
 
 
 # Every configuration once (grid30 repeats a few of quick's and small's).
-GRID["all"] = list({config_id(s): s for s in GRID["quick"] + GRID["small"] + GRID["big"] + GRID["grid30"]}.values())
+GRID["all"] = list({config_id(s): s for s in GRID["quick"] + GRID["small"] + GRID["big"] + GRID["grid30"]
+                    + GRID["compiled"]}.values())
 
 
 # ---------------------------------------------------------------------------------------- models
