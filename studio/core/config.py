@@ -97,6 +97,10 @@ class TrainingSpec(_Section):
     gradient_checkpointing: Literal["auto", "on", "off"] = Field(
         "auto", title="Gradient checkpointing",
         description="Recompute activations in the backward pass: much less memory, ~20-30% slower. 'auto' turns it on only when needed.")
+    offload_checkpoints: Literal["auto", "on", "off"] = Field(
+        "auto", title="Offload checkpoints",
+        description="Keep checkpointed activations in CPU memory instead of the GPU: less GPU memory, a little "
+                    "slower. 'auto' does it under the memory-saver preset.")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", title="Precision", description="'auto': bf16 on GPUs that support it, fp16 on older GPUs, fp32 on the CPU.")
     optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "sgd"] = Field(

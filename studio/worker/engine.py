@@ -1,8 +1,9 @@
 """The training engine's automatic decisions, each made once, with its reason.
 
-Gradient checkpointing and the loss implementation are decided here, and every decision is
-recorded in ``choices`` (shown in the plan event and written to ``RUN_DIR/engine.json``), so a
-user can see what "auto" turned into and a benchmark can compare engines honestly.
+Gradient checkpointing (and whether its checkpoints wait in CPU memory) and the loss
+implementation are decided here, and every decision is recorded in ``choices`` (shown in the plan
+event and written to ``RUN_DIR/engine.json``), so a user can see what "auto" turned into and a
+benchmark can compare engines honestly.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from studio.core.config import RunConfig
 @dataclass
 class EngineChoices:
     gradient_checkpointing: bool = False
+    checkpoint_offload: bool = False  # the checkpoints wait in pinned CPU memory (decide_offload)
     loss_impl: str = "standard"
     padding_free: bool = False
     attention_mask: bool = True
@@ -158,6 +160,63 @@ def enable_checkpointing(model: Any) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
+
+
+def decide_offload(cfg: RunConfig, device: str, checkpointing: bool) -> tuple[bool, str]:
+    """Whether the checkpointed layers' inputs wait for backward in pinned CPU memory.
+
+    With checkpointing, the input of every decoder layer is what stays on the GPU between forward
+    and backward (batch x length x hidden each); offloading keeps only the one being recomputed."""
+    if not checkpointing:
+        return False, "off (needs gradient checkpointing)"
+    if device == "cpu":
+        return False, "off (CPU training: activations are already in CPU memory)"
+    setting = getattr(cfg.training, "offload_checkpoints", "auto")
+    if setting == "on":
+        return True, "on (set in the config)"
+    if setting == "off":
+        return False, "off (set in the config)"
+    if cfg.training.preset == "memory_saver":
+        return True, ("on (memory-saver preset: each layer's checkpointed input waits in pinned CPU memory, "
+                      "copied back just before the layer is recomputed)")
+    return False, "off (auto: only the memory-saver preset offloads; the checkpoints stay on the GPU)"
+
+
+def offload_context(model: Any) -> Callable[[], Any]:
+    """A factory of PyTorch's ``save_on_cpu`` contexts for the forward pass and the loss.
+
+    Outside the checkpointed layers the tensors autograd saves are mainly the layers' inputs
+    (non-reentrant checkpointing saves them through the hooks active around the layer call), so
+    save_on_cpu moves exactly those to pinned CPU memory; inside a layer checkpoint's own hooks
+    take over. Tensors that share storage with a parameter (a frozen output layer saved by the
+    standard loss's matmul) stay where they are: copying resident weights out and back would
+    cost time and, in backward, a second copy on the GPU."""
+    import torch
+
+    params = {_storage(p) for p in model.parameters()} - {None}
+
+    def make() -> Any:
+        hooks = torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available())
+        pack, unpack = hooks.pack_hook, hooks.unpack_hook
+
+        def pack_unless_weight(t: Any) -> Any:
+            return t if _storage(t) in params else pack(t)
+
+        def unpack_unless_weight(packed: Any) -> Any:
+            return packed if isinstance(packed, torch.Tensor) else unpack(packed)
+
+        hooks.pack_hook, hooks.unpack_hook = pack_unless_weight, unpack_unless_weight
+        return hooks
+
+    return make
+
+
+def _storage(t: Any) -> Any:
+    """Where a tensor's memory starts (None for tensors without plain storage, e.g. subclasses)."""
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError, AttributeError):
+        return None
 
 
 def decide_cpu_threads(model: Any, device: str) -> tuple[int, str]:

@@ -78,6 +78,7 @@ class TrainLoop:
                  save_checkpoint: Optional[Callable[[int], Path]] = None,
                  compute: Callable[[], Any] = contextlib.nullcontext,
                  on_first_step_error: Optional[Callable[[BaseException], bool]] = None,
+                 offload: Optional[Callable[[], Any]] = None,
                  start_step: int = 0, start_tokens: int = 0, start_elapsed_s: float = 0.0):
         self.model = model
         self.runtime = runtime
@@ -93,6 +94,9 @@ class TrainLoop:
         self.scaler = scaler
         self.save_checkpoint = save_checkpoint
         self.compute = compute  # the context of every forward pass (autocast for low-precision adapters)
+        # The context of every training forward pass and loss (not backward, not evaluation): with
+        # offloaded checkpoints, PyTorch's save_on_cpu (studio/worker/engine.py offload_context).
+        self.offload = offload or contextlib.nullcontext
         self.profiler = StepProfiler.from_env(getattr(getattr(reporter, "run", None), "path", None))
         # Called when the very first step raises (a compiled layer that fails to compile): True = it
         # undid the cause, so the step is run again from clean gradients.
@@ -115,7 +119,7 @@ class TrainLoop:
         step_loss = torch.zeros((), device=self.device)
         for mb in micro_batches:
             mb = mb.to(self.device)
-            with self.compute():
+            with self.compute(), self.offload():
                 loss = loss_sum(self.model, mb, self.loss_impl, self.logits_offset) / denom
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             step_loss += loss.detach()

@@ -66,7 +66,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     from studio.worker.data import prepare_data
     from studio.worker.engine import (
         EngineChoices, allocator_choice, apply_memory_limit, decide_batching, decide_checkpointing,
-        decide_cpu_threads, decide_sdpa_backend, enable_checkpointing,
+        decide_cpu_threads, decide_offload, decide_sdpa_backend, enable_checkpointing, offload_context,
     )
     from studio.worker.kernels import apply_liger, compile_layers, decide_compile, uncompile_layers
     from studio.worker.loop import TrainLoop
@@ -103,6 +103,8 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     _threads, engine.choices["cpu_threads"] = decide_cpu_threads(model, placement.device)
     engine.gradient_checkpointing, engine.choices["gradient_checkpointing"] = decide_checkpointing(
         cfg, model, placement.device, rep.log)
+    engine.checkpoint_offload, engine.choices["checkpoint_offload"] = decide_offload(
+        cfg, placement.device, engine.gradient_checkpointing)
     liger = apply_liger(model, placement.device, rep.log, compiled=compiled)
     if liger.broke_model:
         model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log,
@@ -185,6 +187,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
                      val_batches=val_batches, cfg=cfg, reporter=rep, device=placement.device,
                      loss_impl=engine.loss_impl, total_steps=total_steps, scaler=scaler, save_checkpoint=checkpoint,
                      compute=compute_context(placement.device, autocast_dtype), on_first_step_error=compile_failed,
+                     offload=offload_context(model) if engine.checkpoint_offload else None,
                      start_step=start.step, start_tokens=start.tokens, start_elapsed_s=start.elapsed_s)
     result = loop.run()
 
