@@ -100,7 +100,7 @@ class Estimate:
             "device_used": self.device_used, "breakdown": dict(self.breakdown), "peak_phase": self.peak_phase,
             "phases": dict(self.phases), "trainable_params": self.trainable_params,
             "total_params": self.total_params, "paged_bytes": self.paged_bytes, "notes": list(self.notes),
-            "gradient_checkpointing": self.setup.gc, "loss_impl": self.setup.loss, "precision": self.setup.precision,
+            "gradient_checkpointing": self.setup.gc, "offload_checkpoints": self.setup.offload, "loss_impl": self.setup.loss, "precision": self.setup.precision,
             "recipe": self.setup.recipe.name,
         }
 
@@ -355,8 +355,18 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         # the adapters' matmuls keep them for backward (with checkpointing only the cache holds
         # them, until the forward ends: a few MiB)
         final += p * p_train
-    if s.gc:
-        saved = grad_layers * p_res * h * T + final
+    checkpoint = p_res * h * T  # one decoder layer's input, what checkpointing keeps per layer
+    if s.gc and s.offload:
+        # The worker's save_on_cpu keeps every layer's input in pinned CPU memory; the one being
+        # recomputed is copied back just before its layer runs again (counted at every instant: the
+        # top layer's input at the loss, as it may still be in flight to the host). What else is
+        # saved outside the layers (final norm, head input, the chunked loss's gradient) goes too;
+        # it stays counted here, on the safe side.
+        saved = min(grad_layers, 1) * checkpoint + final
+        pinned = grad_layers * checkpoint + final
+        notes.append(f"checkpoints offloaded to CPU memory: ~{pinned / GIB:.1f} GiB of pinned RAM")
+    elif s.gc:
+        saved = grad_layers * checkpoint + final
     else:
         frontier = _frontier_skip(s, f, norm_tok, attn_tok, mlp_tok) if grad_layers == L else 0
         saved = int((((grad_layers - trained_layers) * a_tok_frozen + trained_layers * a_tok_trained - frontier) * T)

@@ -59,6 +59,9 @@ class Recipe:
     # The studio's worker compiles the decoder layers of long CUDA runs (training.compile); the
     # plain recipe never does.
     compiles: bool = True
+    # The studio's worker offloads the checkpointed layer inputs to CPU memory
+    # (training.offload_checkpoints); the plain recipe never does.
+    offloads: bool = True
 
 
 STUDIO = Recipe()
@@ -70,7 +73,7 @@ def hf_peft_recipe(kbit_prep: bool = True) -> Recipe:
                   title="transformers + PEFT" + (" (kbit prep)" if kbit_prep else ""),
                   kbit_prep=kbit_prep, force_loss="standard", loss_keeps_logits=True, mask_when_padded=True,
                   fused_kernels=False, follows_adapter_compute=False, expandable_segments=False,
-                  compiles=False)
+                  compiles=False, offloads=False)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ class Setup:
     # the pointwise work (RMSNorm's output, SwiGLU's silu) in backward, as Liger's kernels do.
     compiled: bool = False
     autocast: bool = False  # adapters compute in the model's dtype (their inputs are not copied to fp32)
+    # The checkpointed layer inputs wait in pinned CPU memory (the worker's save_on_cpu); only the
+    # one being recomputed is on the GPU.
+    offload: bool = False
     expandable: bool = False  # the CUDA allocator grows segments in place (little fragmentation)
     notes: tuple[str, ...] = ()
 
@@ -255,6 +261,7 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
     kernels = recipe.fused_kernels if recipe.fused_kernels is not None else (liger_installed() and not compiled)
     kw["fused_kernels"] = bool(kernels)
     kw["compiled"] = compiled
+    kw["offload"] = recipe.offloads and use_gc and offload_expected(config)
     kw["expandable"] = recipe.expandable_segments if recipe.expandable_segments is not None \
         else worker_uses_expandable_segments()
     # The worker autocasts only PEFT adapters with fp32 weights over a bf16/fp16 model; full-like
@@ -294,6 +301,17 @@ def _ia3_auto_targets(names: tuple[str, ...]) -> Any:
 def memory_saver(config: Any) -> bool:
     """The memory-saver preset: 'auto' checkpointing is on whatever the budget."""
     return getattr(config.training, "preset", "fastest") == "memory_saver"
+
+
+def offload_expected(config: Any) -> bool:
+    """Will the worker offload the checkpoints once checkpointing is on? Its rule
+    (studio/worker/engine.py decide_offload): never on the CPU; 'on', or 'auto' under the
+    memory-saver preset."""
+    t = config.training
+    if str(getattr(t, "device", "auto")) == "cpu":
+        return False
+    setting = getattr(t, "offload_checkpoints", "auto")
+    return setting == "on" or (setting == "auto" and memory_saver(config))
 
 
 def _qr_bf16_layers(m: Any, layers: int) -> int:

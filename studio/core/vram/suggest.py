@@ -102,6 +102,11 @@ _CANDIDATES = [
 ]
 
 
+# Needs checkpointing; ranked with it (listed after it): each layer's input is copied to pinned CPU
+# memory in the forward and back before its recompute (PyTorch's save_on_cpu).
+_OFFLOAD = (2, "Offload checkpoints to CPU memory", "about 10-15% slower (layer inputs are copied to "
+            "pinned CPU memory and back); uses that much CPU RAM", "~10-15% slower")
+
 # Not a trade-off: bf16 adapter compute is faster than PEFT's fp32 one and saves the fp32 input copies.
 _ADAPTER_COMPUTE = (0, "Compute adapters in bf16 (fp32 master weights)",
                     "faster: no fp32 copies of activations, products on tensor cores", "faster")
@@ -133,6 +138,8 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
         proposals.append((1, {"training.optimizer": "adamw_8bit"}))
     if not s.gc:
         proposals.append((2, {"training.gradient_checkpointing": "on"}))
+    elif not s.offload and recipe.offloads and str(getattr(t, "device", "auto")) != "cpu":
+        proposals.append((2, {"training.offload_checkpoints": "on"}))
     limits = fit_limits(config, facts, budget_bytes, recipe=recipe, overheads=ov, bf16_supported=bf16_supported)
     if t.batch_size > 1:
         b = max(1, min(limits.max_batch, t.batch_size - 1))
@@ -155,7 +162,8 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
         saves = current.device_used - e.device_used
         if saves <= 0 or (saves < 0.02 * current.device_used and not e.fits(budget_bytes)):
             continue  # not worth a click
-        _, title, cost, short = _ADAPTER_COMPUTE if "training.adapter_compute" in changes else _CANDIDATES[rank]
+        _, title, cost, short = (_ADAPTER_COMPUTE if "training.adapter_compute" in changes
+                                 else _OFFLOAD if "training.offload_checkpoints" in changes else _CANDIDATES[rank])
         out.append(Suggestion(_title(title, changes), changes, cost, rank, e.device_used, saves,
                               e.fits(budget_bytes), short))
     if not any(x.fits and x.cost_rank < 5 for x in out):
@@ -189,6 +197,8 @@ def _combine(config: Any, facts: ModelFacts, est: Callable[[Any], Estimate], bud
         steps.append({"training.optimizer": "adamw_8bit"})
     if t.gradient_checkpointing != "on":
         steps.append({"training.gradient_checkpointing": "on"})
+    if getattr(t, "offload_checkpoints", "auto") != "on":  # skipped below where it saves nothing
+        steps.append({"training.offload_checkpoints": "on"})
     method = str(getattr(config.method, "name", ""))
     quantize = {"lora": "qlora", "dora": "qdora"}.get(method)
     changes: dict[str, Any] = {}
@@ -225,6 +235,7 @@ def _short(path: str, changes: dict[str, Any]) -> str:
         return f"micro-batch {changes[path]}"
     return {"training.loss_impl": "Chunked loss", "training.optimizer": "8-bit optimizer",
             "training.gradient_checkpointing": "checkpointing", "training.grad_accum": "",
+            "training.offload_checkpoints": "offloaded checkpoints",
             "method.name": "QLoRA"}.get(path, path)
 
 
