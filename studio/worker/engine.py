@@ -162,11 +162,14 @@ def enable_checkpointing(model: Any) -> None:
         model.enable_input_require_grads()
 
 
-def decide_offload(cfg: RunConfig, device: str, checkpointing: bool) -> tuple[bool, str]:
+def decide_offload(cfg: RunConfig, device: str, checkpointing: bool, model: Any = None,
+                   free_ram: float | None = None) -> tuple[bool, str]:
     """Whether the checkpointed layers' inputs wait for backward in pinned CPU memory.
 
     With checkpointing, the input of every decoder layer is what stays on the GPU between forward
-    and backward (batch x length x hidden each); offloading keeps only the one being recomputed."""
+    and backward (batch x length x hidden each); offloading keeps only the one being recomputed.
+    'auto' leaves it off when that pinned memory would take more than half of the free RAM (page-
+    locked memory cannot be swapped out, and the rest of the machine needs room)."""
     if not checkpointing:
         return False, "off (needs gradient checkpointing)"
     if device == "cpu":
@@ -176,10 +179,29 @@ def decide_offload(cfg: RunConfig, device: str, checkpointing: bool) -> tuple[bo
         return True, "on (set in the config)"
     if setting == "off":
         return False, "off (set in the config)"
-    if cfg.training.preset == "memory_saver":
-        return True, ("on (memory-saver preset: each layer's checkpointed input waits in pinned CPU memory, "
-                      "copied back just before the layer is recomputed)")
-    return False, "off (auto: only the memory-saver preset offloads; the checkpoints stay on the GPU)"
+    if cfg.training.preset != "memory_saver":
+        return False, "off (auto: only the memory-saver preset offloads; the checkpoints stay on the GPU)"
+    need = _offload_bytes(cfg, model) if model is not None else 0.0
+    if free_ram is None and need:
+        import psutil
+
+        free_ram = float(psutil.virtual_memory().available)
+    if need and free_ram is not None and need > 0.5 * free_ram:
+        return False, (f"off (auto: the checkpoints would take ~{need / 2**30:.1f} GiB of pinned RAM; "
+                       f"{free_ram / 2**30:.1f} GiB of RAM is free)")
+    size = f" (~{need / 2**30:.1f} GiB)" if need else ""
+    return True, (f"on (memory-saver preset: each layer's checkpointed input waits in pinned CPU memory{size}, "
+                  "copied back just before the layer is recomputed)")
+
+
+def _offload_bytes(cfg: RunConfig, model: Any) -> float:
+    """Pinned RAM the offloaded checkpoints take: every layer's input in the compute dtype (2 bytes)
+    and the final norm's fp32 input, for the largest micro-batch."""
+    c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    hidden = getattr(c, "hidden_size", 4096)
+    layers = getattr(c, "num_hidden_layers", 32)
+    tokens = cfg.training.batch_size * cfg.training.max_seq_len
+    return float(tokens * hidden * (2 * layers + 4))
 
 
 def offload_context(model: Any) -> Callable[[], Any]:

@@ -104,7 +104,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     engine.gradient_checkpointing, engine.choices["gradient_checkpointing"] = decide_checkpointing(
         cfg, model, placement.device, rep.log)
     engine.checkpoint_offload, engine.choices["checkpoint_offload"] = decide_offload(
-        cfg, placement.device, engine.gradient_checkpointing)
+        cfg, placement.device, engine.gradient_checkpointing, model)
     liger = apply_liger(model, placement.device, rep.log, compiled=compiled)
     if liger.broke_model:
         model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log,

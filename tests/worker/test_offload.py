@@ -149,6 +149,14 @@ def test_decide_offload_rules():
     on, why = decide_offload(saver, "cuda", True)
     assert on and "memory-saver" in why
     assert decide_offload(cfg, "cuda", True)[0] is False  # 'auto' with the fastest preset
+    # 'auto' stays off when the pinned checkpoints would crowd the RAM: 8B-like shapes, 4 x 32k tokens
+    model = type("M", (), {"config": type("C", (), {"hidden_size": 4096, "num_hidden_layers": 32})()})()
+    long = saver.replace("training.max_seq_len", 32768).replace("training.batch_size", 4)
+    on, why = decide_offload(long, "cuda", True, model, free_ram=24 * 2**30)
+    assert not on and "~34.0 GiB of pinned RAM" in why and "24.0 GiB of RAM is free" in why
+    on, why = decide_offload(long, "cuda", True, model, free_ram=256 * 2**30)
+    assert on and "(~34.0 GiB)" in why
+    assert decide_offload(long.replace("training.offload_checkpoints", "on"), "cuda", True, model, 1.0)[0]
     assert decide_offload(cfg.replace("training.offload_checkpoints", "on"), "cuda", True) == \
         (True, "on (set in the config)")
     assert decide_offload(saver.replace("training.offload_checkpoints", "off"), "cuda", True) == \
@@ -165,7 +173,7 @@ def test_the_choice_is_in_engine_json_the_plan_and_the_log(tmp_path, monkeypatch
     assert decide_offload(cfg, "cpu", True)[1].startswith("off (CPU training")
     made = []
     original = engine.offload_context
-    monkeypatch.setattr(engine, "decide_offload", lambda c, d, gc: (gc, "on (as a GPU run would)"))
+    monkeypatch.setattr(engine, "decide_offload", lambda c, d, gc, model=None: (gc, "on (as a GPU run would)"))
     monkeypatch.setattr(engine, "offload_context", lambda m: made.append(m) or original(m))
     threads = torch.get_num_threads()
     try:

@@ -100,7 +100,8 @@ class Estimate:
             "device_used": self.device_used, "breakdown": dict(self.breakdown), "peak_phase": self.peak_phase,
             "phases": dict(self.phases), "trainable_params": self.trainable_params,
             "total_params": self.total_params, "paged_bytes": self.paged_bytes, "notes": list(self.notes),
-            "gradient_checkpointing": self.setup.gc, "offload_checkpoints": self.setup.offload, "loss_impl": self.setup.loss, "precision": self.setup.precision,
+            "gradient_checkpointing": self.setup.gc, "offload_checkpoints": self.setup.offload,
+            "loss_impl": self.setup.loss, "precision": self.setup.precision,
             "recipe": self.setup.recipe.name,
         }
 
