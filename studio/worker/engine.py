@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.core.config import RunConfig
+from studio.core.vram.setup import OFFLOAD_MAX_COST, offload_cost
 
 
 @dataclass
@@ -182,6 +183,11 @@ def decide_offload(cfg: RunConfig, device: str, checkpointing: bool, model: Any 
     if cfg.training.preset != "memory_saver":
         return False, "off (auto: only the memory-saver preset offloads; the checkpoints stay on the GPU)"
     need = _offload_bytes(cfg, model) if model is not None else 0.0
+    cost = _offload_cost(cfg, model)
+    if cost is not None and cost > OFFLOAD_MAX_COST:
+        return False, (f"off (auto: copying the checkpoints to and from the CPU would cost ~{cost:.0%} of each step "
+                       f"for layers this size, more than the preset's {OFFLOAD_MAX_COST:.0%}; "
+                       f"offload_checkpoints: on trades that for ~{need / 2**30:.1f} GiB of GPU memory)")
     if free_ram is None and need:
         import psutil
 
@@ -192,6 +198,19 @@ def decide_offload(cfg: RunConfig, device: str, checkpointing: bool, model: Any 
     size = f" (~{need / 2**30:.1f} GiB)" if need else ""
     return True, (f"on (memory-saver preset: each layer's checkpointed input waits in pinned CPU memory{size}, "
                   "copied back just before the layer is recomputed)")
+
+
+def _offload_cost(cfg: RunConfig, model: Any) -> float | None:
+    """The estimator's share of the step the copies would add (None: the model's shape is unknown)."""
+    if model is None:
+        return None
+    try:
+        from studio.core.models import facts_from_config
+
+        facts = facts_from_config(model.config.to_dict())
+    except Exception:  # a config the estimator cannot read: no cost estimate, the preset decides
+        return None
+    return offload_cost(facts, cfg.training.max_seq_len)
 
 
 def _offload_bytes(cfg: RunConfig, model: Any) -> float:

@@ -261,7 +261,7 @@ def resolve_setup(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO, gc
     kernels = recipe.fused_kernels if recipe.fused_kernels is not None else (liger_installed() and not compiled)
     kw["fused_kernels"] = bool(kernels)
     kw["compiled"] = compiled
-    kw["offload"] = recipe.offloads and use_gc and offload_expected(config)
+    kw["offload"] = recipe.offloads and use_gc and offload_expected(config, facts)
     kw["expandable"] = recipe.expandable_segments if recipe.expandable_segments is not None \
         else worker_uses_expandable_segments()
     # The worker autocasts only PEFT adapters with fp32 weights over a bf16/fp16 model; full-like
@@ -303,15 +303,35 @@ def memory_saver(config: Any) -> bool:
     return getattr(config.training, "preset", "fastest") == "memory_saver"
 
 
-def offload_expected(config: Any) -> bool:
+def offload_expected(config: Any, facts: Any = None) -> bool:
     """Will the worker offload the checkpoints once checkpointing is on? Its rule
     (studio/worker/engine.py decide_offload): never on the CPU; 'on', or 'auto' under the
-    memory-saver preset."""
+    memory-saver preset where the copies cost little (offload_cost)."""
     t = config.training
     if str(getattr(t, "device", "auto")) == "cpu":
         return False
     setting = getattr(t, "offload_checkpoints", "auto")
-    return setting == "on" or (setting == "auto" and memory_saver(config))
+    if setting != "auto":
+        return setting == "on"
+    if not memory_saver(config):
+        return False
+    return facts is None or offload_cost(facts, int(getattr(t, "max_seq_len", 1024))) <= OFFLOAD_MAX_COST
+
+
+# Offloading copies each layer's input to the CPU in forward and back in backward, on the compute
+# stream: bytes per token grow with the hidden size, the step's work with the layer's parameters
+# and its attention span. Calibrated on one H100 (memory-saver, compiled, 4 x 1024 tokens):
+# Llama-3.1-8B lost 10.4 % of its speed, Llama-3.2-1B 26 % (benchmarks/results/engine-2026-11-24).
+OFFLOAD_COST_SCALE = 7000.0
+OFFLOAD_MAX_COST = 0.15  # 'auto' offloads under the memory-saver preset when it costs at most this
+
+
+def offload_cost(facts: Any, seq: int) -> float:
+    """Estimated share of a checkpointed step that offloading its checkpoints adds."""
+    q = facts.num_heads * facts.head_dim
+    work = facts.layer_linear_params + (facts.layer_expert_params and facts.layer_expert_params * max(
+        1, facts.experts_per_token) // max(1, facts.num_experts)) + 2 * seq * q
+    return OFFLOAD_COST_SCALE * facts.hidden_size / max(1, work)
 
 
 def _qr_bf16_layers(m: Any, layers: int) -> int:
