@@ -186,6 +186,16 @@ GRID["compiled_8b"] = [
     ("l8", "lora", 4, 1024, "auto", "chunked", False, {TRAINING: {"compile": "on", "preset": "memory_saver"}}),
 ]
 GRID["compiled"] = GRID["compiled_a"] + GRID["compiled_b"] + GRID["compiled_8b"]
+# Configurations the estimator was NOT fitted on (grid v3 fitted the compiled backward and the
+# expandable-segment slack): measured after the fit, they show whether it generalises.
+GRID["holdout"] = [
+    ("q05", "lora", 4, 2048, "on", "chunked", False, C),
+    ("q05", "lora", 4, 512, "on", "standard", False, {}),
+    ("l1", "lora", 4, 1024, "on", "standard", False, C),
+    ("l1", "dora", 2, 2048, "on", "chunked", False, C),
+    ("l1", "full", 2, 1024, "on", "chunked", False, {}),
+    ("p3s", "lora", 8, 512, "on", "chunked", False, C),
+]
 
 
 def config_id(spec: tuple) -> str:
@@ -206,7 +216,7 @@ def all_specs() -> dict[str, tuple]:
 
 # Every configuration once (grid30 repeats a few of quick's and small's).
 GRID["all"] = list({config_id(s): s for s in GRID["quick"] + GRID["small"] + GRID["big"] + GRID["grid30"]
-                    + GRID["compiled"]}.values())
+                    + GRID["compiled"] + GRID["holdout"]}.values())
 
 
 # ---------------------------------------------------------------------------------------- models
