@@ -27,6 +27,7 @@ def cfg(**training) -> RunConfig:
     """A RunConfig with these training fields; adapters compute in fp32 (PEFT's default) unless the
     test asks for adapter_compute='auto', so the hand-computed figures below stay PEFT's."""
     training.setdefault("adapter_compute", "fp32")
+    training.setdefault("compile", "off")  # the hand-computed figures describe the eager step
     c = RunConfig()
     method = training.pop("method", None)
     if method:
@@ -61,7 +62,8 @@ def test_hand_computed_tiny_lora():
     assert e.breakdown["logits"] == 12 * 32 * 100
     assert e.peak_phase == "loss"
     assert e.peak_allocated == 86848 * 2 + 8192 * 12 + saved + 12 * 32 * 100
-    assert e.device_used == e.peak_allocated == e.peak_reserved
+    # the standard loss's bf16 logits block stays reserved under expandable segments (grid v3)
+    assert e.device_used == e.peak_reserved == e.peak_allocated + (2 * 32 * 100 if e.setup.expandable else 0)
     # transformers' loss keeps the bf16 logits in its output as well
     hf = estimate(c, TINY, overheads=ZERO, recipe=hf_peft_recipe(kbit_prep=False))
     assert hf.breakdown["logits"] == 14 * 32 * 100
