@@ -76,3 +76,18 @@ def test_offload_is_suggested_after_checkpointing_when_it_helps():
     for done in (saver(), saver(device="cpu", offload_checkpoints="off")):
         short = estimate(done, LLAMA8, overheads=OV).device_used - GIB
         assert not any("training.offload_checkpoints" in s.changes for s in suggest(done, LLAMA8, short, overheads=OV))
+
+
+def test_the_estimate_follows_the_workers_cost_rule():
+    """Llama-3.2-1B at 4 x 1024 keeps its checkpoints on the GPU under the memory saver (copies
+    would cost ~22% of a step); Llama-3.1-8B offloads them."""
+    from studio.core.config import RunConfig
+    from studio.core.models import catalog_facts
+    from studio.core.vram import estimate
+
+    c = RunConfig()
+    for k, v in (("preset", "memory_saver"), ("batch_size", 4), ("max_seq_len", 1024), ("device", "cuda")):
+        c = c.replace(f"training.{k}", v)
+    assert estimate(c, catalog_facts("Llama-3.1-8B")).setup.offload is True
+    assert estimate(c, catalog_facts("Llama-3.2-1B")).setup.offload is False
+    assert estimate(c.replace("training.offload_checkpoints", "on"), catalog_facts("Llama-3.2-1B")).setup.offload

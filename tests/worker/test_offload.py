@@ -189,3 +189,33 @@ def test_the_choice_is_in_engine_json_the_plan_and_the_log(tmp_path, monkeypatch
     plan = next(e for e in events if e["type"] == "plan")
     assert plan["choices"]["checkpoint_offload"] == "on (as a GPU run would)"
     assert "engine: checkpoint_offload = on" in (tmp_path / "worker.log").read_text()
+
+
+def test_auto_offloads_under_the_memory_saver_only_where_the_copies_are_cheap():
+    """Copy cost grows with the hidden size, the step's work with the layer's parameters: on the
+    H100 offloading cost Llama-3.1-8B 10% of its speed and Llama-3.2-1B 26%; 'auto' keeps it at
+    most 15%."""
+    from transformers import AutoConfig
+
+    from studio.core.models import catalog_facts
+    from studio.core.vram.setup import OFFLOAD_MAX_COST, offload_cost
+
+    saver = (demo_config().replace("training.preset", "memory_saver").replace("training.batch_size", 4)
+             .replace("training.max_seq_len", 1024))
+    shapes = {"1B": dict(hidden_size=2048, intermediate_size=8192, num_attention_heads=32, num_key_value_heads=8,
+                         num_hidden_layers=16, vocab_size=128256),
+              "8B": dict(hidden_size=4096, intermediate_size=14336, num_attention_heads=32, num_key_value_heads=8,
+                         num_hidden_layers=32, vocab_size=128256)}
+    decided = {}
+    for name, kw in shapes.items():
+        model = type("M", (), {"config": AutoConfig.for_model("llama", **kw)})()
+        decided[name] = decide_offload(saver, "cuda", True, model, free_ram=256 * 2**30)
+    assert decided["8B"][0] and not decided["1B"][0]
+    assert "~22% of each step" in decided["1B"][1] and "offload_checkpoints: on" in decided["1B"][1]
+    assert offload_cost(catalog_facts("Llama-3.1-8B"), 1024) <= OFFLOAD_MAX_COST
+    # long context: attention work grows, the copies' share falls
+    assert offload_cost(catalog_facts("Llama-3.2-1B"), 16384) < OFFLOAD_MAX_COST < offload_cost(
+        catalog_facts("Llama-3.2-1B"), 1024)
+    # the setting still wins
+    model = type("M", (), {"config": AutoConfig.for_model("llama", **shapes["1B"])})()
+    assert decide_offload(saver.replace("training.offload_checkpoints", "on"), "cuda", True, model)[0]
