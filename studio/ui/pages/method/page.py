@@ -24,7 +24,8 @@ TRAINING_GROUPS = (
     ("Schedule", ("learning_rate", "lr_scheduler", "warmup_ratio", "epochs", "max_steps")),
     ("Batch and length", ("batch_size", "grad_accum", "max_seq_len")),
     # Forms fill column by column: the preset heads the group whose knobs it sets.
-    ("Memory and speed", ("preset", "gradient_checkpointing", "memory_limit_gb", "precision", "optimizer")),
+    ("Memory and speed", ("preset", "gradient_checkpointing", "offload_checkpoints", "memory_limit_gb", "precision",
+                          "optimizer")),
     ("Engine", ("device", "compile", "loss_impl", "group_by_length", "adapter_compute")),
     ("Regularisation and seed", ("weight_decay", "max_grad_norm", "seed")),
     ("Logging and checkpoints", ("logging_steps", "eval_steps", "save_steps", "save_minutes")),
