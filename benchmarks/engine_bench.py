@@ -328,6 +328,8 @@ def engine_note(r: dict) -> str:
         parts.append("bf16 adapters")
     if str(c.get("group_by_length", "")).startswith("on"):
         parts.append("grouped")
+    if str(c.get("checkpoint_offload", "")).startswith("on"):
+        parts.append("checkpoints offloaded")
     return ", ".join(parts)
 
 
