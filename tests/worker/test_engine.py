@@ -5,25 +5,9 @@ from __future__ import annotations
 import functools
 
 import pytest
+from worker_helpers import Recorder
 
 from studio.core.config import demo_config
-
-
-class _Recorder:
-    def __init__(self):
-        self.events = []
-
-    def emit(self, type_, **payload):
-        self.events.append({"type": type_, **payload})
-
-    def log(self, line):
-        pass
-
-    def stop_requested(self):
-        return False
-
-    def stop_reason(self):
-        return ""
 
 
 def _config():
@@ -61,7 +45,7 @@ def _losses(*, loss_impl, padding_free, attention_mask, checkpointing, steps=4):
     batcher = Batcher(data.train, 8, 2, 0, tok.pad_token_id, padding_free=padding_free, attention_mask=attention_mask)
     opt = runtime.make_optimizer(model)
     sched = get_scheduler("constant", opt)
-    rec = _Recorder()
+    rec = Recorder()
     TrainLoop(model=model, runtime=runtime, optimizer=opt, scheduler=sched, batcher=batcher, val_batches=[], cfg=cfg,
               reporter=rec, device="cpu", loss_impl=loss_impl, total_steps=steps).run()
     return [e["loss"] for e in rec.events if e["type"] == "step"]

@@ -11,6 +11,7 @@ import json
 
 import pytest
 import torch
+from worker_helpers import Recorder
 
 from studio.core.config import demo_config
 from studio.worker.engine import decide_offload, enable_checkpointing, offload_context
@@ -95,21 +96,6 @@ def test_the_loop_offloads_training_forwards_only_and_the_losses_match():
     cfg = demo_config().replace("training.logging_steps", 1).replace("data.validation_split", 0.0)
     tok = load_tokenizer(cfg)
     data = prepare_data(cfg, tok, log=lambda s: None)
-
-    class Recorder:
-        events: list
-
-        def __init__(self):
-            self.events = []
-
-        def emit(self, type_, **payload):
-            self.events.append({"type": type_, **payload})
-
-        def log(self, line):
-            pass
-
-        def stop_requested(self):
-            return False
 
     def run(offload: bool):
         set_seed(0)

@@ -77,3 +77,22 @@ def greedy_answers(model: Any, tokenizer: Any, questions: list[str], max_new_tok
         for row in gen[:, enc["input_ids"].shape[1]:]:
             out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
     return out
+
+
+class Recorder:
+    """A reporter that keeps the events in a list (TrainLoop's reporter interface)."""
+
+    def __init__(self):
+        self.events = []
+
+    def emit(self, type_, **payload):
+        self.events.append({"type": type_, **payload})
+
+    def log(self, line):
+        pass
+
+    def stop_requested(self):
+        return False
+
+    def stop_reason(self):
+        return ""
