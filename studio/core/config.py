@@ -116,7 +116,7 @@ class TrainingSpec(_Section):
     preset: Literal["fastest", "memory_saver"] = Field(
         "fastest", title="Engine preset",
         description="'fastest': checkpointing only when memory requires it. 'memory_saver': checkpointing always on, "
-                    "for the smallest peak memory at some speed.")
+                    "checkpoints kept in CPU memory where that costs little, for the smallest peak memory at some speed.")
     compile: Literal["auto", "on", "off"] = Field(
         "auto", title="Compile layers",
         description="torch.compile each decoder layer (CUDA): faster steps after a compile of under a minute. "
