@@ -65,12 +65,32 @@ def _start_preflight(window) -> None:
     window.preflight = start_preflight(window)  # kept referenced while its probe runs
 
 
+def display_problem() -> str:
+    """Why Qt could not open a window here (missing X11 libraries, no display), or "".
+
+    Checked before the QApplication exists: when Qt's platform plugin fails to load, Qt aborts
+    the process with a message that names the wrong package.
+    """
+    from pathlib import Path
+
+    from PySide6.QtCore import QLibraryInfo
+
+    from studio.core import display_libs
+
+    return display_libs.display_problem(Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from studio import __version__
 
+    if QApplication.instance() is None:
+        problem = display_problem()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
     app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
     app.setApplicationName("Fine-tuning Studio")
     app.setApplicationVersion(__version__)

@@ -85,6 +85,13 @@ def _native_platform_plugin(plugins: Path) -> str:
     found = sorted(p.name for p in (plugins / "platforms").glob(wanted + "*"))
     if not found:
         raise RuntimeError(f"the {wanted} platform plugin is missing from {plugins / 'platforms'}")
+    if sys.platform == "linux":  # the desktop's window needs system X11 libraries the offscreen test does not
+        from studio.core import display_libs
+
+        plugin = plugins / "platforms" / found[0]
+        missing = display_libs.missing_libraries(plugin)
+        if missing:
+            raise RuntimeError(display_libs.describe_missing(missing, plugin))
     return found[0]
 
 
