@@ -12,19 +12,12 @@ import time
 import traceback
 from typing import Optional
 
-_T0 = time.time()
-
 
 def _process_age_s() -> float:
-    """Seconds since this process started (Linux: from /proc, 10 ms resolution; else since import)."""
-    try:
-        with open("/proc/self/stat") as f:
-            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return time.time() - _T0
+    """Seconds since this process started."""
+    from studio.core.runs import own_start_time
+
+    return time.time() - own_start_time()
 
 
 def _install_excepthook(app) -> None:

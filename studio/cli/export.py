@@ -6,7 +6,6 @@ progress. RUN_DIR may be a run folder or a run id from `studio runs`. Exit statu
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,8 @@ def resolve_run(ref: str):
 
 
 def run(args: Any) -> int:
-    from studio.cli.train import Renderer
-    from studio.core.diagnostics import app_command
+    from studio.cli.train import Renderer, worker_lines
+    from studio.core.launcher import spawn_worker
     from studio.core.protocol import ProtocolError, decode
 
     try:
@@ -45,17 +44,12 @@ def run(args: Any) -> int:
         print(f"studio export: {e}", file=sys.stderr)
         return 2
     out = Path(args.out).expanduser().resolve() if args.out else run_.exports_dir / args.kind
-    cmd = app_command("--worker", "export", str(run_.path), "--kind", args.kind, "--out", str(out),
-                      "--dtype", args.dtype)
+    extra = ["--kind", args.kind, "--out", str(out), "--dtype", args.dtype]
     if args.source:
-        cmd += ["--from", str(Path(args.source).expanduser().resolve())]
-    from studio.cli.train import launch_env
-
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, encoding="utf-8", errors="replace", bufsize=1, env=launch_env())
+        extra += ["--from", str(Path(args.source).expanduser().resolve())]
+    proc = spawn_worker(run_, "export", *extra)
     render = Renderer(sys.stdout, args.verbose)
-    assert proc.stdout is not None
-    for line in proc.stdout:
+    for line in worker_lines(proc):
         try:
             event = decode(line)
         except ProtocolError as e:

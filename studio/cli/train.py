@@ -12,7 +12,6 @@ the step and saves); a second Ctrl-C kills it. Exit status: 0 completed, 1 faile
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -110,35 +109,25 @@ def resume(args: Any) -> int:
     return supervise(run_, verbose=args.verbose, resume=True)
 
 
-def launch(run_dir: Path, resume: bool = False) -> subprocess.Popen:
-    """Start the worker exactly as the GUI does: own session, stdout piped, cwd = the run folder."""
-    from studio.core.diagnostics import app_command
+def launch(run_: Any, resume: bool = False) -> subprocess.Popen:
+    """Start the training worker exactly as the GUI does (studio.core.launcher)."""
+    from studio.core.launcher import spawn_worker
 
-    kwargs: dict[str, Any] = {}
-    if os.name == "nt":  # pragma: no cover
-        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-    else:
-        kwargs["start_new_session"] = True  # Ctrl-C reaches this process only; it asks the worker to stop
-    args = ("--worker", "train", str(run_dir)) + (("--resume",) if resume else ())
-    return subprocess.Popen(app_command(*args), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(run_dir), env=launch_env(),
-                            text=True, encoding="utf-8", errors="replace", bufsize=1, **kwargs)
+    return spawn_worker(run_, "train", *(("--resume",) if resume else ()))
 
 
-def launch_env() -> dict[str, str]:
-    """Unbuffered UTF-8 output; from source, the child imports this very studio package."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-    if not getattr(sys, "frozen", False):
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
+def worker_lines(proc: subprocess.Popen):
+    """The worker's output lines as text (its stdout is bytes; a bad byte never stops the reading)."""
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        yield raw.decode("utf-8", errors="replace")
 
 
 def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None, resume: bool = False) -> int:
     out = out or sys.stdout  # resolved per call: the current stdout, not the one at import
     from studio.core.protocol import ProtocolError, decode
 
-    proc = launch(run_.path, resume=resume)
+    proc = launch(run_, resume=resume)
     interrupts = 0
 
     def on_sigint(_sig: int, _frame: Any) -> None:
@@ -155,8 +144,7 @@ def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None, re
     previous = signal.signal(signal.SIGINT, on_sigint)
     render = Renderer(out, verbose)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in worker_lines(proc):
             try:
                 event = decode(line)
             except ProtocolError as e:

@@ -22,6 +22,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -29,8 +30,43 @@ from studio.core.config import RunConfig
 from studio.core.paths import runs_root
 from studio.core.protocol import read_events
 
-ACTIVE_STATES = ("created", "running", "stopping")
-FINAL_STATES = ("completed", "stopped", "failed", "killed")
+
+
+class RunState(str, Enum):
+    """The ``state`` in status.json. A str, so it compares with and serialises as its value."""
+
+    CREATED = "created"
+    RUNNING = "running"  # a worker is (or was last seen) training
+    STOPPING = "stopping"  # a graceful stop was asked for
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    KILLED = "killed"  # the GUI or CLI had to kill the worker
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def live(self) -> bool:
+        """A worker should be alive (the run is being trained or stopped)."""
+        return self in LIVE_STATES
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+    @classmethod
+    def of(cls, value: object) -> "RunState":
+        """The state a status.json value names; an unknown value reads as CREATED."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.CREATED
+
+
+LIVE_STATES = frozenset({RunState.RUNNING, RunState.STOPPING})
+ACTIVE_STATES = frozenset({RunState.CREATED, *LIVE_STATES})
+FINAL_STATES = frozenset({RunState.COMPLETED, RunState.STOPPED, RunState.FAILED, RunState.KILLED})
 
 CONFIG_FILE = "config.yaml"
 STATUS_FILE = "status.json"
@@ -95,8 +131,8 @@ class Run:
         return status
 
     @property
-    def state(self) -> str:
-        return self.status().get("state", "created")
+    def state(self) -> RunState:
+        return RunState.of(self.status().get("state"))
 
     def events(self) -> list[dict[str, Any]]:
         return read_events(self.events_path)
@@ -118,22 +154,56 @@ class Run:
     def stop_requested(self) -> bool:
         return self.stop_path.exists()
 
-    def worker_alive(self) -> bool:
-        """Is the worker process recorded in status.json still running?"""
-        pid = self.status().get("pid")
-        return bool(pid) and pid_alive(int(pid))
+    def clear_stale_stop(self, before: float) -> bool:
+        """Remove a stop request written before ``before`` (an earlier attempt's Stop); True if one was.
 
-    def reconcile(self) -> str:
-        """Mark a run whose worker died without saying so as failed; returns the state."""
+        A resumed run reuses the folder, so the Stop that ended its previous attempt must not end
+        this one before its first step. A request written after ``before`` is this attempt's own.
+        """
+        try:
+            written = self.stop_path.stat().st_mtime
+        except OSError:
+            return False
+        if written >= before:
+            return False
+        try:
+            self.stop_path.unlink()
+        except OSError:
+            return False
+        return True
+
+    def worker_alive(self) -> bool:
+        """Is the worker process recorded in status.json still running (that process, not a reuse of its pid)?"""
         status = self.status()
-        state = status.get("state", "created")
-        if state in ("running", "stopping") and not self.worker_alive():
+        pid = status.get("pid")
+        return bool(pid) and pid_alive(int(pid), status.get("pid_started"))
+
+    def reconcile(self) -> RunState:
+        """Mark a run whose worker died without saying so as failed; returns the state.
+
+        Never raises for a full or read-only disk: the state is then returned as it is on disk
+        ('failed' for a dead worker) without rewriting status.json, so listing runs still works.
+        """
+        state = self.state
+        if state.live and not self.worker_alive():
             tail = self.log_tail(8)
-            self.write_status(state="failed", ended=time.time(),
-                              message="The worker stopped without finishing (killed or crashed)."
-                                      + (f" Last log lines:\n{tail}" if tail else ""))
-            return "failed"
+            try:
+                self.write_status(state="failed", ended=time.time(),
+                                  message="The worker stopped without finishing (killed or crashed)."
+                                          + (f" Last log lines:\n{tail}" if tail else ""))
+            except OSError:
+                pass  # a full disk: the record says 'running' until there is room, the answer is still 'failed'
+            self._remove_partial_checkpoints()
+            return RunState.FAILED
         return state
+
+    def _remove_partial_checkpoints(self) -> None:
+        """Half-written ``step-N.tmp`` folders of a dead worker: never resumable, only taking space."""
+        import shutil
+
+        root = self.path / CHECKPOINTS_DIR
+        for leftover in list(root.glob("step-*.tmp")) + list(root.glob("step-*.old")):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 class RunStore:
@@ -148,10 +218,13 @@ class RunStore:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", config.name).strip("-") or "run"
         path = self.root / f"{stamp}-{slug}"
         n = 1
-        while path.exists():
-            n += 1
-            path = self.root / f"{stamp}-{slug}-{n}"
-        path.mkdir(parents=True)
+        while True:  # mkdir is the test: two runs created in the same second never share a folder
+            try:
+                path.mkdir(parents=True)
+                break
+            except FileExistsError:
+                n += 1
+                path = self.root / f"{stamp}-{slug}-{n}"
         run = Run(path)
         config.save(run.config_path)
         run.write_status(state="created", created=time.time(), name=config.name)
@@ -169,17 +242,54 @@ class RunStore:
 
     def active(self) -> list[Run]:
         """Runs whose worker is still alive (to re-attach to); dead ones get reconciled."""
-        return [r for r in self.list() if r.reconcile() in ("running", "stopping")]
+        return [r for r in self.list() if r.reconcile().live]
 
 
-def pid_alive(pid: int) -> bool:
+def process_started(pid: int) -> Optional[float]:
+    """When process ``pid`` started (seconds since the epoch), or None if there is none."""
+    try:
+        import psutil
+
+        return round(psutil.Process(pid).create_time(), 2)
+    except Exception:
+        return None
+
+
+def own_start_time() -> float:
+    """When this process started, on the wall clock, to ~10 ms (Linux; elsewhere: now).
+
+    psutil's create_time adds clock ticks to a boot time rounded to whole seconds, so it can read
+    up to a second early; /proc's uptime and this process's start ticks give the age exactly.
+    """
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.time()
+
+
+# psutil's start times come from clock ticks since boot: the same process reads alike to ~10 ms.
+_START_TOLERANCE_S = 1.0
+
+
+def pid_alive(pid: int, started: Optional[float] = None) -> bool:
+    """Is ``pid`` a live process, and (when ``started`` is known) the very one that started then?
+
+    Pids are reused: a killed worker's pid may belong to another program an hour later, so a
+    record that knows its process's start time only accepts the process with that start time.
+    """
     if pid <= 0:
         return False
     try:
         import psutil
 
         p = psutil.Process(pid)
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        if not p.is_running() or p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(p.create_time() - float(started)) <= _START_TOLERANCE_S
     except ImportError:  # pragma: no cover - psutil is a dependency
         try:
             os.kill(pid, 0)

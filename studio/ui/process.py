@@ -25,18 +25,12 @@ from typing import Optional
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from studio.core.protocol import ProtocolError, decode
-from studio.core.runs import Run, pid_alive
+from studio.core.launcher import spawn_worker, worker_command
+from studio.core.runs import ACTIVE_STATES, Run, RunState, pid_alive, process_started
 
 DEFAULT_STOP_TIMEOUT_S = 60.0
 DONE_GRACE_S = 30.0  # a worker that reported "done" but does not exit is killed after this
 LOG_TAIL_LINES = 12
-
-
-def worker_command(*args: str) -> list[str]:
-    """The command line that starts a worker, from source or from a frozen build."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "--worker", *args]
-    return [sys.executable, "-m", "studio", "--worker", *args]
 
 
 class _LineBridge(QObject):
@@ -59,6 +53,7 @@ class WorkerProcess(QObject):
         self.extra_args = tuple(extra_args)
         self.stop_timeout_s = stop_timeout_s
         self.pid: Optional[int] = None
+        self._pid_started: Optional[float] = None
         self._proc: Optional[subprocess.Popen] = None
         self._attached = False
         self._finished = False
@@ -87,34 +82,22 @@ class WorkerProcess(QObject):
 
     # ---- starting -----------------------------------------------------------------------
     def command(self) -> list[str]:
-        return worker_command(self.kind, str(self.run.path), *self.extra_args)
+        return worker_command(self.kind, self.run.path, *self.extra_args)
 
     def start(self) -> None:
         """Launch the worker; raises OSError with a readable message if it cannot start."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-        if not getattr(sys, "frozen", False):
-            # From source the child must import this very studio package, wherever the cwd is.
-            root = str(Path(__file__).resolve().parents[2])
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        kwargs: dict = {}
-        if os.name == "nt":  # pragma: no cover - Windows has no sessions
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            kwargs["start_new_session"] = True
-        self._proc = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=str(self.run.path), env=env, bufsize=0, **kwargs)
+        self._proc = spawn_worker(self.run, self.kind, *self.extra_args)
         self.pid = self._proc.pid
-        if self.kind == "train":
-            # Recorded at once so a GUI restarted in the next second can still find the worker.
-            self.run.write_status(state="running", pid=self.pid, started=time.time())
+        self._pid_started = process_started(self.pid)
         threading.Thread(target=self._read_stdout, args=(self._proc.stdout,), daemon=True,
                          name=f"worker-reader-{self.pid}").start()
 
     def attach(self, poll_ms: int = 300) -> None:
         """Follow a run whose live worker another GUI started: tail its files, watch its pid."""
         self._attached = True
-        self.pid = int(self.run.status().get("pid") or 0) or None
+        status = self.run.status()
+        self.pid = int(status.get("pid") or 0) or None
+        self._pid_started = status.get("pid_started")
         self._poll_timer.start(poll_ms)
         self._on_poll_timer_timeout()
 
@@ -142,7 +125,7 @@ class WorkerProcess(QObject):
         self._stop_requested = True
         self.run.request_stop()
         if self.kind == "train":
-            self.run.write_status(state="stopping")
+            self.run.write_status(state=RunState.STOPPING)
         self._kill_timer.start(int(self.stop_timeout_s * 1000))
 
     def kill(self) -> None:
@@ -150,6 +133,8 @@ class WorkerProcess(QObject):
         pid = self.pid
         if not pid or self._finished:
             return
+        if not pid_alive(pid, self._pid_started):
+            return  # gone already, or the pid now belongs to another program: never signal that one
         try:
             if os.name == "nt":  # pragma: no cover
                 if self._proc:
@@ -244,7 +229,7 @@ class WorkerProcess(QObject):
     def _on_poll_timer_timeout(self) -> None:
         if self._finished:
             return
-        alive = bool(self.pid) and pid_alive(self.pid)
+        alive = bool(self.pid) and pid_alive(self.pid, self._pid_started)
         self._events_offset, self._events_rest = tail_lines(
             self.run.events_path, self._events_offset, self._events_rest, lambda s: self._handle_line(s, True))
         self._log_offset, self._log_rest = tail_lines(self.run.log_path, self._log_offset, self._log_rest, self._log)
@@ -263,7 +248,7 @@ class WorkerProcess(QObject):
         state, message = self._outcome(returncode)
         if self.kind == "train":
             status = self.run.status()
-            if status.get("state") in ("created", "running", "stopping") or state == "killed":
+            if RunState.of(status.get("state")) in ACTIVE_STATES or state == RunState.KILLED:
                 self.run.write_status(state=state, ended=time.time(), message=message)
         self.sig_finished.emit(state, message)
 
@@ -288,7 +273,7 @@ class WorkerProcess(QObject):
         if self._attached:
             status = self.run.status()
             state = status.get("state", "failed")
-            if state in ("created", "running", "stopping"):
+            if RunState.of(state) in ACTIVE_STATES:
                 return "failed", with_tail("The worker stopped without finishing (killed or crashed).")
             return state, status.get("message") or state
         if self._error is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from studio import __version__
 from studio.core.config import RunConfig
+from studio.core.runs import own_start_time, process_started
 from studio.worker.errors import classify
 from studio.worker.reporter import Reporter
 
@@ -31,11 +32,14 @@ def main(run_dir: str | Path, resume: bool = False) -> int:
         return 2
     with Reporter(run_dir) as rep:
         rep.install_signal_handlers()
+        pid, started = os.getpid(), process_started(os.getpid())
+        if rep.run.clear_stale_stop(before=own_start_time()):
+            rep.log("removed the stop request left by the previous attempt")
         if resume:  # the run keeps its first start time; the outcome of the earlier attempt is cleared
-            rep.set_status(state="running", pid=os.getpid(), resumed=time.time(), ended=None, message="",
-                           error_kind=None)
+            rep.set_status(state="running", pid=pid, pid_started=started, resumed=time.time(), ended=None,
+                           message="", error_kind=None)
         else:
-            rep.set_status(state="running", pid=os.getpid(), started=time.time(), message="")
+            rep.set_status(state="running", pid=pid, pid_started=started, started=time.time(), message="")
         rep.emit("hello", pid=os.getpid(), version=__version__, argv=sys.argv)
         cfg = None
         try:

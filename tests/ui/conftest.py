@@ -22,9 +22,9 @@ def store(tmp_path) -> RunStore:
 @pytest.fixture
 def fake_worker(monkeypatch):
     """Make every WorkerProcess launch tests/ui/fake_worker.py; set FAKE_MODE etc. via the returned setter."""
-    import studio.ui.process as process
+    import studio.core.launcher as launcher
 
-    monkeypatch.setattr(process, "worker_command", lambda *args: [sys.executable, str(FAKE_WORKER), *args])
+    monkeypatch.setattr(launcher, "worker_command", lambda *args: [sys.executable, str(FAKE_WORKER), *map(str, args)])
 
     def configure(mode: str = "ok", steps: int = 5, step_s: float = 0.05) -> None:
         monkeypatch.setenv("FAKE_MODE", mode)

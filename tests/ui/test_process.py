@@ -143,7 +143,7 @@ def test_export_reports_progress_and_outcome(qtbot, store, demo_config, fake_wor
 
 
 def test_worker_command_from_source_and_frozen(monkeypatch):
-    from studio.ui import process
+    from studio.core import launcher as process
 
     assert process.worker_command("train", "/r") == [sys.executable, "-m", "studio", "--worker", "train", "/r"]
     monkeypatch.setattr(sys, "frozen", True, raising=False)

@@ -29,12 +29,12 @@ def long_demo_config(**training: Any) -> RunConfig:
 
 
 def start_worker(run: Run, *args: str, stdout: Any = subprocess.DEVNULL) -> subprocess.Popen:
-    from studio.cli.train import launch_env
     from studio.core.diagnostics import app_command
+    from studio.core.launcher import worker_env
 
     cmd = app_command("--worker", *(args or ("train", str(run.path))))
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
-                            env=launch_env(), cwd=str(run.path), start_new_session=True)
+                            env=worker_env(), cwd=str(run.path), start_new_session=True)
 
 
 def wait_for_event(run: Run, type_: str, timeout: float = 60.0, proc: Optional[subprocess.Popen] = None) -> dict:
