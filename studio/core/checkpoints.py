@@ -99,18 +99,18 @@ def resume_problem(run: Run) -> str:
     if not run.config_path.exists():
         return f"{run.path} is not a run folder (no config.yaml)."
     state = run.reconcile()
-    if state in ("running", "stopping"):
+    if state.live:
         return "This run is still training; there is nothing to resume."
     if state == "completed":
         return "This run finished already; there is nothing to resume. Start a new run to train longer."
-    ckpt = latest_checkpoint(run.path)
-    if ckpt is None:
-        return ("This run saved no checkpoint, so it cannot be resumed; set 'Checkpoint every' > 0 or "
-                "'Checkpoint minutes' > 0 (Method page, Logging and checkpoints) for the next run.")
     try:
         cfg = RunConfig.load(run.config_path)
     except (ConfigError, OSError, ValueError) as e:
         return f"This run's config.yaml cannot be read: {e}"
+    ckpt = latest_checkpoint(run.path)
+    if ckpt is None:
+        reason = no_checkpoint_reason(cfg)
+        return reason[0].upper() + reason[1:]
     if ckpt.info.get("config_hash") != config_hash(cfg):
         return (f"config.yaml changed since the checkpoint at step {ckpt.step} was saved; resuming would mix two "
                 "configurations. Start a new run with the changed settings instead.")
@@ -118,6 +118,19 @@ def resume_problem(run: Run) -> str:
     if total is not None and ckpt.step >= total:
         return "This run's last checkpoint is its final step; there is nothing left to train."
     return ""
+
+
+def no_checkpoint_reason(cfg: Any) -> str:
+    """Why a run has nothing to resume from, given how often it was set to save."""
+    t = cfg.training
+    if t.save_steps <= 0 and t.save_minutes <= 0:
+        return ("this run saved no checkpoint because checkpoints were off; set 'Checkpoint every' or 'Checkpoint "
+                "minutes' above 0 (Method page, Logging and checkpoints) for the next run.")
+    every = " or ".join(x for x in (f"every {t.save_steps} steps" if t.save_steps > 0 else "",
+                                     f"every {t.save_minutes:g} minutes" if t.save_minutes > 0 else "") if x)
+    return (f"this run ended before its first checkpoint (one is saved {every}), so there is nothing to resume "
+            "from; start it again.")
+
 
 
 def describe(run: Run) -> str:

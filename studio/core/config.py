@@ -129,7 +129,7 @@ class TrainingSpec(_Section):
         "auto", title="Adapter compute",
         description="'auto': adapters compute in the model's precision (bf16/fp16) and keep fp32 master weights. "
                     "'fp32': PEFT's default, inputs cast to fp32 for every adapter (slower, more memory).")
-    seed: int = Field(42, ge=0, title="Seed", description="Seeds weights of new layers, shuffling and dropout, for reproducible runs.")
+    seed: int = Field(42, ge=0, le=2**32 - 1, title="Seed", description="Seeds weights of new layers, shuffling and dropout, for reproducible runs.")
     logging_steps: int = Field(1, ge=1, title="Log every", description="Report loss every N optimizer steps.")
     eval_steps: int = Field(0, ge=0, title="Evaluate every", description="Validation loss every N steps (0 = at the end only).")
     save_steps: int = Field(0, ge=0, title="Checkpoint every",
@@ -184,15 +184,42 @@ class RunConfig(_Section):
         except OSError as e:
             raise ConfigError(f"{p}: cannot read config ({e.strerror or e})") from e
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: not valid YAML: {e}") from e
+        except RecursionError:
+            raise ConfigError(f"{p}: not a config (nested too deeply to read)") from None
+        if data is None:
+            raise ConfigError(f"{p}: the file is empty. A config names at least the model and the data; the Method "
+                              "page's 'Show config / CLI' button writes one, and `studio train --demo` needs none.")
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
         try:
             return cls.from_dict(data)
         except ValidationError as e:
             raise ConfigError(f"{p}: " + describe_validation_error(e)) from e
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e}") from None
+
+    def with_absolute_paths(self, base: Optional[Path] = None) -> "RunConfig":
+        """A copy whose folders and files are absolute (relative ones taken from ``base``, default the cwd).
+
+        The worker runs in the run folder, so a path the user meant relative to where they typed it
+        must be fixed before the run is created; the run's config.yaml then means the same anywhere.
+        """
+        base = Path(base or Path.cwd())
+
+        def absolute(raw: str) -> str:
+            return str((base / Path(raw).expanduser()).resolve()) if raw.strip() else raw
+
+        data = self.to_dict()
+        data["output_dir"] = absolute(data["output_dir"])
+        if self.model.source == "local":
+            data["model"]["path"] = absolute(data["model"]["path"])
+        if self.data.source == "file":
+            data["data"]["path"] = absolute(data["data"]["path"])
+        data["data"]["validation_path"] = absolute(data["data"]["validation_path"])
+        return RunConfig.from_dict(data)
 
     def replace(self, dotted: str, value: Any) -> "RunConfig":
         """A copy with one field changed by dotted path (``training.batch_size``), validated."""
@@ -221,10 +248,34 @@ def describe_validation_error(err: ValidationError) -> str:
     """Turn pydantic's error list into lines like ``training.batch_size: must be >= 1``."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not _is_union_tag(p))
+        parts = [str(p) for p in e["loc"] if not _is_union_tag(p)]
+        loc = ".".join(parts)
         msg = e["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+        if e["type"] == "extra_forbidden":
+            tags = [str(p) for p in e["loc"] if _is_union_tag(p)]
+            msg = "no such setting" + _did_you_mean(parts, tags[0] if tags else None)
         lines.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(lines)
+
+
+def _did_you_mean(parts: list[str], method: Optional[str] = None) -> str:
+    """'; did you mean learning_rate?' for a misspelt field (or '' when nothing is close)."""
+    import difflib
+
+    from studio.core.methods import METHOD_CLASSES, method_class
+
+    sections: dict[str, Any] = {"model": ModelSpec, "data": DataSpec, "training": TrainingSpec}
+    if len(parts) == 1:
+        known = set(RunConfig.model_fields)
+    elif parts[0] == "method":
+        classes = [method_class(method)] if method else METHOD_CLASSES
+        known = {f for cls in classes for f in cls.model_fields}
+    elif parts[0] in sections:
+        known = set(sections[parts[0]].model_fields)
+    else:
+        return ""
+    close = difflib.get_close_matches(parts[-1], sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -237,6 +288,8 @@ def _is_union_tag(part: Any) -> bool:
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Upgrade an older config dict to SCHEMA_VERSION (no older versions exist yet)."""
     version = data.get("schema_version", SCHEMA_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigError(f"schema_version: must be a whole number such as {SCHEMA_VERSION}, not {version!r}")
     if version > SCHEMA_VERSION:
         raise ConfigError(
             f"this config was written by a newer studio (schema {version}; this one reads up to {SCHEMA_VERSION})")

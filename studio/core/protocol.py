@@ -17,7 +17,7 @@ Event types (payload keys besides ``type`` and ``t``):
     progress   label, current, total                     generic progress (export, download, ...)
     artifact   kind ("adapter", "merged", "checkpoint"), path
     warning    message
-    error      message, kind ("oom", "data", "model", "config", "disk", "internal"), traceback
+    error      message, kind ("oom", "data", "model", "config", "disk", "diverged", "internal"), traceback
     done       status ("completed", "stopped", "failed"), message
     genspeed   mode ("adapter" = unmerged, hot-swappable; "merged" = folded in), tokens_per_s,
                ms_per_token, new_tokens, batch, prompt_tokens, device, dtype   (``--worker genspeed``)

@@ -210,7 +210,7 @@ class RunStore:
     """All runs under one root folder, newest first."""
 
     def __init__(self, root: Optional[Path] = None):
-        self.root = Path(root) if root else runs_root()
+        self.root = Path(root).expanduser().resolve() if root else runs_root()
         self.root.mkdir(parents=True, exist_ok=True)
 
     def create(self, config: RunConfig) -> Run:
@@ -226,7 +226,7 @@ class RunStore:
                 n += 1
                 path = self.root / f"{stamp}-{slug}-{n}"
         run = Run(path)
-        config.save(run.config_path)
+        config.with_absolute_paths().save(run.config_path)
         run.write_status(state="created", created=time.time(), name=config.name)
         return run
 

@@ -1,13 +1,14 @@
 """Turn whatever went wrong in a worker into an error kind and a message that says what to do.
 
-Kinds (the protocol's ``error.kind``): ``oom``, ``data``, ``model``, ``config``, ``disk`` and
-``internal``; only ``internal`` means a bug in the studio, and only it needs the traceback.
+Kinds (the protocol's ``error.kind``): ``oom``, ``data``, ``model``, ``config``, ``disk``,
+``diverged`` (the loss became NaN/inf) and ``internal``; only ``internal`` means a bug in the
+studio, and only it needs the traceback.
 """
 
 from __future__ import annotations
 
-import errno
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 
 class WorkerError(Exception):
@@ -30,10 +31,17 @@ OOM_ADVICE = ("Out of GPU memory. Try, in this order: turn gradient checkpointin
               "length, or switch to QLoRA (4-bit base).")
 
 
-def classify(exc: BaseException, cfg: Any = None) -> tuple[str, str]:
-    """(kind, message) for an exception raised while training or exporting."""
+def classify(exc: BaseException, cfg: Any = None, writing: Optional[Path] = None,
+             then: str = "start again") -> tuple[str, str]:
+    """(kind, message) for an exception raised while training or exporting.
+
+    ``writing`` is the folder the job writes (the run folder, an export's destination): a failure
+    on its disk that is a full disk in disguise is reported as one, naming that folder and the
+    space left. ``then`` says what to do once there is room ("start again", "press Resume ...").
+    """
     from studio.core.config import ConfigError
     from studio.core.data import DataError
+    from studio.core.disk import disk_full_message, is_disk_full
 
     if isinstance(exc, WorkerError):
         return exc.kind, str(exc)
@@ -43,9 +51,9 @@ def classify(exc: BaseException, cfg: Any = None) -> tuple[str, str]:
         return "config", str(exc)
     if _is_oom(exc):
         return "oom", _oom_message(exc, cfg)
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = exc.filename or "the run folder"
-        return "disk", f"The disk is full while writing {where}. Free some space (or choose another output folder) and start again."
+    if is_disk_full(exc, writing):
+        where = writing or getattr(exc, "filename", None) or "the run folder"
+        return "disk", f"{disk_full_message(where)} Free some space (or choose another output folder), then {then}."
     if isinstance(exc, MemoryError):
         return "oom", "Out of system memory (RAM). Close other programs, lower the micro-batch or Max length."
     return "internal", f"{type(exc).__name__}: {exc}"

@@ -37,7 +37,7 @@ def main(run_dir: str | Path, kind: str, out: str | Path, source: Optional[str] 
             cfg = run.config()
             path = export(run, cfg, kind, Path(out).expanduser(), rep, source=source, dtype=dtype)
         except BaseException as e:  # noqa: BLE001 - report every failure as an event
-            kind_, message = classify(e, cfg)
+            kind_, message = classify(e, cfg, writing=Path(out).expanduser(), then="export again")
             tb = traceback.format_exc()
             rep.log(tb.rstrip())
             rep.emit("error", message=message, kind=kind_, traceback=tb if kind_ == "internal" else None)
@@ -87,18 +87,18 @@ def _export_adapter(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter)
 
 def _export_merged(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, dtype: str) -> None:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from studio.worker.methods import runtime_for
-    from studio.worker.modeling import faithful_to_file, model_location
+    from studio.worker.modeling import faithful_to_file, load_pretrained, model_location
     from studio.worker.saving import save_atomically
 
     total = 4
     location = model_location(cfg)
     rep.emit("progress", label="loading the base model (unquantized)", current=0, total=total)
     torch_dtype = _merge_dtype(location, dtype, cfg)
-    base = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype, trust_remote_code=cfg.model.trust_remote_code,
-                                                revision=cfg.model.revision if cfg.model.source == "hub" else None)
+    base = load_pretrained(location, cfg, dtype=torch_dtype, trust_remote_code=cfg.model.trust_remote_code,
+                           revision=cfg.model.revision if cfg.model.source == "hub" else None)
     rep.log(f"merging in {str(torch_dtype).replace('torch.', '')} on the CPU")
     runtime = runtime_for(cfg)
     rep.emit("progress", label="applying the trained weights", current=1, total=total)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from studio.worker.batching import Batcher, MicroBatch
+from studio.worker.errors import WorkerError
 from studio.worker.loss import loss_sum
 
 # A time-based checkpoint waits at least this many times as long as the last one took to write, so
@@ -63,6 +64,25 @@ class StepProfiler:
         self._prof = None
 
 
+class TrainingDiverged(WorkerError):
+    """The loss is NaN or infinite: the run stops as failed instead of training on garbage."""
+
+    kind = "diverged"
+
+
+def first_nonfinite_parameter(model: Any) -> str:
+    """The first frozen (loaded, not trained) parameter holding NaN or inf, by its name in the model files.
+
+    Trained parameters are left out: after a NaN step the optimizer has spread the NaN into them,
+    while the loaded weights show whether the files were bad to begin with.
+    """
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not p.requires_grad and p.is_floating_point() and not bool(torch.isfinite(p).all()):
+                return name.replace("base_model.model.", "", 1).replace(".base_layer", "")
+    return ""
+
+
 @dataclass
 class LoopResult:
     status: str  # "completed" or "stopped"
@@ -107,6 +127,7 @@ class TrainLoop:
         self.elapsed_s = start_elapsed_s
         self._last_save_at = 0.0
         self._last_save_s = 0.0
+        self._last_finite_loss = math.nan
         # Everything the optimizer may update (clipping skips parameters without a gradient): LISA
         # switches layers on and off during the run, so "requires_grad now" would miss some later.
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -190,6 +211,8 @@ class TrainLoop:
                 span = max(now - window_start, 1e-9)
                 elapsed = elapsed_before + now - start
                 last_loss = values[0] / window_steps
+                if math.isfinite(last_loss):
+                    self._last_finite_loss = last_loss
                 event = dict(
                     step=step, total_steps=total, epoch=round(epoch_pos, 4), loss=round(last_loss, 6),
                     lr=self.scheduler.get_last_lr()[0],
@@ -200,7 +223,7 @@ class TrainLoop:
                     eta_s=round((now - start) / (step - self.start_step) * (total - step), 1),
                 )
                 if not math.isfinite(last_loss):
-                    rep.emit("warning", message=f"the loss is {last_loss} at step {step}; lower the learning rate")
+                    raise self._diverged(step, last_loss)
                 event.update(self._memory())
                 rep.emit("step", **event)
                 window_loss.zero_()
@@ -210,6 +233,8 @@ class TrainLoop:
             if len(self.val_batches) and self.t.eval_steps and step % self.t.eval_steps == 0 and step != total:
                 last_val = self.evaluate(step)
             if self._checkpoint_due(step):
+                if window_steps and not math.isfinite(window_loss.item()):  # never save weights a NaN reached
+                    raise self._diverged(step, window_loss.item())
                 began = time.perf_counter()
                 self.save_checkpoint(step)
                 self._last_save_at = time.perf_counter()
@@ -221,6 +246,25 @@ class TrainLoop:
         if len(self.val_batches):
             last_val = self.evaluate(step, resume=False)
         return LoopResult(status, step, last_loss, last_val)
+
+    def _diverged(self, step: int, loss: float) -> "TrainingDiverged":
+        """The error that ends a run whose loss is no longer a number, with its likely cause."""
+        if step <= self.start_step + self.t.logging_steps:
+            bad = first_nonfinite_parameter(self.model)
+            if bad:
+                return TrainingDiverged(
+                    f"The loss is {loss} from the first step because the model's weights hold NaN or infinite "
+                    f"values (first: {bad}). The model files are damaged or were saved from a run that diverged; "
+                    "download or copy the model again.", kind="model")
+        if not math.isfinite(self._last_finite_loss):
+            return TrainingDiverged(
+                f"The loss is {loss} at step {step}, before any finite loss was seen: check the data and the model "
+                f"(a learning rate of {self.t.learning_rate:g} cannot cause it at the first step).")
+        return TrainingDiverged(
+            f"Training diverged: the loss became {loss} at step {step} (it was {self._last_finite_loss:.4f} at the "
+            f"last report), so nothing after the last checkpoint was saved. Lower the learning rate (e.g. "
+            f"{self.t.learning_rate:g} -> {self.t.learning_rate / 3:.1g}), keep Gradient clipping on"
+            + (", or train in bf16 instead of fp16" if self.scaler is not None else "") + ", and start again.")
 
     def _checkpoint_due(self, step: int) -> bool:
         """Every save_steps steps, and after save_minutes of training since the last checkpoint."""

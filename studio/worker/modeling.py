@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from studio.core.config import RunConfig
+from studio.core.disk import is_disk_full
 from studio.worker.errors import ModelLoadError
 
 _TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -140,8 +141,6 @@ def load_model(cfg: RunConfig, placement: Placement, quantization_config: Any = 
     """The model in train mode on its device, plus the choices made while loading.
 
     ``dtype`` overrides the placement's (fp32 master weights for fp16 full-parameter training)."""
-    from transformers import AutoModelForCausalLM
-
     location = model_location(cfg)
     choices: dict[str, str] = {}
     attn = cfg.model.attn_implementation
@@ -153,26 +152,70 @@ def load_model(cfg: RunConfig, placement: Placement, quantization_config: Any = 
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
         kwargs["device_map"] = {"": 0}
+    pickled = pickle_weights(location)
+    if pickled:
+        choices["weights"] = (f"{pickled} in PyTorch's pickle format, read by its weights-only loader (tensors only, "
+                              "no code); .safetensors files load faster")
+        log(f"weights: {choices['weights']}")
     try:
-        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+        model = load_pretrained(location, cfg, **kwargs)
     except ValueError as e:
         if "attn_implementation" in str(e) or "attention" in str(e).lower():
             log(f"{attn} attention is not supported by this model ({e}); falling back to eager")
             kwargs["attn_implementation"] = "eager"
             choices["attention"] = "eager (the model does not support SDPA)"
-            model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+            model = load_pretrained(location, cfg, **kwargs)
         else:
             raise ModelLoadError(f"Cannot load the model {location}: {e}") from e
-    except OSError as e:
-        if _is_disk_full(e):
-            raise
-        hint = (" It is not in the local Hugging Face cache and the hub is not reachable; download it first."
-                if cfg.model.source == "hub" else "")
-        raise ModelLoadError(f"Cannot load the model {location}: {e}.{hint}") from e
     if quantization_config is None:
         model.to(placement.device)
     model.config.use_cache = False  # the KV cache is useless in training and costs memory
     return model, choices
+
+
+def load_pretrained(location: str, cfg: RunConfig, **kwargs: Any) -> Any:
+    """``AutoModelForCausalLM.from_pretrained``, with damaged, mismatched or unsafe weights explained.
+
+    What a user can get wrong with a model folder (a half-copied .safetensors file, files of two
+    models mixed, pickled weights that carry code, a hub id that is neither cached nor reachable)
+    becomes a ModelLoadError that names the folder and says what to do; a ValueError is left for
+    the caller (the attention fallback reads it).
+    """
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    except ValueError:
+        raise
+    except OSError as e:
+        if is_disk_full(e):
+            raise
+        hint = (" It is not in the local Hugging Face cache and the hub is not reachable; download it first."
+                if cfg.model.source == "hub" else "")
+        raise ModelLoadError(f"Cannot load the model {location}: {e}.{hint}") from e
+    except Exception as e:  # noqa: BLE001 - sorted into what the user can act on, else re-raised
+        text = str(e)
+        if type(e).__name__ == "SafetensorError" or "deserializing header" in text:
+            raise ModelLoadError(f"The weights in {location} cannot be read ({text[:160]}): a .safetensors file is "
+                                 "incomplete or damaged. Download or copy the model again.") from None
+        if "size mismatch" in text or "ignore_mismatched_sizes" in text or "MISMATCH" in text:
+            raise ModelLoadError(f"The weights in {location} do not fit its config.json: tensor shapes differ (for "
+                                 "example hidden_size or the vocabulary). The folder mixes files of two models or a "
+                                 "config.json was edited; download or copy the model again.") from None
+        if "weights only load failed" in text.lower() or "unsupported global" in text.lower():
+            raise ModelLoadError(f"Refused to load the weights in {location}: a pickled weights file holds code, not "
+                                 "only tensors, and loading it would run that code. Use a copy of the model in "
+                                 ".safetensors format from a source you trust.") from None
+        raise
+
+
+def pickle_weights(location: str) -> str:
+    """The name of a local folder's pickle-format weights file, when it has no safetensors ("" otherwise)."""
+    folder = Path(location)
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return ""
+    found = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth") and p.is_file())
+    return found[0] if found else ""
 
 
 def count_parameters(model: Any) -> tuple[int, int]:
@@ -190,9 +233,3 @@ def count_parameters(model: Any) -> tuple[int, int]:
 
 def _revision(cfg: RunConfig) -> Optional[str]:
     return cfg.model.revision if cfg.model.source == "hub" else None
-
-
-def _is_disk_full(e: OSError) -> bool:
-    import errno
-
-    return e.errno in (errno.ENOSPC, errno.EDQUOT)

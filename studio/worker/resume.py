@@ -14,7 +14,6 @@ being written is removed and the previous checkpoint stays the one a resume pick
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import random
@@ -26,7 +25,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from studio.core.checkpoints import (KEEP_LAST, RESUME_FILE, STATE_FILE, Checkpoint, checkpoint_dir, config_hash,
-                                     latest_checkpoint, list_checkpoints)
+                                     latest_checkpoint, list_checkpoints, no_checkpoint_reason)
+from studio.core.disk import free_space, is_disk_full
 from studio.worker.errors import WorkerError
 from studio.worker.saving import _umask_permissions
 
@@ -115,11 +115,12 @@ class Checkpointer:
         (folder / RESUME_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
 
     def _warn_failed(self, step: int, exc: BaseException) -> None:
-        full = _is_disk_full(exc)
+        full = is_disk_full(exc, self.run_dir)
         previous = latest_checkpoint(self.run_dir)
         fallback = (f"a resume would continue from step {previous.step}" if previous
                     else "there is no earlier checkpoint to resume from")
-        why = "the disk is full" if full else f"{type(exc).__name__}: {exc}"
+        room = free_space(self.run_dir)
+        why = (f"the disk is full: {room}" if room else "the disk is full") if full else f"{type(exc).__name__}: {exc}"
         message = f"Could not save the checkpoint at step {step} ({why}); training continues and {fallback}."
         if full:
             message += " Free some disk space so the next checkpoint and the final adapter can be saved."
@@ -159,14 +160,11 @@ class Checkpointer:
 
         Call it last before the loop starts: it sets the RNG streams to where the saved run was.
         """
-        import torch
-
         ckpt = ckpt or latest_checkpoint(self.run_dir)
         if ckpt is None:
-            raise ResumeError("this run saved no checkpoint, so it cannot be resumed; set 'Checkpoint every' > 0 "
-                              "for the next run.")
+            raise ResumeError(no_checkpoint_reason(self.cfg))
         self.check(ckpt)
-        state = torch.load(ckpt.path / STATE_FILE, map_location="cpu", weights_only=False)
+        state = load_state(ckpt.path / STATE_FILE)
         self.runtime.load_for_resume(self.model, ckpt.path)
         self.runtime.load_resume_state(self.model, state.get("runtime") or {})
         self.optimizer.load_state_dict(state["optimizer"])
@@ -179,15 +177,72 @@ class Checkpointer:
         return ResumePoint(ckpt.step, int(info.get("tokens") or 0), float(info.get("elapsed_s") or 0.0))
 
 
-# ---- RNG streams ----------------------------------------------------------------------------
-def rng_state() -> dict[str, Any]:
+# ---- reading the state safely ------------------------------------------------------------------
+class UnsafeCheckpointError(ResumeError):
+    """A trainer_state.pt that asks to run code while loading; it is never loaded."""
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """``trainer_state.pt`` as tensors and plain values only; code in it is refused, never run.
+
+    A run folder may come from anyone (a colleague's run, a downloaded example), and a pickle can
+    call any function while it loads. PyTorch's weights-only unpickler builds tensors, numbers,
+    strings and containers and nothing else; the one addition is NumPy's RNG key array as older
+    studios wrote it (an array of uint32, rebuilt by NumPy, no code of the file's choosing).
+    """
+    import pickle
+
     import torch
 
-    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    try:
+        with torch.serialization.safe_globals(_numpy_rng_globals()):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeCheckpointError(_refusal(path, e)) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise ResumeError(f"{path} cannot be read ({type(e).__name__}: {str(e)[:200]}); the checkpoint is damaged. "
+                          "Delete its folder so the run resumes from the one before, or start a new run.") from None
+    if not isinstance(state, dict) or "optimizer" not in state or "rng" not in state:
+        raise ResumeError(f"{path} is not a studio training state (no optimizer or random state in it); delete "
+                          "that checkpoint folder so the run resumes from the one before, or start a new run.")
+    return state
+
+
+def _numpy_rng_globals() -> list[Any]:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with torch
+        return []
+    core = getattr(np, "_core", None) or np.core
+    return [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def _refusal(path: Path, exc: BaseException) -> str:
+    import torch
+
+    try:
+        asked = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # noqa: BLE001 - the names are a courtesy; the refusal stands without them
+        asked = []
+    what = f" ({', '.join(asked[:4])})" if asked else ""
+    return (f"Refused to load {path}: it holds code{what}, not only tensors, and loading it would run that code. "
+            "The studio never writes such a file, so it was changed or comes from elsewhere. Do not resume this run "
+            "unless you know where it came from; delete that checkpoint folder to resume from an earlier one, or "
+            "start a new run.")
+
+
+# ---- RNG streams ----------------------------------------------------------------------------
+def rng_state() -> dict[str, Any]:
+    """The RNG streams as tensors and plain values (loadable by the weights-only unpickler)."""
+    import torch
+
+    py_version, py_state, py_gauss = random.getstate()
+    state: dict[str, Any] = {"python": (py_version, list(py_state), py_gauss), "torch": torch.get_rng_state()}
     try:
         import numpy as np
 
-        state["numpy"] = np.random.get_state()
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        state["numpy"] = (str(name), [int(k) for k in keys], int(pos), int(has_gauss), float(cached))
     except ImportError:  # pragma: no cover - numpy comes with torch
         pass
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -198,12 +253,14 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     import torch
 
-    random.setstate(state["python"])
+    py_version, py_state, py_gauss = state["python"]
+    random.setstate((py_version, tuple(py_state), py_gauss))
     torch.set_rng_state(state["torch"])
     if "numpy" in state:
         import numpy as np
 
-        np.random.set_state(state["numpy"])
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     cuda = state.get("cuda")
     if cuda and torch.cuda.is_available():
         # A resume on a machine with fewer GPUs restores the ones it has.
@@ -227,17 +284,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    """ENOSPC/EDQUOT, also when a library wrapped it (torch.save raises RuntimeError 'file write failed')."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-            return True
-        text = str(exc).lower()
-        if "no space left" in text or "disk quota" in text or "file write failed" in text:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False

@@ -53,7 +53,12 @@ def main(run_dir: str | Path, resume: bool = False) -> int:
 
 
 def _fail(rep: Reporter, exc: BaseException, cfg: Any) -> int:
-    kind, message = classify(exc, cfg)
+    from studio.core.checkpoints import latest_checkpoint
+
+    ckpt = latest_checkpoint(rep.run.path)
+    then = (f"press Resume (studio train --resume {rep.run.path}): it continues from the checkpoint at step {ckpt.step}"
+            if ckpt else "start the run again")
+    kind, message = classify(exc, cfg, writing=rep.run.path, then=then)
     tb = traceback.format_exc()
     rep.log(tb.rstrip())  # the full story is always in the log; the event carries it only for bugs
     rep.emit("error", message=message, kind=kind, traceback=tb if kind == "internal" else None)

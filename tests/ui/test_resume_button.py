@@ -65,7 +65,8 @@ def test_resume_is_disabled_with_the_reason_for_finished_and_checkpointless_runs
     bare.write_status(state="failed")
     runs = _select(qtbot, w, bare)
     assert not runs.resume_button.isEnabled()
-    assert "saved no checkpoint" in runs.resume_button.toolTip() and "Checkpoint every" in runs.resume_button.toolTip()
+    assert "ended before its first checkpoint" in runs.resume_button.toolTip()
+    assert "every 10 minutes" in runs.resume_button.toolTip() and "start it again" in runs.resume_button.toolTip()
 
 
 @pytest.mark.slow

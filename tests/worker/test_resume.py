@@ -216,7 +216,10 @@ def test_resume_refuses_a_changed_config_and_a_run_without_checkpoints(tmp_path,
     with monkeypatch.context() as m:
         _kill_after(m, 4)
         train_module.main(run.path)
-    assert "saved no checkpoint" in resume_problem(run) and "Checkpoint every" in resume_problem(run)
+    assert "ended before its first checkpoint (one is saved every 10 minutes)" in resume_problem(run)
+    assert not list((run.path / "checkpoints").glob("step-*.tmp"))  # a kill mid-save leaves nothing behind
+    _config(save_steps=0, save_minutes=0).save(run.config_path)
+    assert "checkpoints were off" in resume_problem(run) and "Checkpoint every" in resume_problem(run)
 
     run2 = make_run(tmp_path, _config(), name="changed")
     with monkeypatch.context() as m:

@@ -37,7 +37,7 @@ def test_resume_continues_a_killed_run_in_the_same_folder(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("state,expected", [
-    ("failed", "saved no checkpoint, so it cannot be resumed; set 'Checkpoint every' > 0"),
+    ("failed", "ended before its first checkpoint (one is saved every 3 steps or every 10 minutes)"),
     ("completed", "finished already"),
 ])
 def test_resume_explains_why_it_cannot(tmp_path, state, expected):
