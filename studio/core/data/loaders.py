@@ -7,13 +7,13 @@ Folders, ``datasets.save_to_disk`` folders and hub ids are resolved by ``resolve
 
 from __future__ import annotations
 
-import csv
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from studio.core.data.errors import DataError, Problem
+from studio.core.data.readers import READERS
 
 SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
 _ARROW_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
@@ -129,21 +129,37 @@ def iter_records(source: Source, problems: list[Problem]) -> Iterator[tuple[str,
             yield source.path, i, row
         return
     if source.kind == "arrow":
-        ds = open_arrow_folder(source)
-        for i, row in enumerate(ds, start=1):
-            yield source.path, i, row
+        yield from _arrow_records(source)
         return
     types = ColumnTypes()
     for path in source.files:
-        if path.stat().st_size == 0:
-            problems.append(Problem("the file is empty (0 bytes); ignored. Pick a file that holds data.", str(path),
-                                    severity="error" if len(source.files) == 1 else "warning"))
-            continue
-        reader = _READERS[path.suffix.lower()]
-        for line, row in reader(path, problems, source.unit_for(path)):
+        for line, row in _file_records(path, source, problems):
             types.observe(row, str(path), line)
             yield str(path), line, row
     problems.extend(types.problems())
+
+
+def _file_records(path: Path, source: Source, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        if path.stat().st_size == 0:
+            problems.append(Problem("the file is empty (0 bytes); ignored. Pick a file that holds data.", str(path),
+                                    severity="error" if len(source.files) == 1 else "warning"))
+            return
+        yield from READERS[path.suffix.lower()](path, problems, source.unit_for(path))
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror or e}). Check that it exists and you may "
+                        "read it.") from e
+
+
+def _arrow_records(source: Source) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    ds = open_arrow_folder(source)
+    i = 0
+    try:
+        for i, row in enumerate(ds, start=1):
+            yield source.path, i, row
+    except (OSError, ValueError) as e:  # a damaged .arrow file fails while rows are read, not when opened
+        raise DataError(f"{source.path}: row {i + 1} of the datasets folder can't be read ({e}). "
+                        "Was it copied completely?") from e
 
 
 def open_arrow_folder(source: Source):
@@ -188,9 +204,11 @@ class ColumnTypes:
             for kind, (file, line, n) in by_kind.items():
                 if kind == main:
                     continue
+                used = "those values are used as text" if kind in ("numbers", "true/false") \
+                    else "those rows can't be used where the column should be text"
                 out.append(Problem(
                     f"column `{key}` holds {kind} in {n:,} row(s) (first here) but {main} elsewhere; "
-                    f"those values are used as text. If that's wrong, fix the column so every row has {main}.",
+                    f"{used}. If that's wrong, fix the column so every row has {main}.",
                     file, line))
         return out
 
@@ -198,8 +216,12 @@ class ColumnTypes:
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN or infinite numbers"
     if isinstance(value, (int, float)):
         return "numbers"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "binary data"
     if isinstance(value, str):
         return "text"
     if isinstance(value, list):
@@ -207,165 +229,3 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "objects"
     return type(value).__name__
-
-
-def _decode_line(raw: bytes, path: Path, lineno: int, problems: list[Problem]) -> Optional[str]:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        problems.append(Problem(f"bytes that are not UTF-8 (column {e.start + 1}); row skipped. Re-save the file "
-                                "as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.jsonl > out.jsonl).", str(path), lineno))
-        return None
-
-
-def _read_jsonl(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                continue
-            line = _decode_line(raw, path, lineno, problems)
-            if line is None:
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(Problem(f"malformed JSON ({e.msg.removesuffix(' at')} at column {e.colno}); row skipped. "
-                                        "Fix or delete that line.", str(path), lineno))
-                continue
-            if not isinstance(obj, dict):
-                problems.append(Problem(f"expected a JSON object, got {type(obj).__name__}; row skipped.",
-                                        str(path), lineno))
-                continue
-            yield lineno, obj
-
-
-def _read_whole_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: bytes that are not UTF-8 (at byte {e.start}). "
-                        "Re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from e
-
-
-def _read_json(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
-    text = _read_whole_text(path)
-    if not text.strip():
-        problems.append(Problem("the file holds only whitespace; ignored.", str(path), severity="error"))
-        return
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        if _looks_like_jsonl(text):
-            # A .json file that is really JSON Lines: read it as such rather than give up.
-            yield from _read_jsonl(path, problems, unit)
-            return
-        raise DataError(f"{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno}). "
-                        "Fix that line, or save the data as JSON Lines (one object per line).") from e
-    if isinstance(obj, dict) and isinstance(obj.get("data"), list):
-        obj = obj["data"]
-    if not isinstance(obj, list):
-        raise DataError(f"{path}: expected a JSON array of objects (or {{\"data\": [...]}}); "
-                        f"the file holds a single {type(obj).__name__}.")
-    for i, item in enumerate(obj, start=1):
-        if isinstance(item, dict):
-            yield i, item
-        else:
-            problems.append(Problem(f"item {i} is {type(item).__name__}, not an object; skipped.", str(path), i))
-
-
-def _looks_like_jsonl(text: str) -> bool:
-    lines = [ln for ln in text.splitlines()[:5] if ln.strip()]
-    try:
-        return len(lines) > 1 and all(isinstance(json.loads(ln), dict) for ln in lines[:2])
-    except json.JSONDecodeError:
-        return False
-
-
-def _read_csv(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    def lines(fb):
-        # Decode line by line so a bad byte is reported on its own line (a text stream decodes in blocks).
-        for n, raw in enumerate(fb, start=1):
-            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{n}: bytes that are not UTF-8 (column {e.start + 1}). Re-save the file "
-                                "as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from e
-
-    with path.open("rb") as fb:
-        reader = csv.reader(lines(fb), delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            problems.append(Problem("the file has no header row; ignored.", str(path), 1, "error"))
-            return
-        header = [h.strip() for h in header]
-        if not any(header):
-            problems.append(Problem("the header row is empty; file ignored. The first line must name the columns.",
-                                    str(path), 1, "error"))
-            return
-        while True:
-            lineno = reader.line_num + 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                problems.append(Problem(f"unreadable CSV ({e}); the rest of the file was skipped.", str(path), lineno))
-                return
-            if not values or not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                problems.append(Problem(f"has {len(values)} fields, the header has {len(header)}; row skipped. "
-                                        "Quote fields that contain the delimiter.", str(path), lineno))
-                continue
-            yield lineno, dict(zip(header, values))
-
-
-def _read_parquet(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
-    try:
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-    except Exception as e:  # pyarrow raises several types for truncated/corrupt files
-        raise DataError(f"{path}: not a readable Parquet file ({e}). Was it copied completely? "
-                        "Copy or export it again.") from e
-    row = 0
-    try:
-        for batch in pf.iter_batches(batch_size=1024):
-            for item in batch.to_pylist():
-                row += 1
-                yield row, item
-    except Exception as e:
-        raise DataError(f"{path}: the Parquet file breaks off after row {row} ({e}). "
-                        "It is probably truncated; copy or export it again.") from e
-
-
-def _read_txt(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
-    text = _read_whole_text(path)
-    if unit == "file":
-        if text.strip():
-            yield 1, {"text": text.strip("\n")}
-        return
-    block: list[str] = []
-    start = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            if not block:
-                start = lineno
-            block.append(line)
-        elif block:
-            yield start, {"text": "\n".join(block)}
-            block = []
-    if block:
-        yield start, {"text": "\n".join(block)}
-
-
-_READERS = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".tsv": _read_csv,
-            ".parquet": _read_parquet, ".txt": _read_txt}
