@@ -80,7 +80,7 @@ def _check_data(cfg: Any, problems: list[str]) -> None:
     for s in specs:
         try:
             loaded = load_dataset_rows(s, limit=_PREVIEW_ROWS)
-            detection = detect_format(loaded.rows, s.column_map, s.format)
+            detection = detect_format(loaded.rows, s.column_map, s.format, loaded.source)
             found: list[Any] = []
             convs = to_conversations(loaded.rows, detection, found, loaded.source)
         except DataError as e:

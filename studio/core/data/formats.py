@@ -8,7 +8,9 @@ shown; the user can always force a format and map columns by hand (DataSpec.form
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Optional
 
 from studio.core.data.errors import DataError, Problem
@@ -78,16 +80,20 @@ def _fields_label(fmt: str) -> str:
 
 
 def detect_format(rows: list[dict[str, Any]], column_map: Optional[dict[str, str]] = None,
-                  forced: str = "auto") -> Detection:
-    """The rows' shape with evidence. Raises DataError when nothing fits, listing the columns."""
+                  forced: str = "auto", source: str = "") -> Detection:
+    """The rows' shape with evidence. Raises DataError when nothing fits, listing the columns.
+
+    ``source`` (the file or folder) starts every error message, so the user knows which data is meant.
+    """
+    where = f"{source}: " if source else ""
     column_map = dict(column_map or {})
     if not rows:
-        raise DataError("the dataset has no rows.")
+        raise DataError(f"{where}the dataset has no rows.")
     sample = [_mapped(r, column_map) for r in rows[:1000] if isinstance(r, dict)]
     n = len(sample)
     if forced != "auto":
         if forced not in FORMATS:
-            raise DataError(f"unknown format {forced!r}; use one of {', '.join(FORMATS)}.")
+            raise DataError(f"{where}unknown format {forced!r}; use one of {', '.join(FORMATS)}.")
         hits = sum(_has(r, forced) for r in sample)
         how = f"set by hand: {forced}"
         if hits < n:
@@ -107,7 +113,7 @@ def detect_format(rows: list[dict[str, Any]], column_map: Optional[dict[str, str
                                   f"(mapped {pairs}): {fmt}", full_map, hits, n)
         cols = sorted({str(k) for r in sample for k in r})
         raise DataError(
-            "could not recognise the rows' shape: columns are " + (", ".join(cols[:12]) or "(none)")
+            f"{where}could not recognise the rows' shape: columns are " + (", ".join(cols[:12]) or "(none)")
             + ". Map your columns by hand (e.g. question -> instruction, answer -> output), or pick a format.")
     return Detection(best, f"{counts[best]:,} of {_of(n, len(rows))} rows have {_fields_label(best)}: {best}",
                      column_map, counts[best], n)
@@ -166,10 +172,8 @@ def convert_row(raw: Any, detection: Detection) -> list[dict[str, str]]:
 def _text(value: Any, name: str) -> str:
     if value is None:
         raise ValueError(f"`{name}` is missing. Map a column to `{name}` or fill it in")
-    if isinstance(value, (dict, list)):
-        raise ValueError(f"`{name}` is a {type(value).__name__}, not text")
     if not isinstance(value, str):
-        value = str(value)
+        value = _scalar_text(value, name)
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -177,6 +181,29 @@ def _text(value: Any, name: str) -> str:
             raise ValueError(f"`{name}` holds an invalid character (a lone surrogate such as \\ud800, from a broken "
                              "escape); fix or remove it") from None
     return value
+
+
+def _scalar_text(value: Any, name: str) -> str:
+    """A number or true/false as text; anything else that isn't text refused, never turned into its repr."""
+    odd = _not_finite(value)
+    if odd:
+        raise ValueError(f"`{name}` is {odd}, not text. Fill it in or drop the row")
+    if isinstance(value, (bool, int, float, Decimal)):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise ValueError(f"`{name}` holds binary data ({len(value):,} bytes), not text. Decode that column to text "
+                         "(or map a text column to it)")
+    if isinstance(value, (dict, list, tuple)):
+        raise ValueError(f"`{name}` is a {type(value).__name__}, not text")
+    raise ValueError(f"`{name}` holds a {type(value).__name__} value, not text. Convert that column to text")
+
+
+def _not_finite(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN (a missing value?)" if math.isnan(value) else "an infinite number"
+    if isinstance(value, Decimal) and not value.is_finite():
+        return "NaN (a missing value?)" if value.is_nan() else "an infinite number"
+    return ""
 
 
 def _convert(row: dict[str, Any], fmt: str) -> list[dict[str, str]]:

@@ -64,7 +64,7 @@ def load_preview(spec: Any, n: int = PREVIEW_ROWS) -> Preview:
                 columns.append(str(k))
     detection, error = None, ""
     try:
-        detection = detect_format(rows, spec.column_map, spec.format)
+        detection = detect_format(rows, spec.column_map, spec.format, source.label)
     except DataError as e:
         error = str(e)
     # Detection looks at up to 1,000 rows; the preview shows the first n.
