@@ -90,7 +90,7 @@ def head_detection(spec: Any, sample: int = 1000) -> tuple[Source, Detection, li
     if not rows:
         detail = f" ({problems[0]})" if problems else ""
         raise DataError(f"{source.label}: no usable rows{detail}.")
-    return source, detect_format(rows, spec.column_map, spec.format), problems
+    return source, detect_format(rows, spec.column_map, spec.format, source.label), problems
 
 
 def tokenize_dataset(spec: Any, tokenizer: Any, progress: Optional[Progress] = None,
@@ -216,8 +216,6 @@ def _sweep_tmp(root: Path) -> None:
 
 def _raw_dataset(source: Source, detection: Detection, progress: Progress):
     """(dataset, problems found while reading, whether rows are already canonical conversations)."""
-    import datasets
-
     cache_dir = str(cache_root() / "raw")
     if source.kind == "hub":
         from studio.core.data.hub import open_hub_dataset
@@ -227,33 +225,79 @@ def _raw_dataset(source: Source, detection: Detection, progress: Progress):
     if source.kind == "arrow":
         return open_arrow_folder(source), [], False
     if len(source.files) == 1 and source.files[0].suffix.lower() in _FAST_BUILDERS:
-        path = source.files[0]
-        builder = _FAST_BUILDERS[path.suffix.lower()]
-        kwargs: dict[str, Any] = {}
-        if builder == "csv":
-            # Every cell as text, empty stays empty: pandas would turn "" and "NA" into NaN and "007" into 7.
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-            with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-                header = next(csv.reader(f, delimiter=delimiter), [])
-            kwargs = {"delimiter": delimiter, "na_filter": False,
-                      "features": datasets.Features({h: datasets.Value("string") for h in header})}
-        progress.update(0.0, f"reading {path.name}")
-        try:
-            ds = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, **kwargs)
-            # datasets keeps a column of mixed types as "Json"; the tolerant reader says where they differ.
-            mixed = any(type(f).__name__ == "Json" for f in ds.features.values())
-            if len(ds) > 0 and not mixed:
-                return ds, [], False
-        except Cancelled:
-            raise
-        except Exception:
-            pass  # fall through to the tolerant reader, which says exactly what is wrong and where
+        ds = _fast_dataset(source.files[0], cache_dir, progress)
+        if ds is not None:
+            return ds, [], False
     progress.update(0.0, "reading (checking every row)")
-    ds = datasets.Dataset.from_generator(
-        _canonical_rows, features=_canon_features(), cache_dir=cache_dir,
-        gen_kwargs={"source_json": json.dumps(_source_dict(source)), "detection_json": json.dumps(asdict(detection)),
-                    "fingerprint": source.fingerprint()})
-    return ds, [], True
+    return _checked_dataset(source, detection, cache_dir), [], True
+
+
+def _fast_dataset(path: Path, cache_dir: str, progress: Progress):
+    """The file through datasets' own reader (pyarrow), or None where that reader can't be trusted with it."""
+    import datasets
+
+    from studio.core.data import readers
+    from studio.core.data.lines import lines_within
+
+    builder = _FAST_BUILDERS[path.suffix.lower()]
+    if builder != "parquet" and not lines_within(path, readers.MAX_LINE_BYTES):
+        return None  # it would parse the long line whole (gigabytes); the tolerant reader skips it and says so
+    progress.update(0.0, f"reading {path.name}")
+    try:
+        kwargs = _csv_options(path) if builder == "csv" else {}
+        ds = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, **kwargs)
+        # datasets keeps a column of mixed types as "Json"; the tolerant reader says where they differ.
+        mixed = any(type(f).__name__ == "Json" for f in ds.features.values())
+        if len(ds) == 0 or mixed:
+            return None
+        ds.data.validate(full=True)  # pyarrow's JSON reader lets bytes that aren't UTF-8 into text columns
+        return ds
+    except Cancelled:
+        raise
+    except Exception:
+        return None  # the tolerant reader says exactly what is wrong and where
+
+
+def _csv_options(path: Path) -> dict[str, Any]:
+    """Every cell as text, empty stays empty: pandas would turn "" and "NA" into NaN and "007" into 7."""
+    import datasets
+
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        header = next(csv.reader(f, delimiter=delimiter), [])
+    return {"delimiter": delimiter, "na_filter": False,
+            "features": datasets.Features({h: datasets.Value("string") for h in header})}
+
+
+def _checked_dataset(source: Source, detection: Detection, cache_dir: str):
+    """Every row through the studio's readers, as a datasets.Dataset of canonical conversations.
+
+    datasets wraps an exception from the generator in DatasetGenerationError ("An error occurred while
+    generating the dataset"); the readers' DataError inside it, which names file and line, is what the
+    user gets.
+    """
+    import datasets
+
+    try:
+        return datasets.Dataset.from_generator(
+            _canonical_rows, features=_canon_features(), cache_dir=cache_dir,
+            gen_kwargs={"source_json": json.dumps(_source_dict(source)),
+                        "detection_json": json.dumps(asdict(detection)), "fingerprint": source.fingerprint()})
+    except Exception as e:
+        cause = _data_error_in(e)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def _data_error_in(e: Optional[BaseException]) -> Optional[DataError]:
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, DataError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _source_dict(source: Source) -> dict:
