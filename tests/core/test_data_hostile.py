@@ -169,6 +169,25 @@ def test_only_bounded_lines_reach_datasets_own_reader(tmp_path):
     assert lines_within(f, 3000) and not lines_within(f, 2999)
 
 
+def test_a_file_of_bad_lines_is_given_up_not_listed_line_by_line(tmp_path, tok, monkeypatch):
+    import studio.core.data.readers as readers
+
+    monkeypatch.setattr(readers, "HOPELESS_AFTER", 100)
+    f = tmp_path / "table.jsonl"  # a CSV saved as .jsonl: a message per line would be millions of them
+    f.write_bytes(b'{"instruction": "q", "output": "a"}\n' + b"word,other\n" * 5000)
+    with pytest.raises(DataError, match=r"table\.jsonl: 100 rows can't be used and 1 can, so the rest of the file "
+                                        r"was not read\. Is it really JSON Lines.*table\.jsonl:2: malformed JSON"):
+        compute_stats(spec_for(f), tok, max_len=64)
+    c = tmp_path / "ragged.csv"
+    c.write_text("instruction,output\n" + "q,a\n" + "x\n" * 5000)
+    with pytest.raises(DataError, match=r"ragged\.csv: 100 rows can't be used.*Is it really CSV"):
+        load_dataset_rows(c)
+    some = tmp_path / "some.jsonl"  # a few bad lines among good ones are listed, however many
+    some.write_bytes((b'{"instruction": "q", "output": "a"}\n' + b"[]\n" * 5) * 100)
+    stats = compute_stats(spec_for(some), tok, max_len=64)
+    assert stats.rows == 600 and stats.skipped == 500
+
+
 # ---- messages name the file ----------------------------------------------------------------------
 
 def test_an_unrecognised_shape_names_the_file(tmp_path, tok):

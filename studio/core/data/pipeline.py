@@ -316,19 +316,21 @@ def _canonical_rows(source_json: str, detection_json: str, fingerprint: str):
     source = Source(**sd)
     detection = Detection(**json.loads(detection_json))
     problems: list[Problem] = []
-    seen = 0
     for file, line, row in iter_records(source, problems):
-        while seen < len(problems):
-            p = problems[seen]
-            seen += 1
-            yield {"conversation": [], "file": p.file, "line": p.line or 0, "problem": "!" + p.message}
+        yield from _problem_rows(problems)
         try:
             conv = convert_row(row, detection)
             yield {"conversation": conv, "file": file, "line": line, "problem": ""}
         except ValueError as e:
             yield {"conversation": [], "file": file, "line": line, "problem": f"{e}; row skipped"}
-    for p in problems[seen:]:
+    yield from _problem_rows(problems)
+
+
+def _problem_rows(problems: list[Problem]):
+    """The reading problems found so far as table entries; the list is emptied (a file may have millions)."""
+    for p in problems:
         yield {"conversation": [], "file": p.file, "line": p.line or 0, "problem": "!" + p.message}
+    problems.clear()
 
 
 class _Processor:

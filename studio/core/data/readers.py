@@ -19,6 +19,7 @@ from studio.core.data.lines import (JsonValueError, LongLine, bounded_lines, enc
                                     parse_json)
 
 MAX_LINE_BYTES = 8 << 20  # a row's line (and a .txt paragraph) may take this much; ~2M tokens, past any context
+HOPELESS_AFTER = 10_000  # skipped rows; past this, a file with ten times more of them than good rows is given up
 _BOM = b"\xef\xbb\xbf"
 _BARE_CR = re.compile(r"(?<=\r)(?!\n)")  # a CR not followed by LF ends a line, as in universal-newline mode
 _REENCODE = "Re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.jsonl > out.jsonl)"
@@ -33,43 +34,68 @@ def check_encoding(f: BinaryIO, path: Path) -> None:
         raise DataError(f"{path}: {why}.")
 
 
+class Tally:
+    """A file's skipped rows, reported into ``problems``, against its good ones; gives up on a hopeless file.
+
+    A file with ten times more bad rows than good ones, past HOPELESS_AFTER (a CSV saved as .jsonl, a
+    binary file), raises DataError: reporting each of its million lines would take gigabytes.
+    """
+
+    def __init__(self, path: Path, problems: list[Problem], kind: str):
+        self.path = path
+        self.problems = problems
+        self.kind = kind
+        self.rows = 0
+        self.skipped = 0
+        self.first: Optional[Problem] = None
+
+    def skip(self, message: str, line: int) -> None:
+        problem = Problem(message, str(self.path), line)
+        self.problems.append(problem)
+        self.first = self.first or problem
+        self.skipped += 1
+        if self.skipped >= HOPELESS_AFTER and self.skipped > 10 * self.rows:
+            raise DataError(f"{self.path}: {self.skipped:,} rows can't be used and {self.rows:,} can, so the rest of "
+                            f"the file was not read. Is it really {self.kind}? The first: {self.first}")
+
+
 # ---- JSON Lines and JSON -------------------------------------------------------------------------
 
 def read_jsonl(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[int, dict]]:
     cap = MAX_LINE_BYTES
+    tally = Tally(path, problems, "JSON Lines (one object per line)")
     with path.open("rb") as f:
         check_encoding(f, path)
         for lineno, raw in bounded_lines(f, cap):
             if isinstance(raw, LongLine):
-                problems.append(Problem(raw.describe(cap) + ".", str(path), lineno))
+                tally.skip(raw.describe(cap) + ".", lineno)
                 continue
-            obj = _jsonl_object(raw[3:] if lineno == 1 and raw.startswith(_BOM) else raw, path, lineno, problems)
+            obj = _jsonl_object(raw[3:] if lineno == 1 and raw.startswith(_BOM) else raw, lineno, tally)
             if obj is not None:
+                tally.rows += 1
                 yield lineno, obj
 
 
-def _jsonl_object(raw: bytes, path: Path, lineno: int, problems: list[Problem]) -> Optional[dict]:
+def _jsonl_object(raw: bytes, lineno: int, tally: Tally) -> Optional[dict]:
     if not raw.strip():
         return None
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        problems.append(Problem(f"bytes that are not UTF-8 (column {e.start + 1}); row skipped. {_REENCODE}.",
-                                str(path), lineno))
+        tally.skip(f"bytes that are not UTF-8 (column {e.start + 1}); row skipped. {_REENCODE}.", lineno)
         return None
     try:
         obj = parse_json(line)
     except json.JSONDecodeError as e:
         hint = "The line holds NUL bytes: is the file UTF-16? Re-save it as UTF-8." if "\x00" in line \
             else "Fix or delete that line."
-        problems.append(Problem(f"malformed JSON ({e.msg.removesuffix(' at')} at column {e.colno}); row skipped. "
-                                + hint, str(path), lineno))
+        tally.skip(f"malformed JSON ({e.msg.removesuffix(' at')} at column {e.colno}); row skipped. " + hint, lineno)
         return None
     except JsonValueError as e:
-        problems.append(Problem(f"{e.msg}; row skipped. Fix or delete that line.", str(path), lineno))
+        tally.skip(f"{e.msg}; row skipped. Fix or delete that line.", lineno)
         return None
     if not isinstance(obj, dict):
-        problems.append(Problem(f"expected a JSON object, got {type(obj).__name__}; row skipped.", str(path), lineno))
+        tally.skip(f"expected a JSON object, got {type(obj).__name__}; row skipped.", lineno)
         return None
     return obj
 
@@ -105,11 +131,13 @@ def read_json(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[
     if not isinstance(obj, list):
         raise DataError(f"{path}: expected a JSON array of objects (or {{\"data\": [...]}}); "
                         f"the file holds a single {type(obj).__name__}.")
+    tally = Tally(path, problems, "a JSON array of objects")
     for i, item in enumerate(obj, start=1):
         if isinstance(item, dict):
+            tally.rows += 1
             yield i, item
         else:
-            problems.append(Problem(f"item {i} is {type(item).__name__}, not an object; skipped.", str(path), i))
+            tally.skip(f"item {i} is {type(item).__name__}, not an object; skipped.", i)
 
 
 def _json_error(path: Path, text: str, e: ValueError) -> DataError:
@@ -191,6 +219,7 @@ def read_csv(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[i
         header = _csv_header(reader, path, problems)
         if header is None:
             return
+        tally = Tally(path, problems, "CSV" if delimiter == "," else "TSV (tab-separated)")
         while True:
             lineno = lines.line + 1
             try:
@@ -198,14 +227,15 @@ def read_csv(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple[i
             except StopIteration:
                 return
             except (csv.Error, _Unreadable) as e:
-                problems.append(Problem(f"{_csv_reason(e)}; row skipped.", str(path), lineno))
+                tally.skip(f"{_csv_reason(e)}; row skipped.", lineno)
                 continue
             if not values or not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
-                problems.append(Problem(f"has {len(values)} fields, the header has {len(header)}; row skipped. "
-                                        "Quote fields that contain the delimiter.", str(path), lineno))
+                tally.skip(f"has {len(values)} fields, the header has {len(header)}; row skipped. "
+                           "Quote fields that contain the delimiter.", lineno)
                 continue
+            tally.rows += 1
             yield lineno, dict(zip(header, values))
 
 
@@ -246,6 +276,7 @@ def read_parquet(path: Path, problems: list[Problem], unit: str) -> Iterator[tup
         raise DataError(f"{path}: not a readable Parquet file ({e}). Was it copied completely? "
                         "Copy or export it again.") from e
     row = 0
+    tally = Tally(path, problems, "a Parquet file of text columns")
     while True:
         try:
             batch = next(batches)
@@ -254,13 +285,14 @@ def read_parquet(path: Path, problems: list[Problem], unit: str) -> Iterator[tup
         except Exception as e:
             raise DataError(f"{path}: the Parquet file breaks off after row {row} ({e}). "
                             "It is probably truncated; copy or export it again.") from e
-        for item in _batch_rows(batch, path, row, problems):
+        for item in _batch_rows(batch, row, tally):
             row += 1
             if item is not None:
+                tally.rows += 1
                 yield row, item
 
 
-def _batch_rows(batch, path: Path, first: int, problems: list[Problem]) -> list[Optional[dict]]:
+def _batch_rows(batch, first: int, tally: Tally) -> list[Optional[dict]]:
     """The batch's rows as dicts; a row whose values Python can't hold (a date past year 9999) is None."""
     try:
         return batch.to_pylist()
@@ -271,8 +303,8 @@ def _batch_rows(batch, path: Path, first: int, problems: list[Problem]) -> list[
         try:
             out.append(batch.slice(i, 1).to_pylist()[0])
         except Exception as e:
-            problems.append(Problem(f"a value Python can't read ({type(e).__name__}: {e}); row skipped. "
-                                    "Convert that column to text and export again.", str(path), first + i + 1))
+            tally.skip(f"a value Python can't read ({type(e).__name__}: {e}); row skipped. "
+                       "Convert that column to text and export again.", first + i + 1)
             out.append(None)
     return out
 
