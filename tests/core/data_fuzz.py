@@ -337,6 +337,12 @@ def _(stem, rng, k):
     return put(stem, ".jsonl", jsonl(alpaca(rng, 3)) + b"[" + b"[]," * (k.long_line // 3) + b"[]]\n")
 
 
+@category("jsonl_many_bad_lines")
+def _(stem, rng, k):
+    """A file that isn't JSON Lines at all, long: every line a problem (millions of them at 50 MB)."""
+    return put(stem, ".jsonl", jsonl(alpaca(rng, 1)) + rng.choice([b"[]\n", b"x\n", b"1\n"]) * (k.long_line // 2))
+
+
 @category("jsonl_truncated_tail")
 def _(stem, rng, k):
     data = jsonl(alpaca(rng, rows_n(rng)))
@@ -812,6 +818,11 @@ def _(stem, rng, k):
     rows = qa_rows(rng, rows_n(rng))
     rows.insert(rng.randrange(len(rows)), ["q", long_text(rng, k.long_line)])
     return csv_file(stem, csv_text(["instruction", "output"], rows))
+
+
+@category("csv_many_ragged_lines")
+def _(stem, rng, k):
+    return csv_file(stem, "instruction,output\nq,a\n" + "x\n" * (k.long_line // 2))
 
 
 @category("csv_semicolons")
