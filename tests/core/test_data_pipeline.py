@@ -172,3 +172,17 @@ def test_fuzzed_records_through_the_whole_pipeline(tmp_path, tok, rows):
         assert "fuzz.jsonl" in str(e) or "Map your columns" in str(e)
         return
     assert s.usable + s.skipped == s.rows == len(rows)
+
+
+def test_clean_files_keep_datasets_fast_reader_and_a_long_line_avoids_it(tmp_path, tok, big, monkeypatch):
+    import studio.core.data.readers as readers
+    from studio.core.data.pipeline import tokenize_dataset
+
+    f = write_jsonl(tmp_path / "d.jsonl", alpaca_rows(50) + [{"instruction": "long", "output": "x" * 5000}])
+    assert tokenize_dataset(spec_for(f), tok).rows_numbered  # read by datasets' own (pyarrow) reader
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 1000)
+    out = tokenize_dataset(spec_for(f), tok, use_cache=False)
+    assert not out.rows_numbered  # a line over the cap: the studio's reader, which skips it and says so
+    problems = [p for p in out.dataset.data.column("problem").to_pylist() if p]
+    assert problems == ["!the line is 4.9 kB long, over the 1,000 bytes a row may take; row skipped without reading "
+                        "it. Split or shorten that line."]

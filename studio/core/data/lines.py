@@ -30,12 +30,16 @@ class LongLine:
     size: int
 
     def describe(self, cap: int) -> str:
-        return (f"the line is {mb(self.size)} long, over the {mb(cap)} a row may take; row skipped without reading "
-                "it. Split or shorten it")
+        return f"the line is {mb(self.size)} long, over the {mb(cap)} a row may take"
 
 
 def mb(n: int) -> str:
-    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 2**10:,.0f} kB"
+    """A size for people: 50.0 MB, 59 kB, 4.9 kB, 1,000 bytes."""
+    if n >= 2**20:
+        return f"{n / 2**20:,.1f} MB"
+    if n >= 10 * 2**10:
+        return f"{n / 2**10:,.0f} kB"
+    return f"{n / 2**10:.1f} kB" if n >= 2**10 else f"{n:,} bytes"
 
 
 def bounded_lines(f: BinaryIO, cap: int) -> Iterator[tuple[int, bytes | LongLine]]:

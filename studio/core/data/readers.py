@@ -68,7 +68,7 @@ def read_jsonl(path: Path, problems: list[Problem], unit: str) -> Iterator[tuple
         check_encoding(f, path)
         for lineno, raw in bounded_lines(f, cap):
             if isinstance(raw, LongLine):
-                tally.skip(raw.describe(cap) + ".", lineno)
+                tally.skip(f"{raw.describe(cap)}; row skipped without reading it. Split or shorten that line.", lineno)
                 continue
             obj = _jsonl_object(raw[3:] if lineno == 1 and raw.startswith(_BOM) else raw, lineno, tally)
             if obj is not None:
