@@ -4,13 +4,14 @@ Writers wrap ENOSPC in their own errors (torch.save raises ``RuntimeError: [enfo
 inline_container.cc:...] unexpected pos ...`` or ``file write failed``; safetensors and HF datasets
 their own), so ``is_disk_full`` looks through the exception chain, at the words, and finally at
 the disk itself: a write that failed on a volume with almost nothing left failed because it was
-full. ``free_space`` and ``disk_full_message`` phrase it for the user ("the disk is full (0.1 GB
+full. ``free_space`` and ``disk_full_message`` phrase it for the user ("the disk is full (0.1 MB
 free on /mnt/data)"). No torch, no Qt: the GUI, the CLI and the worker share it.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 from typing import Optional
@@ -37,12 +38,24 @@ def free_bytes(path: Path | str) -> Optional[int]:
         return None
 
 
+def mount_point(path: Path | str) -> Path:
+    """The root of the filesystem that holds ``path`` ('/mnt/data' for '/mnt/data/runs/x')."""
+    p = existing_parent(path).resolve()
+    while not os.path.ismount(p) and p.parent != p:
+        p = p.parent
+    return p
+
+
+def human_bytes(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
 def free_space(path: Path | str) -> str:
-    """'1.2 GB free on /data/runs' (or '' when the disk cannot be asked)."""
+    """'1.2 GB free on /data' (the filesystem holding ``path``), or '' when the disk cannot be asked."""
     free = free_bytes(path)
     if free is None:
         return ""
-    return f"{free / 1e9:.1f} GB free on {existing_parent(path)}"
+    return f"{human_bytes(free)} free on {mount_point(path)}"
 
 
 def is_disk_full(exc: Optional[BaseException], path: Path | str | None = None) -> bool:
@@ -72,6 +85,6 @@ def _a_write_failed(exc: BaseException) -> bool:
 
 
 def disk_full_message(path: Path | str, doing: str = "writing") -> str:
-    """'The disk is full (0.0 GB free on /data) while writing /data/runs/x/adapter.'"""
+    """'The disk is full (0.0 MB free on /data) while writing /data/runs/x.'"""
     room = free_space(path)
     return f"The disk is full ({room}) while {doing} {path}." if room else f"The disk is full while {doing} {path}."

@@ -46,7 +46,7 @@ def test_torchs_wording_of_a_full_disk_reads_as_a_full_disk(tmp_path, monkeypatc
     run = make_run(tmp_path, _config(max_steps=8, save_steps=3))
     assert train_module.main(run.path) == 0
     warning = [w for w in events_of(run, "warning") if "step 6" in w["message"]][0]
-    assert "the disk is full: 0.0 GB free on" in warning["message"]
+    assert "the disk is full: 21.0 MB free on" in warning["message"]
     assert "inline_container" not in warning["message"] and warning["kind"] == "disk"
 
 
@@ -72,7 +72,7 @@ def test_the_final_save_on_a_full_disk_offers_resume_and_every_command_keeps_wor
         assert train_module.main(run.path) == 1
         error = events_of(run, "error")[-1]
         assert error["kind"] == "disk" and error["traceback"] is None
-        assert "The disk is full (0.0 GB free on" in error["message"]
+        assert "The disk is full (0.0 MB free on" in error["message"]
         assert "press Resume" in error["message"] and "checkpoint at step 3" in error["message"]
         # status.json still says 'running' (it could not be rewritten): the dead worker reads as failed, quietly
         status = json.loads((run.path / "status.json").read_text())
