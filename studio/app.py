@@ -1,7 +1,8 @@
 """The GUI entry: QApplication, theme, error handling, the main window, re-attaching live runs.
 
-``STUDIO_STARTUP_REPORT=1`` prints the time from process start to the window being shown;
-``STUDIO_EXIT_AFTER_STARTUP=1`` quits right after (both used to measure and smoke-test the start).
+``STUDIO_STARTUP_REPORT=1`` prints the time from process start to the window being shown and
+painted; ``STUDIO_EXIT_AFTER_STARTUP=1`` quits right after (both used to measure and smoke-test the
+start; tools/first_paint.py measures the paint from screenshots of a real display).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import sys
 import time
 import traceback
 from typing import Optional
+
+PREFLIGHT_DELAY_MS = 4000  # the first-launch machine check (torch in a child) starts after the pages are built
 
 
 def _process_age_s() -> float:
@@ -95,20 +98,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     from studio.ui.main_window import MainWindow
 
     window = MainWindow()
+    # Quit as soon as the window is closed. Qt's own quit-on-last-window is a posted event that
+    # any window shown before it is handled cancels (a page built in the background used to show
+    # a label as a window for an instant), which left a process without a window (issue #13).
+    app.lastWindowClosed.connect(app.quit)
     window.show()
+    shown_at = _process_age_s()
 
-    def after_show() -> None:
+    def after_paint() -> None:
         if os.environ.get("STUDIO_STARTUP_REPORT"):
-            print(f"startup: window shown {_process_age_s():.2f} s after process start", flush=True)
+            print(f"startup: window shown {shown_at:.2f} s after process start; painted by "
+                  f"{_process_age_s():.2f} s", flush=True)
         if os.environ.get("STUDIO_EXIT_AFTER_STARTUP"):
             app.quit()
             return
         window.reattach_live_runs()
         window.build_remaining_pages()
-        _start_preflight(window)
-        from studio.ui.dialogs.diagnostics import start_preflight
+        # The machine check imports torch in a child process: after the pages, so it does not slow them.
+        QTimer.singleShot(PREFLIGHT_DELAY_MS, window, lambda: _start_preflight(window))
 
-        start_preflight(window)  # first launch of this version only; speaks up only about real problems
+    from studio.ui.startup import when_painted
 
-    QTimer.singleShot(0, after_show)
+    when_painted(window, after_paint)
     return app.exec()

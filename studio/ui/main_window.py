@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self._nav: dict[str, QToolButton] = {}
         self._model_facts: Any = None
         self._close_after_stop = False
+        self._closed = False
         self._plot_import: Optional[threading.Thread] = None
         self._settings = QSettings(str(studio_home() / "window.ini"), QSettings.Format.IniFormat)
 
@@ -156,6 +157,8 @@ class MainWindow(QMainWindow):
         pyqtgraph (and numpy) take about a second to import; a background thread imports them
         while the event loop keeps running, and the curve pages are built once it is done.
         """
+        if self._closed:  # the window closed while the pages were still being built: the app is quitting
+            return
         if self._plot_import is None:
             self._plot_import = threading.Thread(target=_import_plotting, daemon=True, name="import-pyqtgraph")
             self._plot_import.start()
@@ -422,6 +425,7 @@ class MainWindow(QMainWindow):
                 return
             export.worker.kill()
         self._settings.setValue("geometry", self.saveGeometry())
+        self._closed = True
         event.accept()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from typing import Any, Optional
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
@@ -42,11 +43,17 @@ class RuntimeProbe(QObject):
         self._timer.timeout.connect(self._on_timer_timeout)
         self._done = False
 
-    def start(self) -> None:
+    def start(self, low_priority: bool = False) -> None:
+        """``low_priority``: the child gets the CPU only when the studio does not need it (nice 10)."""
         program, *args = diagnostics.probe_command()
         self._done = False
         self._timer.start()
         self._process.start(program, args)
+        if low_priority and hasattr(os, "setpriority") and self._process.waitForStarted(5000):
+            try:
+                os.setpriority(os.PRIO_PROCESS, self._process.processId(), 10)
+            except OSError:
+                pass
 
     def _on_process_finished(self, code: int, _status) -> None:
         out = bytes(self._process.readAllStandardOutput()).decode(errors="replace")
@@ -157,7 +164,7 @@ class Preflight(QObject):
         self._probe.sig_finished.connect(self._on_probe_finished)
 
     def start(self) -> None:
-        self._probe.start()
+        self._probe.start(low_priority=True)  # nobody waits for it; the GUI must not
 
     def _on_probe_finished(self, runtime: dict) -> None:
         report = diagnostics.collect_report(runtime)

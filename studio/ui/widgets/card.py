@@ -20,9 +20,10 @@ class Card(QFrame):
         outer.setSpacing(12)
         self.header = QHBoxLayout()
         self.header.setSpacing(8)
-        self.title_label = QLabel(title)
+        # Parented at once: setVisible(True) on a parentless label would show it as a window.
+        self.title_label = QLabel(title, self)
         self.title_label.setProperty("role", "card-title")
-        self.subtitle_label = QLabel(subtitle)
+        self.subtitle_label = QLabel(subtitle, self)
         self.subtitle_label.setProperty("role", "card-subtitle")
         self.subtitle_label.setWordWrap(True)
         titles = QVBoxLayout()
@@ -59,6 +60,8 @@ class Banner(QLabel):
         self.setText(text)
         self.setProperty("tone", tone)
         repolish(self)
+        if text and self.parentWidget() is None:
+            return  # not yet in a page: it shows with its parent (setVisible(True) would make it a window)
         self.setVisible(bool(text))
 
     @property
