@@ -132,6 +132,7 @@ def make_editor(info: FieldInfo, path_kind: str = "") -> Optional[FieldEditor]:
         lo, hi, lo_open, hi_open = _bounds(info)
         lo_i = int(lo) + (1 if lo_open else 0) if lo is not None else -INT_MAX
         hi_i = int(hi) - (1 if hi_open else 0) if hi is not None else INT_MAX
+        lo_i, hi_i = max(lo_i, -INT_MAX + 1), min(hi_i, INT_MAX)  # a QSpinBox holds a signed 32-bit int
         if optional:  # the lowest value stands for "not set"
             lo_i -= 1
             spin.setSpecialValueText("—")
