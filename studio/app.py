@@ -76,7 +76,8 @@ def display_problem() -> str:
     return display_libs.display_problem(Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)))
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None, config_path: Optional[str] = None) -> int:
+    """Open the studio (on the run config at ``config_path``, if given); returns the exit status."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -98,6 +99,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     from studio.ui.main_window import MainWindow
 
     window = MainWindow()
+    if config_path:
+        window.open_config(config_path)
     # Quit as soon as the window is closed. Qt's own quit-on-last-window is a posted event that
     # any window shown before it is handled cancels (a page built in the background used to show
     # a label as a window for an instant), which left a process without a window (issue #13).

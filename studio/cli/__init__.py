@@ -30,9 +30,18 @@ COMMAND_MODULES = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studio",
-        description="Fine-tune language models on your own GPU. Run without arguments to open the studio.",
+        description="Fine-tune language models on your own GPU. Run without arguments to open the studio, "
+                    "or with a run config (studio run.yaml) to open it on that config.",
+        epilog="Run 'studio COMMAND --help' for a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"studio {__version__}")
+    # studio.__main__ answers these three before this parser runs; they are here to be listed and to
+    # keep working when the parser is reached directly (studio.cli.main).
+    parser.add_argument("--version", action="store_true", help="print the studio's version and its stack's, and exit")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="describe this machine and installation (OS, GPUs, driver, CUDA, disk), and exit")
+    parser.add_argument("--self-test", nargs="*", metavar="CHECK",
+                        help="check every part of the installation and train the demo for 2 steps; "
+                             "name CHECKs (e.g. torch worker) to run only those")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -42,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version or args.diagnose or args.self_test is not None:
+        from studio.__main__ import _installation_command
+
+        if args.version:
+            return _installation_command(["--version"])
+        if args.diagnose:
+            return _installation_command(["--diagnose"])
+        return _installation_command(["--self-test", *args.self_test])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

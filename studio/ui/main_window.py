@@ -266,6 +266,16 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.open_config_action = QAction("Open config…", self)
+        self.open_config_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_config_action.setToolTip("Load a run config (YAML, as `studio train` reads it) into every page")
+        self.open_config_action.triggered.connect(self._on_open_config_triggered)
+        file_menu.addAction(self.open_config_action)
+        self.save_config_action = QAction("Save config as…", self)
+        self.save_config_action.setShortcut(QKeySequence.StandardKey.SaveAs)
+        self.save_config_action.triggered.connect(self._on_save_config_triggered)
+        file_menu.addAction(self.save_config_action)
+        file_menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -344,6 +354,42 @@ class MainWindow(QMainWindow):
             self.pages["runs"].show_resume_refused(run, problem)
             return
         self.navigate("train")
+
+    def open_config(self, path: str) -> str:
+        """Load a run config file into the pages; returns "" or the reason it could not (also shown)."""
+        from studio.core.config import ConfigError, RunConfig
+
+        try:
+            config = RunConfig.load(path).with_absolute_paths(Path(path).expanduser().resolve().parent)
+        except (ConfigError, ValueError) as e:
+            QMessageBox.warning(self, "Cannot open this config", str(e))
+            return str(e)
+        self.config_model.replace_config(config)
+        self.run_status.setText(f"Opened {Path(path).name}")
+        return ""
+
+    def _on_open_config_triggered(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open a run config", str(Path.home()),
+                                              "Run configs (*.yaml *.yml);;All files (*)")
+        if path:
+            self.open_config(path)
+
+    def _on_save_config_triggered(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        config = self.config_model.config
+        path, _ = QFileDialog.getSaveFileName(self, "Save the run config", str(Path.home() / f"{config.name}.yaml"),
+                                              "Run configs (*.yaml *.yml)")
+        if not path:
+            return
+        try:
+            config.save(path)
+        except OSError as e:
+            QMessageBox.warning(self, "Cannot save the config", f"{path}: {e.strerror or e}")
+            return
+        self.run_status.setText(f"Saved {Path(path).name}; train it headless with: studio train {path}")
 
     def _on_about_triggered(self) -> None:
         from studio.ui.dialogs.about import AboutDialog
