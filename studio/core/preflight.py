@@ -9,7 +9,6 @@ model loaded is the worker's job.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Optional
 
 MIN_FREE_BYTES = 1 << 30  # adapters are small, but checkpoints, logs and exports need room
 _PREVIEW_ROWS = 2000
+HUB_TIMEOUT_S = 3.0  # per request; a hub that does not answer by then would not serve a download either
 
 
 def preflight(cfg: Any, *, has_cuda: Optional[bool] = None, has_bitsandbytes: Optional[bool] = None) -> list[str]:
@@ -53,10 +53,10 @@ def _check_model(cfg: Any, problems: list[str]) -> Any:
     else:
         folder = find_in_hf_cache(m.path)
         if folder is None:
-            if os.environ.get("HF_HUB_OFFLINE") == "1":
-                problems.append(f"{m.path} is not in the Hugging Face cache and the hub is switched off "
-                                "(HF_HUB_OFFLINE=1): download it first or pick a local folder.")
-            return None  # online: the worker downloads it
+            problem = _hub_fetch_problem(m.path)
+            if problem:
+                problems.append(problem)
+            return None  # it can be fetched: the worker downloads it
     try:
         facts = inspect_model(folder)
     except ModelError as e:
@@ -66,6 +66,20 @@ def _check_model(cfg: Any, problems: list[str]) -> Any:
         problems.append(f"{folder} has a config.json but no weights (*.safetensors or *.bin); "
                         "the download may be incomplete.")
     return facts
+
+
+def _hub_fetch_problem(repo_id: str) -> Optional[str]:
+    """Why a hub model that is not in the cache cannot be downloaded now (a few seconds at most), or None."""
+    from studio.core import hub
+
+    reason = hub.fetch_problem(repo_id, timeout_s=HUB_TIMEOUT_S)
+    if reason is None:
+        return None
+    have = "pick a model you have (the demo, a local folder, or one from your Hugging Face cache)"
+    if hub.offline_mode() or "cannot be reached" in reason or "did not answer" in reason:
+        return (f"{repo_id} is not downloaded, and it cannot be downloaded now. {reason} Download it on the "
+                f"Model page once the hub can be reached, or {have}.")
+    return f"{repo_id} is not downloaded and cannot be downloaded: {reason} Or {have}."
 
 
 def _check_data(cfg: Any, problems: list[str]) -> None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
-import socket
 import threading
 import time
 from typing import Any, Callable, Optional
-from urllib.parse import urlparse
+
+from studio.core.hub import offline_reason  # noqa: F401 (the model page asks it through this module)
 
 # What a model needs to load and train; skips other-format duplicates (pytorch .bin next to
 # safetensors, GGUF, ONNX, TF/Flax weights).
@@ -41,21 +41,6 @@ PROGRESS_EVERY_S = 0.15  # the child reports at most this often (plus every fini
 
 class DownloadCancelled(OSError):
     """The user cancelled; an OSError so the task reports it as a plain message."""
-
-
-def offline_reason(timeout_s: float = 2.0) -> Optional[str]:
-    """None when the hub answers; otherwise why not, in words."""
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return f"Offline mode is on ({var}=1), so nothing can be downloaded."
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    host = urlparse(endpoint).hostname or "huggingface.co"
-    port = urlparse(endpoint).port or 443
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return None
-    except OSError as e:
-        return f"The Hugging Face hub ({host}) cannot be reached: {e.strerror or e}."
 
 
 def download(repo_id: str, revision: Optional[str], progress: Callable[[int, int, str], None],
