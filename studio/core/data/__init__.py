@@ -3,7 +3,7 @@
 The public API, used by the worker, the CLI and the data page:
 
     load_dataset_rows(spec, limit=None) -> LoadResult      raw rows + problems found
-    detect_format(rows, column_map, forced) -> Detection   shape + human-readable evidence
+    detect_format(rows, column_map, forced, source) -> Detection  shape + human-readable evidence
     to_conversations(rows, detection) -> list[Conversation] canonical form: list of {role, content}
     render_example(conv, tokenizer, ...) -> Example         token ids + per-token loss mask
     load_preview(spec) / render_preview(...)                the head of the data, raw and rendered
@@ -12,7 +12,9 @@ The public API, used by the worker, the CLI and the data page:
     load_tokenizer(model_dir)                               tokenizer.json + chat template, no torch
 
 Every failure a user can cause raises DataError with a message naming the file, the line or row,
-and what to do about it; problems that only cost some rows are returned as Problems.
+and what to do about it; problems that only cost some rows are returned as Problems. The readers
+(readers.py) never hold a line over 8 MB in memory; conversion (formats.py) refuses binary data,
+NaN and other values that aren't text rather than train their repr.
 """
 
 from studio.core.data.errors import DataError, Problem
