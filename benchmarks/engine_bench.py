@@ -318,17 +318,23 @@ def engine_note(r: dict) -> str:
         return "GC, standard loss" + (", kbit prep" if r["method"] == "qlora" else "")
     if r["arm"] == "tuned":
         return "Liger (FLCE), no GC"
-    c = r.get("choices", {})
-    parts = ["GC" if str(c.get("gradient_checkpointing", "")).startswith("on") else "no GC"]
-    if str(c.get("compile", "")).startswith("on"):
+    from studio.core.engine_choice import choices_from_json
+
+    c = choices_from_json(r.get("choices", {}))
+
+    def on(key: str) -> bool:
+        return key in c and c[key].on
+
+    parts = ["GC" if on("gradient_checkpointing") else "no GC"]
+    if on("compile"):
         parts.append("compiled")
-    if str(c.get("kernels", "")).startswith("on"):
+    if on("kernels"):
         parts.append("Liger")
-    if str(c.get("adapter_compute", "")).startswith(("bf16", "fp16")):
+    if "adapter_compute" in c and c["adapter_compute"].value.startswith(("bf16", "fp16")):
         parts.append("bf16 adapters")
-    if str(c.get("group_by_length", "")).startswith("on"):
+    if on("group_by_length"):
         parts.append("grouped")
-    if str(c.get("checkpoint_offload", "")).startswith("on"):
+    if on("checkpoint_offload"):
         parts.append("checkpoints offloaded")
     return ", ".join(parts)
 

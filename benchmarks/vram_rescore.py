@@ -32,40 +32,26 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 GIB = 1024 ** 3
 
 
-def _first_word(value: Any) -> str:
-    return str(value or "").strip().split(" ")[0].rstrip(":").lower()
-
-
 def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
     """The row's estimate with the current estimator (default overheads), next to its measurement."""
-    from dataclasses import replace
-
     import vram_accuracy as va
 
     from studio.core.config import RunConfig
-    from studio.core.vram import STUDIO, Overheads, estimate
+    from studio.core.engine_choice import choices_from_json
+    from studio.core.vram import Overheads, estimate
+    from studio.core.vram.calibration import config_as_ran, recipe_as_ran
 
     key = next(k for k, v in va.MODELS.items() if row["id"].startswith(k + "-") and v == row["model"])
     spec = (key, row["method"], row["batch"], row["seq"], row["checkpointing"], row["loss"], row["padded"],
             row.get("extra") or {})
     cfg = va.run_config(spec, Path("."), Path("."), Path("."))
     cfg["model"] = {"source": "hub", "path": row["model"]}
-    choices = row.get("engine_choices") or {}
-    config = RunConfig.from_dict(cfg)
-    gc = _first_word(choices.get("gradient_checkpointing"))
-    if gc in ("on", "off"):
-        config = config.replace("training.gradient_checkpointing", gc)
-    loss = _first_word(choices.get("loss"))
-    if loss in ("standard", "chunked"):
-        config = config.replace("training.loss_impl", loss)
-    kernels = _first_word(choices.get("kernels"))
-    # rows from before the engine chose the allocator ran PyTorch's default one
-    expandable = str(choices.get("allocator", "")).startswith("expandable")
-    recipe = replace(STUDIO, fused_kernels={"on": True, "off": False}.get(kernels), expandable_segments=expandable)
-    # Rows measured before the engine chose adapter compute ran PEFT's fp32 adapter inputs.
-    compute = _first_word(choices.get("adapter_compute")) or "fp32"
-    if compute in ("auto", "fp32", "bf16", "fp16"):
-        config = config.replace("training.adapter_compute", "fp32" if compute == "fp32" else "auto")
+    choices = choices_from_json(row.get("engine_choices") or {})
+    config = config_as_ran(RunConfig.from_dict(cfg), choices)
+    if not choices:  # rows measured before the engine recorded choices ran PEFT's fp32 adapter inputs
+        config = config.replace("training.adapter_compute", "fp32")
+    recipe = recipe_as_ran(choices)
+    expandable = bool(recipe.expandable_segments)
     est = estimate(config, va.model_facts(key), overheads=Overheads(), recipe=recipe)
     ma, mr = row["measured_allocated"], row["measured_reserved"]
     return {"id": row["id"], "est_allocated": est.peak_allocated, "measured_allocated": ma,

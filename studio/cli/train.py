@@ -199,8 +199,10 @@ class Renderer:
                     f"{e.get('train_rows')} training rows, {e.get('val_rows', 0)} validation rows, "
                     f"{_count(e.get('trainable_params'))} of {_count(e.get('total_params'))} parameters trained, "
                     f"{e.get('device')} {e.get('precision')}")
-        for key, value in (e.get("choices") or {}).items():
-            self._print(f"  {key}: {value}")
+        from studio.core.engine_choice import choices_from_json
+
+        for key, choice in choices_from_json(e.get("choices")).items():
+            self._print(f"  {key}: {choice.text()}")
 
     def _on_step(self, e: dict) -> None:
         parts = [f"step {e['step']:>{len(str(e['total_steps']))}}/{e['total_steps']}",

@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
+from studio.core.engine_choice import SET_OFF, Choice
+
 IGNORE_INDEX = -100
 
 
@@ -160,20 +162,20 @@ def grouped_micro_batches(order: list[int], lengths: Sequence[int], batch_size: 
     return micro
 
 
-def decide_grouping(setting: str, batcher: "Batcher") -> tuple[bool, str]:
-    """(group by length?, reason); 'auto' groups when it removes a noticeable share of padding."""
+def decide_grouping(setting: str, batcher: "Batcher") -> tuple[bool, Choice]:
+    """(group by length?, the choice); 'auto' groups when it removes a noticeable share of padding."""
     if setting == "off":
-        return False, "off (set in the config)"
+        return False, SET_OFF
     if batcher.padding_free:
-        return False, "off (padding-free batches have no padding to remove)"
+        return False, Choice("off", "padding-free batches have no padding to remove")
     if batcher.batch_size == 1:
-        return False, "off (one example per micro-batch is never padded)"
+        return False, Choice("off", "one example per micro-batch is never padded")
     plain, grouped = batcher.padding_share(grouped=False), batcher.padding_share(grouped=True)
     if setting == "on":
-        return True, f"on (set in the config): padding {plain:.0%} -> {grouped:.0%} of the tokens"
+        return True, Choice("on", f"set in the config: padding {plain:.0%} -> {grouped:.0%} of the tokens")
     if plain - grouped >= 0.05:
-        return True, f"on (auto): padding falls from {plain:.0%} to {grouped:.0%} of the computed tokens"
-    return False, f"off (auto: lengths are even, padding is only {plain:.0%})"
+        return True, Choice("on", f"auto: padding falls from {plain:.0%} to {grouped:.0%} of the computed tokens")
+    return False, Choice("off", f"auto: lengths are even, padding is only {plain:.0%}")
 
 
 def segment_lengths(example: Any) -> list[int]:

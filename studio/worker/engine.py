@@ -14,7 +14,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.core.config import RunConfig
-from studio.core.vram.setup import OFFLOAD_MAX_COST, offload_cost
+from studio.core.engine_choice import SET_OFF, SET_ON, Choice
+from studio.core.engine_rules import ALLOC_ENV, EXPANDABLE, OFFLOAD_MAX_COST, OFFLOAD_MAX_RAM_SHARE, offload_cost
+
+
+class ChoiceTable(dict):
+    """key -> Choice; a choice stored under a key learns the setting that overrides it (engine_choice.SETTINGS)."""
+
+    def __setitem__(self, key: str, choice: Choice) -> None:
+        if not isinstance(choice, Choice):
+            raise TypeError(f"engine choice {key!r} must be a Choice, not {type(choice).__name__}")
+        super().__setitem__(key, choice.for_key(key))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, choice in dict(*args, **kwargs).items():
+            self[key] = choice
 
 
 @dataclass
@@ -24,13 +38,14 @@ class EngineChoices:
     loss_impl: str = "standard"
     padding_free: bool = False
     attention_mask: bool = True
-    choices: dict[str, str] = field(default_factory=dict)
+    choices: "ChoiceTable" = field(default_factory=lambda: ChoiceTable())
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {key: choice.to_json() for key, choice in self.choices.items()}
 
     def write(self, run_dir: Path) -> None:
-        (Path(run_dir) / "engine.json").write_text(json.dumps(self.choices, indent=1), encoding="utf-8")
+        (Path(run_dir) / "engine.json").write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
 
-
-ALLOC_ENV = "PYTORCH_CUDA_ALLOC_CONF"
 
 
 def configure_allocator() -> None:
@@ -44,71 +59,72 @@ def configure_allocator() -> None:
     import sys
 
     if sys.platform.startswith("linux"):
-        os.environ.setdefault(ALLOC_ENV, "expandable_segments:True")
+        os.environ.setdefault(ALLOC_ENV, EXPANDABLE)
 
 
-def allocator_choice(device: str) -> str:
+def allocator_choice(device: str) -> Choice:
     import os
 
     if device != "cuda":
-        return "default (CPU training)"
+        return Choice("default", "CPU training")
     value = os.environ.get(ALLOC_ENV, "")
-    if value == "expandable_segments:True":
-        return "expandable segments (auto: reserved memory stays close to allocated; no fragmentation gaps)"
-    return f"{ALLOC_ENV}={value}" if value else "PyTorch default caching allocator"
+    if value == EXPANDABLE:
+        return Choice("expandable segments", "auto: reserved memory stays close to allocated; no fragmentation gaps")
+    return Choice(f"{ALLOC_ENV}={value}", "set in the environment") if value else \
+        Choice("PyTorch default caching allocator")
 
 
-def apply_memory_limit(limit_gb: float, device: str) -> str:
+def apply_memory_limit(limit_gb: float, device: str) -> Choice:
     """Hold this process to the run's GPU memory limit (training.memory_limit_gb): PyTorch's
     allocator then raises out-of-memory at the limit instead of taking memory others need."""
     if not limit_gb:
-        return "the GPU's free memory minus a margin (no limit set)"
+        return Choice("none", "the GPU's free memory minus a margin")
     if device != "cuda":
-        return f"{limit_gb:g} GB limit set; not enforced on the CPU"
+        return Choice(f"{limit_gb:g} GB", "set in the config; not enforced on the CPU")
     import torch
 
     total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
     fraction = min(1.0, limit_gb * 1e9 / total)
     torch.cuda.set_per_process_memory_fraction(fraction)
-    return f"{limit_gb:g} GB (set in the config; enforced: {fraction:.0%} of this GPU's {total / 1e9:.0f} GB)"
+    return Choice(f"{limit_gb:g} GB", f"set in the config; enforced: {fraction:.0%} of this GPU's {total / 1e9:.0f} GB")
 
 
-def decide_sdpa_backend(device: str, lengths: Any) -> str:
+def decide_sdpa_backend(device: str, lengths: Any) -> Choice:
     """Keep PyTorch's SDPA backend choice for fixed-length batches; leave out cuDNN's when lengths vary.
 
     cuDNN's fused attention builds an execution plan for every new sequence length: measured on an
     H100 with mixed-length data, ~130 ms of CPU per step (the GPU itself needed ~30 ms), so the step
     waited on the host. The flash kernel takes any length without planning."""
     if device != "cuda":
-        return "PyTorch default (CPU)"
+        return Choice("PyTorch default", "CPU")
     import torch
 
     if not lengths or min(lengths) == max(lengths):
-        return "PyTorch default (every batch has the same length; cuDNN's plan is built once)"
+        return Choice("PyTorch default", "every batch has the same length; cuDNN's plan is built once")
     if hasattr(torch.backends.cuda, "enable_cudnn_sdp"):
         torch.backends.cuda.enable_cudnn_sdp(False)
-    return ("flash / memory-efficient, cuDNN left out (auto: lengths vary, and cuDNN plans every new length "
-            "on the CPU: ~130 ms a step measured)")
+    return Choice("flash / memory-efficient, cuDNN left out",
+                  "auto: lengths vary, and cuDNN plans every new length on the CPU: ~130 ms a step measured")
 
 
-def decide_checkpointing(cfg: RunConfig, model: Any, device: str, log: Callable[[str], None]) -> tuple[bool, str]:
+def decide_checkpointing(cfg: RunConfig, model: Any, device: str, log: Callable[[str], None]) -> tuple[bool, Choice]:
     setting = cfg.training.gradient_checkpointing
     if setting == "on":
-        return True, "on (set in the config)"
+        return True, SET_ON
     if setting == "off":
-        return False, "off (set in the config)"
+        return False, SET_OFF
     if cfg.training.preset == "memory_saver":
-        return True, "on (memory-saver preset: the smallest peak memory, activations recomputed in backward)"
+        return True, Choice("on", "memory-saver preset: the smallest peak memory, activations recomputed in backward")
     verdict = _ask_vram_estimator(cfg, model, device, log)
     if verdict is not None:
         return verdict
     if device != "cuda":
-        return False, "off (auto: CPU training has plenty of memory for activations)"
+        return False, Choice("off", "auto: CPU training has plenty of memory for activations")
     need, free = _activation_bytes(cfg, model), _free_cuda_bytes()
     if need > 0.7 * free:
-        return True, (f"on (auto: activations need ~{need / 2**30:.1f} GiB without it, "
-                      f"{free / 2**30:.1f} GiB are free)")
-    return False, f"off (auto: activations ~{need / 2**30:.1f} GiB fit in {free / 2**30:.1f} GiB free)"
+        return True, Choice("on", f"auto: activations need ~{need / 2**30:.1f} GiB without it, "
+                                  f"{free / 2**30:.1f} GiB are free")
+    return False, Choice("off", f"auto: activations ~{need / 2**30:.1f} GiB fit in {free / 2**30:.1f} GiB free")
 
 
 def _ask_vram_estimator(cfg: RunConfig, model: Any, device: str, log: Callable[[str], None]):
@@ -133,7 +149,7 @@ def _ask_vram_estimator(cfg: RunConfig, model: Any, device: str, log: Callable[[
         log(f"VRAM estimator could not decide gradient checkpointing ({type(e).__name__}: {e}); measuring instead")
         return None
     on = bool(decision.gradient_checkpointing)
-    return on, f"{'on' if on else 'off'} (auto, VRAM estimator: {decision.reason})"
+    return on, Choice("on" if on else "off", f"auto, VRAM estimator: {decision.reason}")
 
 
 def _activation_bytes(cfg: RunConfig, model: Any) -> float:
@@ -164,7 +180,7 @@ def enable_checkpointing(model: Any) -> None:
 
 
 def decide_offload(cfg: RunConfig, device: str, checkpointing: bool, model: Any = None,
-                   free_ram: float | None = None) -> tuple[bool, str]:
+                   free_ram: float | None = None) -> tuple[bool, Choice]:
     """Whether the checkpointed layers' inputs wait for backward in pinned CPU memory.
 
     With checkpointing, the input of every decoder layer is what stays on the GPU between forward
@@ -172,32 +188,32 @@ def decide_offload(cfg: RunConfig, device: str, checkpointing: bool, model: Any 
     'auto' leaves it off when that pinned memory would take more than half of the free RAM (page-
     locked memory cannot be swapped out, and the rest of the machine needs room)."""
     if not checkpointing:
-        return False, "off (needs gradient checkpointing)"
+        return False, Choice("off", "needs gradient checkpointing")
     if device == "cpu":
-        return False, "off (CPU training: activations are already in CPU memory)"
+        return False, Choice("off", "CPU training: activations are already in CPU memory")
     setting = getattr(cfg.training, "offload_checkpoints", "auto")
     if setting == "on":
-        return True, "on (set in the config)"
+        return True, SET_ON
     if setting == "off":
-        return False, "off (set in the config)"
+        return False, SET_OFF
     if cfg.training.preset != "memory_saver":
-        return False, "off (auto: only the memory-saver preset offloads; the checkpoints stay on the GPU)"
+        return False, Choice("off", "auto: only the memory-saver preset offloads; the checkpoints stay on the GPU")
     need = _offload_bytes(cfg, model) if model is not None else 0.0
     cost = _offload_cost(cfg, model)
     if cost is not None and cost > OFFLOAD_MAX_COST:
-        return False, (f"off (auto: copying the checkpoints to and from the CPU would cost ~{cost:.0%} of each step "
-                       f"for layers this size, more than the preset's {OFFLOAD_MAX_COST:.0%}; "
-                       f"offload_checkpoints: on trades that for ~{need / 2**30:.1f} GiB of GPU memory)")
+        return False, Choice("off", f"auto: copying the checkpoints to and from the CPU would cost ~{cost:.0%} of "
+                                    f"each step for layers this size, more than the preset's {OFFLOAD_MAX_COST:.0%}; "
+                                    f"offload_checkpoints: on trades that for ~{need / 2**30:.1f} GiB of GPU memory")
     if free_ram is None and need:
         import psutil
 
         free_ram = float(psutil.virtual_memory().available)
-    if need and free_ram is not None and need > 0.5 * free_ram:
-        return False, (f"off (auto: the checkpoints would take ~{need / 2**30:.1f} GiB of pinned RAM; "
-                       f"{free_ram / 2**30:.1f} GiB of RAM is free)")
+    if need and free_ram is not None and need > OFFLOAD_MAX_RAM_SHARE * free_ram:
+        return False, Choice("off", f"auto: the checkpoints would take ~{need / 2**30:.1f} GiB of pinned RAM; "
+                                    f"{free_ram / 2**30:.1f} GiB of RAM is free")
     size = f" (~{need / 2**30:.1f} GiB)" if need else ""
-    return True, (f"on (memory-saver preset: each layer's checkpointed input waits in pinned CPU memory{size}, "
-                  "copied back just before the layer is recomputed)")
+    return True, Choice("on", f"memory-saver preset: each layer's checkpointed input waits in pinned CPU memory{size}, "
+                              "copied back just before the layer is recomputed")
 
 
 def _offload_cost(cfg: RunConfig, model: Any) -> float | None:
@@ -260,19 +276,19 @@ def _storage(t: Any) -> Any:
         return None
 
 
-def decide_cpu_threads(model: Any, device: str) -> tuple[int, str]:
+def decide_cpu_threads(model: Any, device: str) -> tuple[int, Choice]:
     """Intra-op threads for CPU training: one for tiny models, where thread hand-offs cost more than
     the matrix products they split (the demo runs ~6x faster on a busy 2-core machine)."""
     import torch
 
     current = torch.get_num_threads()
     if device != "cpu":
-        return current, f"{current} (GPU training)"
+        return current, Choice(str(current), "GPU training")
     c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     if getattr(c, "hidden_size", 4096) <= 256:
         torch.set_num_threads(1)
-        return 1, "1 (auto: a tiny model; splitting its small matrix products across threads is slower)"
-    return current, f"{current} (PyTorch default for this CPU)"
+        return 1, Choice("1", "auto: a tiny model; splitting its small matrix products across threads is slower")
+    return current, Choice(str(current), "PyTorch default for this CPU")
 
 
 def probe_attention(model: Any, device: str) -> tuple[bool, bool, str]:
@@ -319,7 +335,7 @@ def probe_attention(model: Any, device: str) -> tuple[bool, bool, str]:
     return mask_free, segments, f"right padding invisible: {mask_free}; segments kept apart: {segments}"
 
 
-def decide_batching(cfg: RunConfig, model: Any, device: str, attn: str) -> tuple[bool, bool, str]:
+def decide_batching(cfg: RunConfig, model: Any, device: str, attn: str) -> tuple[bool, bool, Choice]:
     """(padding_free, attention_mask, reason).
 
     Padded rows without a mask are the default: exact, and SDPA keeps its mask-free causal kernel.
@@ -328,9 +344,10 @@ def decide_batching(cfg: RunConfig, model: Any, device: str, attn: str) -> tuple
     """
     mask_free, segments, detail = probe_attention(model, device)
     if attn == "flash_attention_2" and segments:
-        return True, False, f"padding-free: one row per micro-batch, positions restart per example ({detail})"
+        return True, False, Choice("padding-free", f"one row per micro-batch, positions restart per example; {detail}")
     if mask_free:
         extra = "" if segments else "; packed examples would see each other, so packing is unsafe here"
-        return False, False, ("padded to the longest, no attention mask (causal: real tokens never see the "
-                              f"padding after them; SDPA keeps its fastest kernel){extra}")
-    return False, True, f"padded to the longest with an attention mask (the probe says: {detail})"
+        return False, False, Choice("padded to the longest, no attention mask",
+                                    f"causal: real tokens never see the padding after them; SDPA keeps its fastest "
+                                    f"kernel{extra}")
+    return False, True, Choice("padded to the longest with an attention mask", f"the probe says: {detail}")

@@ -17,60 +17,63 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from studio.core.engine_choice import SET_OFF, Choice
+from studio.core.engine_rules import COMPILE_MIN_STEPS, compile_wanted
+
 
 @dataclass
 class KernelResult:
     applied: bool
     broke_model: bool
-    reason: str
+    choice: Choice
 
 
 def apply_liger(model: Any, device: str, log: Callable[[str], None], compiled: bool = False) -> KernelResult:
     if device != "cuda":
-        return KernelResult(False, False, "off (Liger kernels are for CUDA GPUs)")
+        return KernelResult(False, False, Choice("off", "Liger kernels are for CUDA GPUs"))
     if compiled:
         # Inductor fuses RMSNorm, RoPE and SwiGLU itself inside the compiled layers; Liger's Triton
         # kernels there would only split its graphs.
-        return KernelResult(False, False, "off (the compiled layers get fused RMSNorm/RoPE/SwiGLU kernels from "
-                                          "torch.compile)")
+        return KernelResult(False, False, Choice("off", "the compiled layers get fused RMSNorm/RoPE/SwiGLU kernels "
+                                                        "from torch.compile"))
     try:
         from liger_kernel.transformers import _apply_liger_kernel_to_instance
     except ImportError:
-        return KernelResult(False, False, "off (liger-kernel is not installed; the plain PyTorch kernels are used)")
+        return KernelResult(False, False, Choice("off", "liger-kernel is not installed; the plain PyTorch kernels "
+                                                        "are used"))
     before = _probe_logits(model)
     try:
         _apply_liger_kernel_to_instance(model=model, rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
                                         fused_linear_cross_entropy=False)
     except Exception as e:  # an unsupported architecture: nothing was patched, or patching stopped early
         log(f"Liger kernels could not be applied ({type(e).__name__}: {e})")
-        return KernelResult(False, True, f"off (Liger does not support this model: {type(e).__name__})")
+        return KernelResult(False, True, Choice("off", f"Liger does not support this model: {type(e).__name__}"))
     after = _probe_logits(model)
     if before is None or after is None or not _close(before, after):
         log("Liger kernels changed the model's outputs on probe tokens; reloading the model without them")
-        return KernelResult(False, True, "off (Liger changed this model's outputs; reloaded without it)")
-    return KernelResult(True, False, "on: Liger RMSNorm, RoPE and SwiGLU kernels (checked against the unpatched "
-                                     "model's logits)")
+        return KernelResult(False, True, Choice("off", "Liger changed this model's outputs; reloaded without it"))
+    return KernelResult(True, False, Choice("on", "Liger RMSNorm, RoPE and SwiGLU kernels, checked against the "
+                                                  "unpatched model's logits"))
 
 
-# Below this many optimizer steps a compile (tens of seconds) costs more than it saves.
-COMPILE_MIN_STEPS = 30
 
 
-def decide_compile(setting: str, device: str, total_steps: int) -> tuple[bool, str]:
-    """(compile the decoder layers?, reason)."""
+def decide_compile(setting: str, device: str, total_steps: int) -> tuple[bool, Choice]:
+    """(compile the decoder layers?, the choice)."""
     if setting == "off":
-        return False, "off (set in the config)"
+        return False, SET_OFF
     if device != "cuda":
-        return False, "off (compiled kernels are built for CUDA GPUs; CPU training runs eager)"
+        return False, Choice("off", "compiled kernels are built for CUDA GPUs; CPU training runs eager")
     why_not = _compile_unavailable()
     if why_not:
-        return False, f"off ({why_not})"
+        return False, Choice("off", why_not)
     if setting == "on":
-        return True, "on (set in the config): each decoder layer compiled"
-    if total_steps < COMPILE_MIN_STEPS:
-        return False, (f"off (auto: a run of {total_steps} steps would spend longer compiling than it "
-                       f"saves; compiled from {COMPILE_MIN_STEPS} steps)")
-    return True, "on (auto): each decoder layer compiled once, shapes dynamic; the first step includes the compile"
+        return True, Choice("on", "set in the config: each decoder layer compiled")
+    if not compile_wanted(setting, total_steps):
+        return False, Choice("off", f"auto: a run of {total_steps} steps would spend longer compiling than it "
+                                    f"saves; compiled from {COMPILE_MIN_STEPS} steps")
+    return True, Choice("on", "auto: each decoder layer compiled once, shapes dynamic; the first step includes the "
+                              "compile")
 
 
 def _compile_unavailable() -> str:

@@ -19,8 +19,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from studio.core.engine_choice import Choice
+from studio.core.engine_rules import chunk_rows
+
 IGNORE_INDEX = -100
-_CHUNK_BYTES = 1 << 28  # fp32 logits per slice: 256 MiB
 
 
 def unwrap(model: Any) -> Any:
@@ -53,16 +55,16 @@ def chunked_unsupported(model: Any) -> str:
     return ""
 
 
-def resolve_loss_impl(setting: str, model: Any) -> tuple[str, str]:
-    """('standard'|'chunked', reason) for the config's loss_impl."""
+def resolve_loss_impl(setting: str, model: Any) -> tuple[str, Choice]:
+    """('standard'|'chunked', the choice) for the config's loss_impl."""
     why_not = chunked_unsupported(model)
     if setting == "standard":
-        return "standard", "standard (set in the config)"
+        return "standard", Choice("standard", "set in the config")
     if why_not:
-        return "standard", f"standard ({why_not})"
+        return "standard", Choice("standard", why_not)
     if setting == "chunked":
-        return "chunked", "chunked (set in the config)"
-    return "chunked", "chunked (auto: full fp32 logits never exist; loss positions only)"
+        return "chunked", Choice("chunked", "set in the config")
+    return "chunked", Choice("chunked", "auto: full fp32 logits never exist; loss positions only")
 
 
 def loss_sum(model: Any, batch: Any, impl: str, logits_offset: int = 0) -> Any:
@@ -95,14 +97,11 @@ def chunked_loss_sum(model: Any, batch: Any) -> Any:
     weight = hf.get_output_embeddings().weight
     targets = targets.index_select(0, keep)
     if not torch.is_grad_enabled():  # evaluation: no gradients to precompute
-        step = _chunk_rows(weight.shape[0])
+        step = chunk_rows(weight.shape[0])
         return sum((F.cross_entropy((h[s:s + step] @ weight.T).float(), targets[s:s + step], reduction="sum")
                     for s in range(0, h.shape[0], step)), torch.zeros((), device=h.device))
     return ChunkedCrossEntropy.apply(h, weight, targets)
 
-
-def _chunk_rows(vocab: int) -> int:
-    return max(8, min(8192, _CHUNK_BYTES // (4 * vocab)))
 
 
 class ChunkedCrossEntropy(torch.autograd.Function):
@@ -121,7 +120,7 @@ class ChunkedCrossEntropy(torch.autograd.Function):
         grad_h = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
         grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) \
             if ctx.needs_input_grad[1] else None
-        step = _chunk_rows(weight.shape[0])
+        step = chunk_rows(weight.shape[0])
         rows = torch.arange(min(step, n), device=hidden.device)
         for s in range(0, n, step):
             h = hidden[s:s + step]

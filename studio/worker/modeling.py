@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 from studio.core.config import RunConfig
 from studio.core.disk import is_disk_full
+from studio.core.engine_choice import Choice
 from studio.worker.errors import ModelLoadError
 
 _TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -22,7 +23,7 @@ _TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 class Placement:
     device: str  # "cuda" or "cpu"
     precision: str  # "bf16", "fp16" or "fp32"
-    choices: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, Choice] = field(default_factory=dict)
 
     @property
     def dtype(self) -> Any:
@@ -35,11 +36,11 @@ def resolve_placement(cfg: RunConfig) -> Placement:
     import torch
 
     t = cfg.training
-    choices: dict[str, str] = {}
+    choices: dict[str, Choice] = {}
     has_cuda = torch.cuda.is_available()
     if t.device == "auto":
         device = "cuda" if has_cuda else "cpu"
-        choices["device"] = f"{device} ({'a CUDA GPU is available' if has_cuda else 'no CUDA GPU found'})"
+        choices["device"] = Choice(device, "a CUDA GPU is available" if has_cuda else "no CUDA GPU found")
     elif t.device == "cuda" and not has_cuda:
         raise ModelLoadError("Device is set to 'cuda' but no CUDA GPU is available here. Set Device to 'auto' or 'cpu'.",
                              kind="config")
@@ -48,10 +49,10 @@ def resolve_placement(cfg: RunConfig) -> Placement:
     if t.precision == "auto":
         if device == "cuda":
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-            choices["precision"] = f"{precision} ({'the GPU supports bf16' if precision == 'bf16' else 'this GPU has no bf16'})"
+            choices["precision"] = Choice(precision, "the GPU supports bf16" if precision == "bf16" else "this GPU has no bf16")
         else:
             precision = "fp32"
-            choices["precision"] = "fp32 (training on the CPU)"
+            choices["precision"] = Choice("fp32", "training on the CPU")
     else:
         precision = t.precision
         if precision == "fp16" and device == "cpu":
@@ -137,16 +138,16 @@ def faithful_to_file(tok: Any, location: str) -> Any:
 
 
 def load_model(cfg: RunConfig, placement: Placement, quantization_config: Any = None,
-               log: Callable[[str], None] = print, dtype: Any = None) -> tuple[Any, dict[str, str]]:
+               log: Callable[[str], None] = print, dtype: Any = None) -> tuple[Any, dict[str, Choice]]:
     """The model in train mode on its device, plus the choices made while loading.
 
     ``dtype`` overrides the placement's (fp32 master weights for fp16 full-parameter training)."""
     location = model_location(cfg)
-    choices: dict[str, str] = {}
+    choices: dict[str, Choice] = {}
     attn = cfg.model.attn_implementation
     if attn == "auto":
         attn = "sdpa"
-        choices["attention"] = "sdpa (PyTorch fused attention; flash kernels on recent GPUs)"
+        choices["attention"] = Choice("sdpa", "PyTorch fused attention; flash kernels on recent GPUs")
     kwargs: dict[str, Any] = dict(dtype=dtype or placement.dtype, attn_implementation=attn, revision=_revision(cfg),
                                   trust_remote_code=cfg.model.trust_remote_code)
     if quantization_config is not None:
@@ -154,16 +155,16 @@ def load_model(cfg: RunConfig, placement: Placement, quantization_config: Any = 
         kwargs["device_map"] = {"": 0}
     pickled = pickle_weights(location)
     if pickled:
-        choices["weights"] = (f"{pickled} in PyTorch's pickle format, read by its weights-only loader (tensors only, "
-                              "no code); .safetensors files load faster")
-        log(f"weights: {choices['weights']}")
+        choices["weights"] = Choice(f"{pickled} (PyTorch's pickle format)", "read by its weights-only loader: tensors "
+                                    "only, no code; .safetensors files load faster")
+        log(f"weights: {choices['weights'].text()}")
     try:
         model = load_pretrained(location, cfg, **kwargs)
     except ValueError as e:
         if "attn_implementation" in str(e) or "attention" in str(e).lower():
             log(f"{attn} attention is not supported by this model ({e}); falling back to eager")
             kwargs["attn_implementation"] = "eager"
-            choices["attention"] = "eager (the model does not support SDPA)"
+            choices["attention"] = Choice("eager", "the model does not support SDPA")
             model = load_pretrained(location, cfg, **kwargs)
         else:
             raise ModelLoadError(f"Cannot load the model {location}: {e}") from e

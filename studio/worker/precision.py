@@ -14,38 +14,40 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, ContextManager, Optional
 
+from studio.core.engine_choice import Choice
 
-def decide_adapter_compute(setting: str, model: Any, dtype: Any, device: str) -> tuple[Optional[Any], str]:
-    """(autocast dtype or None, reason) for a wrapped model whose frozen base is in ``dtype``."""
+
+def decide_adapter_compute(setting: str, model: Any, dtype: Any, device: str) -> tuple[Optional[Any], Choice]:
+    """(autocast dtype or None, the choice) for a wrapped model whose frozen base is in ``dtype``."""
     import torch
 
     if dtype not in (torch.bfloat16, torch.float16):
-        return None, "fp32 (the model itself trains in fp32)"
+        return None, Choice("fp32", "the model itself trains in fp32")
     if setting == "fp32":
-        return None, "fp32 (set in the config: adapter inputs are cast to fp32 as PEFT does by default)"
+        return None, Choice("fp32", "set in the config: adapter inputs are cast to fp32 as PEFT does by default")
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable or all(p.dtype == dtype for p in trainable):
-        return None, f"{_name(dtype)} (the trained weights are already {_name(dtype)})"
+        return None, Choice(_name(dtype), f"the trained weights are already {_name(dtype)}")
     if not any(p.dtype == torch.float32 for p in trainable):
-        return None, "as stored (no fp32 trained weights)"
+        return None, Choice("as stored", "no fp32 trained weights")
     if device not in ("cuda", "cpu"):
-        return None, f"fp32 (autocast is not used on {device})"
+        return None, Choice("fp32", f"autocast is not used on {device}")
     switched = disable_input_casting(model)
     where = f"{switched} adapter layers" if switched else "the trained layers"
-    return dtype, (f"{_name(dtype)} compute with fp32 master weights (auto: autocast, no fp32 copies of "
-                   f"activations in {where})")
+    return dtype, Choice(f"{_name(dtype)} compute with fp32 master weights",
+                         f"auto: autocast, no fp32 copies of activations in {where}")
 
 
-def master_weights(placement: Any, runtime: Any) -> tuple[Any, str]:
-    """(dtype to load the model in, reason or ''): fp16 training of the model's own weights loads
+def master_weights(placement: Any, runtime: Any) -> tuple[Any, Optional[Choice]]:
+    """(dtype to load the model in, the choice or None): fp16 training of the model's own weights loads
     them in fp32 and computes in fp16 under autocast, the standard mixed-precision recipe. Pure fp16
     weights would lose small updates to rounding, and the loss scaler cannot unscale fp16 gradients."""
     import torch
 
     if placement.precision != "fp16" or not getattr(runtime, "trains_base_weights", False):
-        return None, ""
-    return torch.float32, ("fp32 master weights, fp16 compute (auto: this GPU has no bf16, and fp16 weights "
-                           "would round away small updates)")
+        return None, None
+    return torch.float32, Choice("fp32 master weights, fp16 compute",
+                                 "auto: this GPU has no bf16, and fp16 weights would round away small updates")
 
 
 def disable_input_casting(model: Any) -> int:

@@ -71,6 +71,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     import torch
     from transformers import get_scheduler, set_seed
 
+    from studio.core.engine_choice import Choice
     from studio.worker.batching import Batcher, EvalBatches, decide_grouping
     from studio.worker.data import prepare_data
     from studio.worker.engine import (
@@ -90,7 +91,8 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     set_seed(t.seed)
     runtime = runtime_for(cfg)
     placement = resolve_placement(cfg)
-    engine = EngineChoices(choices=dict(placement.choices))
+    engine = EngineChoices()
+    engine.choices.update(placement.choices)
     engine.choices["memory_limit"] = apply_memory_limit(t.memory_limit_gb, placement.device)  # before any load
 
     # Data first: a bad file fails in seconds instead of after the model load, and the run's length
@@ -104,7 +106,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
 
     rep.emit("phase", phase="loading_model", detail=cfg.model.path or "demo model")
     load_dtype, master = master_weights(placement, runtime)
-    if master:
+    if master is not None:
         engine.choices["master_weights"] = master
     model, load_choices = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log,
                                      dtype=load_dtype)
@@ -118,7 +120,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     if liger.broke_model:
         model, _ = load_model(cfg, placement, runtime.quantization_config(placement.dtype), log=rep.log,
                               dtype=load_dtype)
-    engine.choices["kernels"] = liger.reason
+    engine.choices["kernels"] = liger.choice
     engine.choices["allocator"] = allocator_choice(placement.device)
     attn = getattr(model.config, "_attn_implementation", cfg.model.attn_implementation)
     engine.padding_free, engine.attention_mask, engine.choices["batching"] = decide_batching(
@@ -131,7 +133,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
         t.adapter_compute, model, placement.dtype, placement.device)
     if runtime.logits_offset():  # soft prompts shift positions; keep the plain padded path
         engine.padding_free, engine.attention_mask = False, True
-        engine.choices["batching"] = "padded with an attention mask (soft-prompt methods prepend virtual tokens)"
+        engine.choices["batching"] = Choice("padded with an attention mask", "soft-prompt methods prepend virtual tokens")
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batcher = Batcher(data.train, t.batch_size, t.grad_accum, t.seed, pad_id, padding_free=engine.padding_free,
@@ -140,7 +142,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
     engine.choices["attention_backend"] = decide_sdpa_backend(
         placement.device, [] if engine.padding_free else batcher.lengths)
     if compiled and not compile_layers(model, rep.log):
-        engine.choices["compile"] = "off (no repeated decoder layers found to compile)"
+        engine.choices["compile"] = Choice("off", "no repeated decoder layers found to compile")
 
     def compile_failed(exc: BaseException) -> bool:
         if not compiled:
@@ -148,7 +150,7 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
         undone = uncompile_layers(model)
         rep.log(f"compile failed at the first step ({type(exc).__name__}: {str(exc)[:300]}); "
                 f"{undone} layers back to eager, step repeated")
-        engine.choices["compile"] = f"off (the compile failed: {type(exc).__name__}; running eager)"
+        engine.choices["compile"] = Choice("off", f"the compile failed: {type(exc).__name__}; running eager")
         engine.write(rep.run.path)
         return True
     val_batches = EvalBatches(data.val, t.batch_size, pad_id, engine.attention_mask)
@@ -158,16 +160,16 @@ def train(cfg: RunConfig, rep: Reporter, resume: bool = False) -> tuple[str, str
                               num_training_steps=total_steps)
     scaler = torch.amp.GradScaler("cuda") if placement.precision == "fp16" else None
     if scaler is not None:
-        engine.choices["loss_scaling"] = "dynamic (fp16 gradients would underflow without it)"
+        engine.choices["loss_scaling"] = Choice("dynamic", "fp16 gradients would underflow without it")
     trainable, total_params = count_parameters(model)
     engine.write(rep.run.path)
     rep.emit("plan", total_steps=total_steps, epochs=round(total_steps / batcher.steps_per_epoch, 3),
              steps_per_epoch=batcher.steps_per_epoch, train_rows=len(data.train), val_rows=len(data.val),
              trainable_params=trainable, total_params=total_params, device=placement.device,
              precision=placement.precision, effective_batch=t.batch_size * t.grad_accum,
-             choices=engine.choices, data={k: v for k, v in data.info.items() if k != "problems"})
-    for key, value in engine.choices.items():
-        rep.log(f"engine: {key} = {value}")
+             choices=engine.to_json(), data={k: v for k, v in data.info.items() if k != "problems"})
+    for key, choice in engine.choices.items():
+        rep.log(f"engine: {key} = {choice.text()}")
 
     checkpointer = Checkpointer(run_dir=rep.run.path, cfg=cfg, runtime=runtime, model=model, tokenizer=tokenizer,
                                 optimizer=optimizer, scheduler=scheduler, scaler=scaler, total_steps=total_steps,

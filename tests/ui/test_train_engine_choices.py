@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from studio.ui.widgets.engine_choices import EngineChoicesView, split_choice
+from studio.core.engine_choice import Choice
+from studio.ui.widgets.engine_choices import EngineChoicesView
 
 PLAN = {
     "type": "plan", "total_steps": 10, "epochs": 1, "steps_per_epoch": 10, "train_rows": 40, "val_rows": 0,
@@ -60,10 +61,22 @@ def test_following_a_run_shows_its_recorded_choices_and_a_new_plan_replaces_them
     assert read_engine_json(tmp_path) == {}
 
 
-def test_split_choice_keeps_nested_brackets_in_the_reason():
-    assert split_choice("off (auto: CPU training)") == ("off", "auto: CPU training")
-    assert split_choice("PyTorch default caching allocator") == ("PyTorch default caching allocator", "")
-    assert split_choice("on (auto: activations need ~3.1 GiB (estimate))") == ("on", "auto: activations need ~3.1 GiB (estimate)")
+def test_runs_recorded_before_choices_were_typed_still_read():
+    assert Choice.from_json("gradient_checkpointing", "off (auto: CPU training)") == Choice(
+        "off", "auto: CPU training", "training.gradient_checkpointing")
+    assert Choice.from_json("allocator", "PyTorch default caching allocator").value == "PyTorch default caching allocator"
+    assert Choice.from_json("x", "on (auto: activations need ~3.1 GiB (estimate))").reason == \
+        "auto: activations need ~3.1 GiB (estimate)"
+    assert Choice.from_json("kernels", "on: Liger RMSNorm, RoPE and SwiGLU kernels").on
+
+
+def test_typed_choices_show_value_reason_and_their_setting(qtbot):
+    view = EngineChoicesView()
+    qtbot.addWidget(view)
+    view.set_choices({"compile": Choice("off", "auto: a run of 12 steps would spend longer compiling than it saves")
+                      .for_key("compile").to_json()})
+    assert view.value_text("compile") == "off" and view.reason_text("compile").startswith("auto: a run of 12")
+    assert "Compile layers" in view.tooltip("compile")
 
 
 def test_runs_page_shows_a_runs_recorded_choices(qtbot, window, store, demo_config):

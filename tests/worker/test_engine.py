@@ -81,15 +81,22 @@ def test_the_probe_approves_llama_attention_on_the_demo():
     model.train()
     assert probe_attention(model, "cpu")[:2] == (True, True)
     padding_free, mask, reason = decide_batching(cfg, model, "cpu", "sdpa")
-    assert not padding_free and not mask and "no attention mask" in reason
+    assert not padding_free and not mask and "no attention mask" in reason.value
     assert model.training  # the probe puts the model back in the mode it found it in
 
 
 def test_engine_json_and_plan_record_every_choice(tmp_path):
     from studio.worker.engine import EngineChoices
 
-    e = EngineChoices(choices={"loss": "chunked (auto)", "batching": "padded"})
+    from studio.core.engine_choice import Choice
+
+    e = EngineChoices()
+    e.choices.update({"loss": Choice("chunked", "auto"), "batching": Choice("padded")})
     e.write(tmp_path)
     import json
 
-    assert json.loads((tmp_path / "engine.json").read_text()) == e.choices
+    assert json.loads((tmp_path / "engine.json").read_text()) == {
+        "loss": {"value": "chunked", "reason": "auto", "setting": "training.loss_impl"},
+        "batching": {"value": "padded", "reason": ""}}
+    with pytest.raises(TypeError):
+        e.choices["loss"] = "chunked (prose)"  # choices are typed values, never prose

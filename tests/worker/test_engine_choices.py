@@ -46,7 +46,7 @@ def test_adapters_compute_in_bf16_with_fp32_master_weights():
 
     model = _bf16_lora()
     dtype, why = decide_adapter_compute("auto", model, torch.bfloat16, "cpu")
-    assert dtype == torch.bfloat16 and "fp32 master weights" in why and "14 adapter layers" in why
+    assert dtype == torch.bfloat16 and "fp32 master weights" in why.value and "14 adapter layers" in why.reason
     assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)  # master weights stay fp32
     nbytes, loss, grads = _saved_bytes_loss_grads(model, ids, compute_context("cpu", dtype))
     assert loss == pytest.approx(ref_loss, rel=2e-2)
@@ -77,7 +77,7 @@ def test_grouping_keeps_every_example_once_and_cuts_padding():
     examples = [_Ex(n) for n in lengths]
     b = Batcher(examples, 4, 2, seed=3, pad_id=0, attention_mask=False, lengths=lengths)
     on, why = decide_grouping("auto", b)
-    assert on and "padding falls from" in why
+    assert on and "padding falls from" in why.reason
     b.group_by_length = True
     steps = b.epoch_steps(0)
     seen = sorted(i for step in steps for mb in step for i in mb)
@@ -91,7 +91,7 @@ def test_grouping_keeps_every_example_once_and_cuts_padding():
 def test_grouping_auto_is_off_for_even_lengths_and_single_rows():
     even = [_Ex(100) for _ in range(50)]
     assert decide_grouping("auto", Batcher(even, 4, 1, 0, 0))[0] is False
-    assert decide_grouping("auto", Batcher([_Ex(5), _Ex(500)] * 10, 1, 1, 0, 0))[1].startswith("off (one example")
+    assert decide_grouping("auto", Batcher([_Ex(5), _Ex(500)] * 10, 1, 1, 0, 0))[1].text().startswith("off (one example")
     assert decide_grouping("off", Batcher([_Ex(5), _Ex(500)] * 10, 4, 1, 0, 0))[0] is False
 
 
@@ -100,7 +100,7 @@ def test_memory_saver_preset_turns_checkpointing_on():
 
     cfg = demo_config().replace("training.preset", "memory_saver")
     on, why = decide_checkpointing(cfg, model=None, device="cuda", log=print)
-    assert on and "memory-saver" in why
+    assert on and "memory-saver" in why.reason
     assert decide_checkpointing(cfg.replace("training.gradient_checkpointing", "off"), None, "cuda", print)[0] is False
 
 
@@ -137,9 +137,9 @@ def test_cudnn_attention_is_left_out_only_when_lengths_vary(monkeypatch):
 
     calls = []
     monkeypatch.setattr(torch.backends.cuda, "enable_cudnn_sdp", lambda on: calls.append(on))
-    assert "default" in decide_sdpa_backend("cpu", [5, 500]) and calls == []
-    assert "same length" in decide_sdpa_backend("cuda", [1024] * 8) and calls == []
-    assert "cuDNN left out" in decide_sdpa_backend("cuda", [5, 500]) and calls == [False]
+    assert "default" in decide_sdpa_backend("cpu", [5, 500]).value and calls == []
+    assert "same length" in decide_sdpa_backend("cuda", [1024] * 8).reason and calls == []
+    assert "cuDNN left out" in decide_sdpa_backend("cuda", [5, 500]).value and calls == [False]
 
 
 def test_fp16_full_training_keeps_fp32_master_weights_and_adapters_do_not_need_them():
@@ -151,9 +151,9 @@ def test_fp16_full_training_keeps_fp32_master_weights_and_adapters_do_not_need_t
     full = runtime_for(demo_config().replace("method", {"name": "full"}))
     lora = runtime_for(demo_config())
     dtype, why = master_weights(Placement("cuda", "fp16"), full)
-    assert dtype == torch.float32 and "fp16 compute" in why
-    assert master_weights(Placement("cuda", "bf16"), full) == (None, "")
-    assert master_weights(Placement("cuda", "fp16"), lora) == (None, "")
+    assert dtype == torch.float32 and "fp16 compute" in why.value
+    assert master_weights(Placement("cuda", "bf16"), full) == (None, None)
+    assert master_weights(Placement("cuda", "fp16"), lora) == (None, None)
     # Loaded in fp32, the full model then trains under fp16 autocast (the loss scaler needs fp32 gradients).
     model = torch.nn.Linear(4, 4)
     assert decide_adapter_compute("auto", model, torch.float16, "cuda")[0] == torch.float16

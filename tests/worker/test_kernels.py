@@ -8,6 +8,7 @@ import types
 import pytest
 import torch
 
+from studio.core.engine_choice import SET_OFF
 from studio.worker.kernels import (
     COMPILE_MIN_STEPS, apply_liger, compile_layers, decide_compile, decoder_layers, uncompile_layers,
 )
@@ -23,7 +24,7 @@ def _tiny():
 
 def test_cpu_training_uses_no_liger():
     r = apply_liger(_tiny(), "cpu", print)
-    assert not r.applied and not r.broke_model and "CUDA" in r.reason
+    assert not r.applied and not r.broke_model and "CUDA" in r.choice.reason
 
 
 def _fake_liger(monkeypatch, patch):
@@ -40,7 +41,7 @@ def test_a_kernel_that_changes_outputs_is_caught(monkeypatch):
 
     _fake_liger(monkeypatch, bad_patch)
     r = apply_liger(_tiny(), "cuda", lambda s: None)
-    assert not r.applied and r.broke_model and "reloaded" in r.reason
+    assert not r.applied and r.broke_model and "reloaded" in r.choice.reason
 
 
 def test_a_faithful_kernel_is_applied(monkeypatch):
@@ -57,7 +58,7 @@ def test_a_faithful_kernel_is_applied(monkeypatch):
 def test_compiled_runs_leave_fusion_to_the_compiler(monkeypatch):
     _fake_liger(monkeypatch, lambda model, **kw: (_ for _ in ()).throw(AssertionError("must not patch")))
     r = apply_liger(_tiny(), "cuda", lambda s: None, compiled=True)
-    assert not r.applied and not r.broke_model and "torch.compile" in r.reason
+    assert not r.applied and not r.broke_model and "torch.compile" in r.choice.reason
 
 
 def test_the_probe_tolerates_rounding_noise_but_not_a_wrong_scale():
@@ -73,13 +74,13 @@ def test_the_probe_tolerates_rounding_noise_but_not_a_wrong_scale():
 
 def test_compile_decision_says_why():
     on, why = decide_compile("auto", "cpu", 10_000)
-    assert not on and "CUDA" in why
-    assert decide_compile("off", "cuda", 10_000) == (False, "off (set in the config)")
+    assert not on and "CUDA" in why.reason
+    assert decide_compile("off", "cuda", 10_000) == (False, SET_OFF)
     import studio.worker.kernels as k
 
     if k._compile_unavailable():  # no triton on this machine: even 'on' explains why not
         on, why = decide_compile("on", "cuda", 10_000)
-        assert not on and "triton" in why
+        assert not on and "triton" in why.reason
     else:
         assert not decide_compile("auto", "cuda", COMPILE_MIN_STEPS - 1)[0]
         assert decide_compile("auto", "cuda", COMPILE_MIN_STEPS)[0]

@@ -78,7 +78,7 @@ def test_pickle_weights_train_and_the_user_is_told(tmp_path):
     code, run = _train(tmp_path, folder)
     assert code == 0, run.log_tail(20)
     choice = events_of(run, "plan")[0]["choices"]["weights"]
-    assert "pytorch_model.bin" in choice and "weights-only" in choice
+    assert "pytorch_model.bin" in choice["value"] and "weights-only" in choice["reason"]
 
 
 class _Payload:

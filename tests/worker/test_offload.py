@@ -14,6 +14,7 @@ import torch
 from worker_helpers import Recorder
 
 from studio.core.config import demo_config
+from studio.core.engine_choice import SET_OFF, SET_ON, Choice
 from studio.worker.engine import decide_offload, enable_checkpointing, offload_context
 from studio.worker.loss import loss_sum
 
@@ -129,24 +130,24 @@ def test_the_loop_offloads_training_forwards_only_and_the_losses_match():
 def test_decide_offload_rules():
     cfg = demo_config()
     saver = cfg.replace("training.preset", "memory_saver")
-    assert decide_offload(saver, "cuda", False) == (False, "off (needs gradient checkpointing)")
+    assert decide_offload(saver, "cuda", False) == (False, Choice("off", "needs gradient checkpointing"))
     on, why = decide_offload(saver.replace("training.offload_checkpoints", "on"), "cpu", True)
-    assert not on and why == "off (CPU training: activations are already in CPU memory)"
+    assert not on and why.text() == "off (CPU training: activations are already in CPU memory)"
     on, why = decide_offload(saver, "cuda", True)
-    assert on and "memory-saver" in why
+    assert on and "memory-saver" in why.reason
     assert decide_offload(cfg, "cuda", True)[0] is False  # 'auto' with the fastest preset
     # 'auto' stays off when the pinned checkpoints would crowd the RAM: 8B-like shapes, 4 x 32k tokens
     model = type("M", (), {"config": type("C", (), {"hidden_size": 4096, "num_hidden_layers": 32})()})()
     long = saver.replace("training.max_seq_len", 32768).replace("training.batch_size", 4)
     on, why = decide_offload(long, "cuda", True, model, free_ram=24 * 2**30)
-    assert not on and "~34.0 GiB of pinned RAM" in why and "24.0 GiB of RAM is free" in why
+    assert not on and "~34.0 GiB of pinned RAM" in why.reason and "24.0 GiB of RAM is free" in why.reason
     on, why = decide_offload(long, "cuda", True, model, free_ram=256 * 2**30)
-    assert on and "(~34.0 GiB)" in why
+    assert on and "(~34.0 GiB)" in why.reason
     assert decide_offload(long.replace("training.offload_checkpoints", "on"), "cuda", True, model, 1.0)[0]
     assert decide_offload(cfg.replace("training.offload_checkpoints", "on"), "cuda", True) == \
-        (True, "on (set in the config)")
+        (True, SET_ON)
     assert decide_offload(saver.replace("training.offload_checkpoints", "off"), "cuda", True) == \
-        (False, "off (set in the config)")
+        (False, SET_OFF)
 
 
 def test_the_choice_is_in_engine_json_the_plan_and_the_log(tmp_path, monkeypatch):
@@ -156,10 +157,10 @@ def test_the_choice_is_in_engine_json_the_plan_and_the_log(tmp_path, monkeypatch
 
     cfg = (demo_config().replace("training.preset", "memory_saver").replace("training.max_steps", 1)
            .replace("data.validation_split", 0.0))
-    assert decide_offload(cfg, "cpu", True)[1].startswith("off (CPU training")
+    assert decide_offload(cfg, "cpu", True)[1].text().startswith("off (CPU training")
     made = []
     original = engine.offload_context
-    monkeypatch.setattr(engine, "decide_offload", lambda c, d, gc, model=None: (gc, "on (as a GPU run would)"))
+    monkeypatch.setattr(engine, "decide_offload", lambda c, d, gc, model=None: (gc, Choice("on", "as a GPU run would")))
     monkeypatch.setattr(engine, "offload_context", lambda m: made.append(m) or original(m))
     threads = torch.get_num_threads()
     try:
@@ -169,11 +170,13 @@ def test_the_choice_is_in_engine_json_the_plan_and_the_log(tmp_path, monkeypatch
         torch.set_num_threads(threads)
     assert status == "completed" and len(made) == 1
     choices = json.loads((tmp_path / "engine.json").read_text())
-    assert choices["gradient_checkpointing"].startswith("on (memory-saver")
-    assert choices["checkpoint_offload"] == "on (as a GPU run would)"
+    assert choices["gradient_checkpointing"]["value"] == "on"
+    assert choices["gradient_checkpointing"]["reason"].startswith("memory-saver")
+    assert choices["checkpoint_offload"]["setting"] == "training.offload_checkpoints"
+    assert Choice.from_json("checkpoint_offload", choices["checkpoint_offload"]).text() == "on (as a GPU run would)"
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     plan = next(e for e in events if e["type"] == "plan")
-    assert plan["choices"]["checkpoint_offload"] == "on (as a GPU run would)"
+    assert plan["choices"]["checkpoint_offload"]["reason"] == "as a GPU run would"
     assert "engine: checkpoint_offload = on" in (tmp_path / "worker.log").read_text()
 
 
@@ -197,7 +200,7 @@ def test_auto_offloads_under_the_memory_saver_only_where_the_copies_are_cheap():
         model = type("M", (), {"config": AutoConfig.for_model("llama", **kw)})()
         decided[name] = decide_offload(saver, "cuda", True, model, free_ram=256 * 2**30)
     assert decided["8B"][0] and not decided["1B"][0]
-    assert "~22% of each step" in decided["1B"][1] and "offload_checkpoints: on" in decided["1B"][1]
+    assert "~22% of each step" in decided["1B"][1].reason and "offload_checkpoints: on" in decided["1B"][1].reason
     assert offload_cost(catalog_facts("Llama-3.1-8B"), 1024) <= OFFLOAD_MAX_COST
     # long context: attention work grows, the copies' share falls
     assert offload_cost(catalog_facts("Llama-3.2-1B"), 16384) < OFFLOAD_MAX_COST < offload_cost(

@@ -69,52 +69,56 @@ def measured_peaks(events: list[dict[str, Any]]) -> Optional[Measured]:
 
 def engine_recipe(run: Any) -> Any:
     """The studio recipe as this run's worker actually ran it (fused kernels, the CUDA allocator)."""
+    return recipe_as_ran(_plan_choices(run))
+
+
+def recipe_as_ran(choices: dict[str, Any]) -> Any:
+    """The studio recipe with the fused kernels and allocator a run's recorded choices name."""
     from dataclasses import replace as _replace
 
     from studio.core.vram.setup import STUDIO
 
-    choices = _plan_choices(run)
-    kernels = _first_word(choices.get("kernels"))
-    fused = {"on": True, "off": False}.get(kernels)
-    # "expandable segments (auto: ...)" since the engine sets the allocator; runs from before used
-    # PyTorch's default caching allocator.
-    expandable = str(choices.get("allocator", "")).startswith("expandable") if choices else None
+    kernels = choices.get("kernels")
+    fused = kernels.on if kernels is not None else None
+    # Expandable segments since the engine sets the allocator; runs from before used PyTorch's
+    # default caching allocator.
+    allocator = choices.get("allocator")
+    expandable = allocator.value.startswith("expandable") if allocator is not None else (False if choices else None)
     return _replace(STUDIO, fused_kernels=fused, expandable_segments=expandable)
 
 
 def _plan_choices(run: Any) -> dict[str, Any]:
-    choices: dict[str, Any] = {}
+    """The engine's recorded choices (studio.core.engine_choice), typed; older runs' prose is read too."""
+    from studio.core.engine_choice import choices_from_json
+
+    raw: Any = {}
     for e in run.events():
         if e.get("type") == "plan":
-            choices = e.get("choices") or {}
-    return choices
+            raw = e.get("choices") or {}
+    return choices_from_json(raw)
 
 
 def _engine_config(run: Any) -> Any:
     """The run's config with the engine's recorded 'auto' decisions made explicit."""
-    config = run.config()
-    choices = _plan_choices(run)
-    # The worker records decisions as text, e.g. "on (auto: ...)" or "chunked (set in the config)".
-    gc = _first_word(choices.get("gradient_checkpointing"))
-    if gc in ("on", "off", "true", "false"):
-        config = config.replace("training.gradient_checkpointing", "on" if gc in ("on", "true") else "off")
-    loss = _first_word(choices.get("loss", choices.get("loss_impl")))
-    if loss in ("standard", "chunked"):
-        config = config.replace("training.loss_impl", loss)
-    # "bf16 compute with fp32 master weights (auto: ...)" or "fp32 (...)": what the adapters ran in.
-    # Runs from before the engine made this choice ran PEFT's fp32 adapter compute.
-    compute = _first_word(choices.get("adapter_compute")) if choices else ""
-    if compute == "fp32" or (choices and "adapter_compute" not in choices):
+    return config_as_ran(run.config(), _plan_choices(run))
+
+
+def config_as_ran(config: Any, choices: dict[str, Any]) -> Any:
+    """``config`` with the 'auto' decisions a run recorded (checkpointing, loss, adapter compute) made explicit."""
+    gc = choices.get("gradient_checkpointing")
+    if gc is not None and gc.value.split()[0] in ("on", "off"):
+        config = config.replace("training.gradient_checkpointing", "on" if gc.on else "off")
+    loss = choices.get("loss") or choices.get("loss_impl")
+    if loss is not None and loss.value in ("standard", "chunked"):
+        config = config.replace("training.loss_impl", loss.value)
+    # "bf16 compute with fp32 master weights" or "fp32": what the adapters ran in. Runs from before
+    # the engine made this choice ran PEFT's fp32 adapter compute.
+    compute = choices["adapter_compute"].value.split()[0] if "adapter_compute" in choices else ""
+    if compute == "fp32" or (choices and not compute):
         config = config.replace("training.adapter_compute", "fp32")
     elif compute in ("bf16", "fp16"):
         config = config.replace("training.adapter_compute", "auto")
     return config
-
-
-def _first_word(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value or "").strip().split(" ")[0].rstrip(":").lower()
 
 
 def estimate_vs_measured(run: Any, overheads: Optional[Overheads] = None) -> tuple[Optional[Estimate], Optional[Measured]]:

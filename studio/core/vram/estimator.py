@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from studio.core.models import ModelFacts
-from studio.core.vram.setup import CHUNK_BYTES, Setup
+from studio.core.engine_rules import chunk_rows
+from studio.core.vram.setup import Setup
 
 MIB = 1024 ** 2
 GIB = 1024 ** 3
@@ -431,7 +432,7 @@ def estimate_setup(s: Setup, f: ModelFacts, ov: Overheads = Overheads()) -> Esti
         # one and a half slices (benchmarks/vram_cpu_trace.py: 1.55 slices, Qwen2.5 shape, 2048
         # tokens). Plus the final hidden states, the selected loss rows and their precomputed
         # gradient; for a trained head also an fp32 gradient of the head.
-        rows = max(8, min(8192, CHUNK_BYTES // (4 * V)))  # studio/worker/loss.py's _chunk_rows
+        rows = chunk_rows(V)  # the worker's slice (studio.core.engine_rules)
         chunk = 4 * V * min(T, rows)
         n_logits = chunk // 4
         slices = 1.5

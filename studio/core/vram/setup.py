@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Optional
 
+from studio.core.engine_rules import (CHUNK_BYTES, OFFLOAD_COST_SCALE, OFFLOAD_MAX_COST,  # noqa: F401 - re-exported
+                                      compile_expected, expandable_segments, memory_saver, offload_cost,
+                                      offload_expected)
 from studio.core.models import LinearShape, ModelFacts
 
 # Method names -> family the formulas know. Unknown names are treated as LoRA-like adapters.
@@ -23,7 +26,6 @@ QUANTIZED_BY_NAME = {"qlora", "qdora", "qr_adaptor"}
 NO_SDPA = {"gemma2"}  # transformers 5.x: Gemma2ForCausalLM._supports_sdpa is False
 
 ADAPTER_FAMILIES = {"lora", "ia3", "waveft", "prompt"}  # PEFT adapters: fp32 weights on a frozen base
-CHUNK_BYTES = 1 << 28  # fp32 logits per slice of the studio's chunked loss (studio/worker/loss.py)
 
 
 @dataclass(frozen=True)
@@ -298,42 +300,6 @@ def _ia3_auto_targets(names: tuple[str, ...]) -> Any:
     return [short[n] for n in attention + ff] or "all-linear"
 
 
-def memory_saver(config: Any) -> bool:
-    """The memory-saver preset: 'auto' checkpointing is on whatever the budget."""
-    return getattr(config.training, "preset", "fastest") == "memory_saver"
-
-
-def offload_expected(config: Any, facts: Any = None) -> bool:
-    """Will the worker offload the checkpoints once checkpointing is on? Its rule
-    (studio/worker/engine.py decide_offload): never on the CPU; 'on', or 'auto' under the
-    memory-saver preset where the copies cost little (offload_cost)."""
-    t = config.training
-    if str(getattr(t, "device", "auto")) == "cpu":
-        return False
-    setting = getattr(t, "offload_checkpoints", "auto")
-    if setting != "auto":
-        return setting == "on"
-    if not memory_saver(config):
-        return False
-    return facts is None or offload_cost(facts, int(getattr(t, "max_seq_len", 1024))) <= OFFLOAD_MAX_COST
-
-
-# Offloading copies each layer's input to the CPU in forward and back in backward, on the compute
-# stream: bytes per token grow with the hidden size, the step's work with the layer's parameters
-# and its attention span. Calibrated on one H100 (memory-saver, compiled, 4 x 1024 tokens):
-# Llama-3.1-8B lost 10.4 % of its speed, Llama-3.2-1B 26 % (benchmarks/results/engine-2026-11-24).
-OFFLOAD_COST_SCALE = 7000.0
-OFFLOAD_MAX_COST = 0.15  # 'auto' offloads under the memory-saver preset when it costs at most this
-
-
-def offload_cost(facts: Any, seq: int) -> float:
-    """Estimated share of a checkpointed step that offloading its checkpoints adds."""
-    q = facts.num_heads * facts.head_dim
-    work = facts.layer_linear_params + (facts.layer_expert_params and facts.layer_expert_params * max(
-        1, facts.experts_per_token) // max(1, facts.num_experts)) + 2 * seq * q
-    return OFFLOAD_COST_SCALE * facts.hidden_size / max(1, work)
-
-
 def _qr_bf16_layers(m: Any, layers: int) -> int:
     """How many decoder layers QR-Adaptor keeps in bf16 ('0, 1, 23' or '0-2' in table mode)."""
     if getattr(m, "allocation", "sensitivity") != "table":
@@ -351,29 +317,11 @@ def _qr_bf16_layers(m: Any, layers: int) -> int:
     return len([i for i in chosen if 0 <= i < layers])
 
 
-COMPILE_MIN_STEPS = 30  # studio/worker/kernels.py: 'auto' compiles runs of at least this many steps
-
-
-def compile_expected(training: Any) -> bool:
-    """Will the worker compile the decoder layers (on a CUDA GPU with triton)? A run length of 0
-    max_steps (epochs) is taken as long."""
-    setting = getattr(training, "compile", "off")
-    if setting == "auto":
-        steps = int(getattr(training, "max_steps", 0) or 0)
-        return steps == 0 or steps >= COMPILE_MIN_STEPS
-    return setting == "on"
-
-
 def worker_uses_expandable_segments() -> bool:
-    """What studio/worker/engine.py configure_allocator() does here: expandable segments on Linux
-    unless PYTORCH_CUDA_ALLOC_CONF says otherwise (the worker inherits this process's environment)."""
+    """What the worker's allocator set-up does in this environment (studio.core.engine_rules)."""
     import os
-    import sys
 
-    value = os.environ.get("PYTORCH_CUDA_ALLOC_CONF")
-    if value is not None:
-        return "expandable_segments:true" in value.replace(" ", "").lower()
-    return sys.platform.startswith("linux")
+    return expandable_segments(os.environ)
 
 
 @lru_cache(maxsize=1)

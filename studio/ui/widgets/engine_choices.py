@@ -1,9 +1,10 @@
 """EngineChoicesView: what the worker's engine decided for a run, one readable line per choice.
 
-The worker records every decision as ``{"key": "value (reason)"}`` in the plan event's ``choices``
-(and in ``RUN_DIR/engine.json``). This view shows a human title and the value, the reason after it
-in faint type (whole in the tooltip), and, where a config field overrides the choice, which setting on the Method
-page does it (in the tooltip), so "auto" is never a black box.
+The worker records every decision as a typed Choice (value, reason, the setting that overrides it;
+studio.core.engine_choice) in the plan event's ``choices`` and in ``RUN_DIR/engine.json``. This view
+shows a human title and the value, the reason after it in faint type (whole in the tooltip), and,
+where a config field overrides the choice, which setting on the Method page does it (in the
+tooltip), so "auto" is never a black box.
 """
 
 from __future__ import annotations
@@ -15,65 +16,16 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from studio.core.config import ModelSpec, TrainingSpec
+from studio.core.engine_choice import TITLES, Choice, choices_from_json, title_of
 from studio.ui.widgets.card import muted
 
-# Known keys in reading order: where and how it runs, then memory and the data path; minor ones last.
-TITLES = {
-    "device": "Device",
-    "precision": "Precision",
-    "master_weights": "Master weights",
-    "attention": "Attention",
-    "attention_backend": "Attention kernel",
-    "compile": "Compile",
-    "adapter_compute": "Adapter compute",
-    "gradient_checkpointing": "Gradient checkpointing",
-    "checkpoint_offload": "Checkpoint offload",
-    "allocator": "Allocator",
-    "memory_limit": "Memory limit",
-    "loss": "Loss",
-    "batching": "Batching",
-    "group_by_length": "Length grouping",
-    "kernels": "Fused kernels",
-    "cpu_threads": "CPU threads",
-}
-
-# The setting that overrides each choice: (section, field) of RunConfig.
-OVERRIDES = {
-    "device": ("training", "device"),
-    "precision": ("training", "precision"),
-    "compile": ("training", "compile"),
-    "adapter_compute": ("training", "adapter_compute"),
-    "gradient_checkpointing": ("training", "gradient_checkpointing"),
-    "checkpoint_offload": ("training", "offload_checkpoints"),
-    "loss": ("training", "loss_impl"),
-    "group_by_length": ("training", "group_by_length"),
-    "memory_limit": ("training", "memory_limit_gb"),
-}
-
-
-def title_of(key: str) -> str:
-    return TITLES.get(key) or key.replace("_", " ").capitalize()
-
-
-def split_choice(text: str) -> tuple[str, str]:
-    """``"off (auto: lengths are even)"`` -> ``("off", "auto: lengths are even")``; no reason -> ``(text, "")``."""
-    text = str(text).strip()
-    i = text.find(" (")
-    if i <= 0:
-        return text, ""
-    reason = text[i + 2:]
-    if reason.endswith(")") and reason.count(")") > reason.count("("):  # the bracket the value opened
-        reason = reason[:-1]
-    return text[:i], reason
-
-
-def override_hint(key: str) -> str:
-    where = OVERRIDES.get(key)
-    if where is None:
+def override_hint(choice: Choice) -> str:
+    """'Change it with “Compile layers” (Method page, Training).' for a choice a setting overrides."""
+    if not choice.setting:
         return ""
-    section, field = where
-    cls = TrainingSpec if section == "training" else ModelSpec
-    info = cls.model_fields.get(field)
+    section, _, field = choice.setting.partition(".")
+    cls = {"training": TrainingSpec, "model": ModelSpec}.get(section)
+    info = cls.model_fields.get(field) if cls is not None else None
     if info is None:
         return ""
     page = "Method page, Training" if section == "training" else "Model page"
@@ -120,20 +72,20 @@ class EngineChoicesView(QWidget):
                 item.widget().deleteLater()
         self._values.clear()
         self._reasons.clear()
-        choices = dict(choices or {})
-        self.placeholder.setVisible(not choices)
-        order = [k for k in TITLES if k in choices] + [k for k in choices if k not in TITLES]
+        typed = choices_from_json(choices or {})
+        self.placeholder.setVisible(not typed)
+        order = [k for k in TITLES if k in typed] + [k for k in typed if k not in TITLES]
         half = (len(order) + 1) // 2
         for n, key in enumerate(order):
             col, row = divmod(n, half)
-            value, reason = split_choice(str(choices[key]))
+            value, reason = typed[key].value, typed[key].reason
             title = QLabel(title_of(key))
             title.setProperty("role", "field-label")
             shown = QLabel(value)
             shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             why = ElidedLabel(reason)
             why.setProperty("role", "faint")
-            tip = "\n".join(t for t in (f"{value}: {reason}" if reason else value, override_hint(key)) if t)
+            tip = "\n".join(t for t in (f"{value}: {reason}" if reason else value, override_hint(typed[key])) if t)
             for w in (title, shown, why):
                 w.setToolTip(tip)
             line = QWidget()  # value and reason share a cell, so a long value only pushes its own reason
