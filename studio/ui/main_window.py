@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea,
+from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea,
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from studio import __version__
@@ -26,7 +26,7 @@ from studio.ui.gpu_monitor import GpuMonitor, describe
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S
 from studio.ui.run_roots import known_roots
 from studio.ui.theme import icon, nav_icon
-from studio.ui.widgets.wheel_guard import install_wheel_guard
+from studio.ui.widgets.wheel_guard import guard_fields
 
 # key, label, header subtitle, icon, module, class
 PAGES = (
@@ -59,7 +59,6 @@ class MainWindow(QMainWindow):
     def __init__(self, config_model: Optional[ConfigModel] = None, store_root: Optional[Path] = None,
                  stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, build_all: bool = False):
         super().__init__()
-        install_wheel_guard(QApplication.instance())  # before any page makes a spin box
         self.setWindowTitle("Fine-tuning Studio")
         self.config_model = config_model or ConfigModel(_initial_config())
         self.store_root = store_root
@@ -122,6 +121,7 @@ class MainWindow(QMainWindow):
             self._holders[key].setWidget(_PageFrame(page))
             self.pages[key] = page
             self._wire(key, page)
+            guard_fields(page)  # fields built later (forms rebuilt, column maps) guard themselves
         return self.pages[key]
 
     def _construct(self, key: str, cls: Callable[..., QWidget]) -> QWidget:

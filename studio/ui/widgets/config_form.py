@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from studio.ui.config_model import ConfigModel
 from studio.ui.widgets.module_picker import ModulePicker
+from studio.ui.widgets.wheel_guard import guard_fields
 
 INT_MAX = 2_147_483_647
 LABEL_WIDTH = 170  # the same in every form, so stacked forms line up
@@ -313,6 +314,7 @@ class ConfigForm(QWidget):
         for c in range(self._columns):
             self._grid.setColumnStretch(c * 2 + 1, 1)
             self._grid.setColumnMinimumWidth(c * 2, LABEL_WIDTH)
+        guard_fields(self)
         self.sig_rebuilt.emit()
 
     def _on_editor_edited(self, name: str, value: Any) -> None:

@@ -26,6 +26,7 @@ from studio.ui.pages.data.sample_view import legend_html, pieces_html, tokens_ht
 from studio.ui.pages.data.stats_view import StatsView
 from studio.ui.tasks import start_task
 from studio.ui.widgets.card import Banner, Card, muted, page_layout, scroll_page
+from studio.ui.widgets.wheel_guard import guard_field
 
 SOURCES = (("demo", "Demo dataset", "240 short Q&&A rows that ship with the studio"),
            ("file", "File or folder", ".jsonl .json .csv .tsv .parquet .txt, or a folder"),
@@ -603,6 +604,7 @@ class DataPage(QWidget):
             target = mapping.get(column, column if column in FIELDS else "")
             combo.setCurrentIndex(max(0, combo.findData(target)))
             combo.activated.connect(lambda _: self._on_map_changed())
+            guard_field(combo)
             label = QLabel(column)
             label.setProperty("role", "field-label")
             r, c = divmod(i, cols)
