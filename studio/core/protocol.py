@@ -5,39 +5,65 @@ A protocol line is ``@@studio/<version> <json>``; the JSON object always has ``t
 The same event objects (without the prefix) are appended to ``events.jsonl`` in the run
 directory, which is the durable record the GUI re-reads after a restart.
 
-Event types (payload keys besides ``type`` and ``t``):
-    hello      pid, version, argv                       worker started
-    phase      phase ("loading_model", "loading_data", "training", "saving", "exporting", ...), detail
-    plan       total_steps, epochs, steps_per_epoch, train_rows, val_rows, trainable_params,
-               total_params, device, precision, choices (dict of engine decisions)
-    step       step, total_steps, epoch, loss, lr, grad_norm, tokens, tokens_per_s,
-               elapsed_s, eta_s, mem_allocated, mem_reserved, mem_peak_allocated, mem_peak_reserved
-    eval       step, val_loss
-    checkpoint step, path
-    progress   label, current, total                     generic progress (export, download, ...)
-    artifact   kind ("adapter", "merged", "checkpoint"), path
-    warning    message
-    error      message, kind ("oom", "data", "model", "config", "disk", "diverged", "internal"), traceback
-    done       status ("completed", "stopped", "failed"), message
-    genspeed   mode ("adapter" = unmerged, hot-swappable; "merged" = folded in), tokens_per_s,
-               ms_per_token, new_tokens, batch, prompt_tokens, device, dtype   (``--worker genspeed``)
+``EVENTS`` below is the one list of event types and their fields (required, then optional):
+``make_event`` refuses a type or a field it does not list, so what the worker emits and what
+readers may rely on cannot drift apart (tests run the worker and check its events against it).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any, Optional
 
 PROTOCOL_VERSION = 1
 PREFIX = f"@@studio/{PROTOCOL_VERSION} "
 _ANY_PREFIX = "@@studio/"
 
-EVENT_TYPES = frozenset(
-    {"hello", "phase", "plan", "step", "eval", "checkpoint", "progress", "artifact", "warning", "error", "done",
-     "genspeed"}
-)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """The fields one event type carries besides ``type`` and ``t``."""
+
+    doc: str
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(self.required + self.optional)
+
+
+_MEMORY = ("mem_allocated", "mem_reserved", "mem_peak_allocated", "mem_peak_reserved")
+
+EVENTS: dict[str, EventSpec] = {
+    "hello": EventSpec("a worker started", ("pid", "version", "argv")),
+    "phase": EventSpec("what the worker is doing now: loading_data, loading_model, resuming, training, evaluating, "
+                       "saving, exporting, measuring", ("phase",), ("detail",)),
+    "plan": EventSpec("the run's shape, once before training; choices = engine decisions (studio.core.engine_choice)",
+                      ("total_steps", "epochs", "steps_per_epoch", "train_rows", "val_rows", "trainable_params",
+                       "total_params", "device", "precision"), ("effective_batch", "choices", "data")),
+    "step": EventSpec("one logged optimizer step (memory counters on CUDA only)",
+                      ("step", "total_steps", "loss", "lr", "tokens", "tokens_per_s", "elapsed_s", "eta_s"),
+                      ("epoch", "grad_norm", "padded_tokens_per_s", "step_time_s") + _MEMORY),
+    "eval": EventSpec("validation loss at a step", ("step", "val_loss")),
+    "checkpoint": EventSpec("a resumable checkpoint was written", ("step", "path")),
+    "progress": EventSpec("generic progress (export, download, ...)", ("label", "current", "total")),
+    "artifact": EventSpec("a file or folder the job produced: adapter, merged, checkpoint", ("kind", "path")),
+    "warning": EventSpec("something the user should know; the job goes on", ("message",), ("step", "kind")),
+    "error": EventSpec("why the job failed; kind: oom, data, model, config, disk, diverged, internal (only "
+                       "internal carries the traceback)", ("message", "kind"), ("traceback",)),
+    "done": EventSpec("the job's outcome, last: completed, stopped or failed", ("status",), ("message",)),
+    "genspeed": EventSpec("generation speed of the trained result (``--worker genspeed``): adapter = unmerged, "
+                          "hot-swappable; merged = folded in",
+                          ("mode", "tokens_per_s", "ms_per_token", "new_tokens", "batch", "prompt_tokens", "device"),
+                          ("dtype", "method", "seconds")),
+}
+EVENT_TYPES = frozenset(EVENTS)
 DONE_STATUSES = ("completed", "stopped", "failed")
+ERROR_KINDS = ("oom", "data", "model", "config", "disk", "diverged", "internal")
 
 
 class ProtocolError(ValueError):
@@ -45,9 +71,22 @@ class ProtocolError(ValueError):
 
 
 def make_event(type_: str, **payload: Any) -> dict[str, Any]:
-    if type_ not in EVENT_TYPES:
-        raise ProtocolError(f"unknown event type {type_!r}")
+    """An event of a listed type with exactly the listed fields (ProtocolError otherwise)."""
+    check_event(type_, payload)
     return {"type": type_, "t": round(time.time(), 3), **payload}
+
+
+def check_event(type_: str, payload: dict[str, Any]) -> None:
+    """ProtocolError unless ``payload`` has every required field of ``type_`` and no field EVENTS does not list."""
+    spec = EVENTS.get(type_)
+    if spec is None:
+        raise ProtocolError(f"unknown event type {type_!r}")
+    missing = [f for f in spec.required if f not in payload]
+    unknown = sorted(set(payload) - spec.fields - {"type", "t"})
+    if missing or unknown:
+        raise ProtocolError(f"{type_} event: " + "; ".join(
+            part for part in (f"missing {', '.join(missing)}" if missing else "",
+                              f"fields not in the protocol: {', '.join(unknown)}" if unknown else "") if part))
 
 
 def encode(event: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@ from studio.core.protocol import PREFIX, ProtocolError, decode, encode, encode_j
 
 
 def test_encode_decode_round_trip():
-    ev = make_event("step", step=3, loss=1.25, choices={"a": "b"})
+    ev = make_event("plan", total_steps=3, epochs=1, steps_per_epoch=3, train_rows=9, val_rows=0, trainable_params=1,
+                    total_params=2, device="cpu", precision="fp32", choices={"a": {"value": "b", "reason": ""}})
     line = encode(ev)
     assert line.startswith(PREFIX) and "\n" not in line
     assert decode(line + "\n") == ev
@@ -41,11 +42,11 @@ def test_tensor_like_values_are_serialised():
         def item(self):
             return 0.5
 
-    assert '"loss":0.5' in encode_json(make_event("step", loss=Scalar()))
+    assert '"val_loss":0.5' in encode_json(make_event("eval", step=1, val_loss=Scalar()))
 
 
 def test_read_events_skips_a_torn_last_line(tmp_path):
     path = tmp_path / "events.jsonl"
-    path.write_text(encode_json(make_event("hello", pid=1)) + "\n" + '{"type":"step","lo')
+    path.write_text(encode_json(make_event("hello", pid=1, version="0", argv=[])) + "\n" + '{"type":"step","lo')
     assert [e["type"] for e in read_events(path)] == ["hello"]
     assert read_events(tmp_path / "missing.jsonl") == []

@@ -43,9 +43,9 @@ def test_a_broken_stdout_is_dropped_and_the_record_goes_on(tmp_path, monkeypatch
     with Reporter(tmp_path) as rep:
         rep.emit("hello", pid=1, version="x", argv=[])
         assert not rep.stdout_alive
-        rep.emit("step", step=1, loss=1.0)
+        rep.emit("eval", step=1, val_loss=1.0)
         rep.log("still logging")
-    assert [e["type"] for e in read_events(tmp_path / "events.jsonl")] == ["hello", "step"]
+    assert [e["type"] for e in read_events(tmp_path / "events.jsonl")] == ["hello", "eval"]
     assert "still logging" in (tmp_path / "worker.log").read_text()
 
 
