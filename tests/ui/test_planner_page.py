@@ -32,21 +32,58 @@ def test_plans_a_catalog_model_on_a_catalog_gpu(qtbot):
     assert page.plan.rows[0].max_batch[0] > qlora[0]
 
 
-def test_use_this_writes_method_length_batch_and_model(qtbot):
-    page, model = _page(qtbot)
-    page.set_model_choice("catalog:Qwen/Qwen2.5-0.5B")
-    page.set_target_name("RTX 3060 12GB")
+def _select_lora_2048(page, seq: int = 2048):
     row = next(i for i, r in enumerate(page.plan.rows) if r.method == "lora")
-    col = page.plan.seq_lens.index(2048)
+    col = page.plan.seq_lens.index(seq)
     batch = page.plan.rows[row].max_batch[col]
     assert batch > 0
     page.select_cell(row, col)
     assert page.use_button.isEnabled()
+    return batch
+
+
+def test_use_this_switches_the_model_only_when_asked_and_says_it_is_not_downloaded(qtbot):
+    """Issue #13: "Use this" silently switched the run to a catalog model that was not downloaded."""
+    page, model = _page(qtbot)
+    page.set_model_choice("catalog:Qwen/Qwen2.5-0.5B")
+    page.set_target_name("RTX 3060 12GB")
+    batch = _select_lora_2048(page)
+    assert "planned for Qwen/Qwen2.5-0.5B" in page.selection_label.text()
+    asked = []
+    page.ask_model_switch = lambda setting, name, downloaded: asked.append((setting, name, downloaded)) or "switch"
     page.use_button.click()
+    assert asked == [(f"LoRA r16, 2048 tokens, micro-batch {batch}", "Qwen/Qwen2.5-0.5B", False)]
     c = model.config
     assert (c.method.name, c.training.max_seq_len, c.training.batch_size) == ("lora", 2048, batch)
     assert (c.model.source, c.model.path) == ("hub", "Qwen/Qwen2.5-0.5B")
-    assert page.banner.tone == "ok"
+    assert "Qwen/Qwen2.5-0.5B" in page.banner.text() and "not downloaded" in page.banner.text()
+    assert page.banner.tone == "warn"
+
+
+def test_use_this_can_keep_the_runs_model(qtbot):
+    page, model = _page(qtbot)
+    page.set_model_choice("catalog:Qwen/Qwen2.5-0.5B")
+    page.set_target_name("RTX 3060 12GB")
+    batch = _select_lora_2048(page)
+    page.ask_model_switch = lambda *a: "keep"
+    page.use_button.click()
+    c = model.config
+    assert c.model.source == "demo" and (c.training.max_seq_len, c.training.batch_size) == (2048, batch)
+    assert "demo model" in page.banner.text() and "planned for Qwen/Qwen2.5-0.5B" in page.banner.text()
+    page.ask_model_switch = lambda *a: "cancel"
+    model.set("training.batch_size", 1)
+    page.use_button.click()
+    assert model.config.training.batch_size == 1
+
+
+def test_the_runs_own_model_needs_no_question(qtbot):
+    page, model = _page(qtbot)
+    page.set_target_name("RTX 3060 12GB")
+    page.set_model_choice("current")
+    _select_lora_2048(page, seq=512)  # the demo model's whole context
+    page.ask_model_switch = lambda *a: (_ for _ in ()).throw(AssertionError("asked"))
+    page.use_button.click()
+    assert model.config.model.source == "demo" and page.banner.tone == "ok"
 
 
 def test_cells_that_do_not_fit_cannot_be_used(qtbot):

@@ -33,6 +33,7 @@ SOURCES = (("demo", "Demo dataset", "240 short Q&&A rows that ship with the stud
            ("hub", "Hugging Face hub", "A dataset id, with subset and split"))
 FIELDS = ("", "instruction", "input", "output", "system", "prompt", "completion", "text", "messages", "conversations")
 DEBOUNCE_MS = 250
+TOKENIZER_WARNING = "Token counts need the model's tokenizer:"
 
 
 class DataPage(QWidget):
@@ -512,6 +513,8 @@ class DataPage(QWidget):
         self._show_problems()
 
     def _on_tokenizer_done(self, tokenizer: Any) -> None:
+        if self._stats_banner.text().startswith(TOKENIZER_WARNING):
+            self._stats_banner.show_message("")  # the previous model's warning; the statistics below are current
         self._tokenizer = tokenizer
         self._tokenizer_error = ""
         self._show_detection()
@@ -522,7 +525,7 @@ class DataPage(QWidget):
         self._tokenizer_error = message
         self._show_detection()
         self._show_sample()
-        self._stats_banner.show_message(f"Token counts need the model's tokenizer: {message}", "warn")
+        self._stats_banner.show_message(f"{TOKENIZER_WARNING} {message}", "warn")
         self._set_stats_running(False)
 
     def _on_render_done(self, rendered: list) -> None:

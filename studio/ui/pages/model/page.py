@@ -9,6 +9,7 @@ model, and publishes the model's facts (``sig_model_facts_changed``) for other p
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -48,6 +49,7 @@ class ModelPage(QWidget):
         self._scan_task = None
         self._download_task = None
         self._download_cancel: threading.Event | None = None  # set by Cancel; the download task watches it
+        self._applying = False
 
         content = QWidget()
         lay = page_layout(content)
@@ -336,22 +338,35 @@ class ModelPage(QWidget):
             facts = self._resolve(source, path)
         values: dict[str, Any] = {"model.source": source, "model.path": path}
         values.update(suggested_settings(facts, is_demo))
-        self._model.update(values)
+        self._applying = True  # this page chose it: its panels already show the choice
+        try:
+            self._model.update(values)
+        finally:
+            self._applying = False
 
     # ---- showing ------------------------------------------------------------------------
     def _show_source_for(self, config: RunConfig) -> None:
-        source = config.model.source
+        source, path = config.model.source, config.model.path
         key = source if source in ("demo", "hub") else "local"
-        if source == "local" and "huggingface" in config.model.path and "snapshots" in config.model.path:
+        parts = Path(path).parts
+        if source == "local" and "snapshots" in parts and any(p.startswith("models--") for p in parts):
             key = "cache"
         self._source_buttons[key].setChecked(True)
         self._show_panel(key)
         if key == "local":
-            self._local_edit.setText(config.model.path)
+            self._local_edit.setText(path)
         elif key == "hub":
-            self._hub_edit.setText(config.model.path)
+            self._hub_edit.setText(path)
+            if self._download_task is None:
+                missing = _models().find_in_hf_cache(path) is None
+                self._hub_banner.show_message(f"{path} is not downloaded yet: Download fetches it into the Hugging Face "
+                                              "cache (Train cannot start without it)." if missing else "",
+                                              "warn")
 
     def _on_config_changed(self, config: RunConfig) -> None:
+        if (config.model.source, config.model.path) != self._facts_key and not self._applying:
+            # another page (Planner, File > Open config) chose the model: highlight its source here too
+            self._show_source_for(config)
         self._refresh_facts(config)
 
     def _resolve(self, source: str, path: str) -> Any:

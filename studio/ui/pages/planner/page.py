@@ -3,7 +3,8 @@
 The model is the run's own, one from the Hugging Face cache (scanned in the background), one
 from the bundled catalog of public configs, or any local folder. The table comes from
 ``studio.core.vram.plan.plan_table`` with the run's other training settings; "Use this" writes
-the chosen method, length and micro-batch into the run config; "Export CSV" saves the table.
+the chosen method, length and micro-batch into the run config, and switches the run's model to
+the planned one only when asked (saying whether it is downloaded); "Export CSV" saves the table.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QPushButton, QTableView, QWidget)
+                               QLabel, QMessageBox, QPushButton, QTableView, QWidget)
 
 from studio.core.methods import method_names
-from studio.core.models import ModelError, catalog_facts, catalog_names, inspect_model, resolve_facts
+from studio.core.models import (ModelError, catalog_facts, catalog_names, find_in_hf_cache, inspect_model,
+                                 resolve_facts)
 from studio.core.vram.gpus import GPU_CATALOG, Target, detected_target, find_gpu, target_for_spec
 from studio.core.vram.plan import PLAN_METHODS, PlanTable, gpu_fits, plan_table
 from studio.ui.pages.planner.table_model import PlanCellDelegate, PlanTableModel
@@ -26,6 +28,7 @@ from studio.ui.widgets.card import Banner, Card, fmt_bytes, fmt_params, muted, p
 CURRENT = "current"  # model-combo data: "current", "catalog:<id>", "cache:<id>", "folder:<path>"
 DETECTED = "__detected__"
 DEFAULT_CARD = "RTX 4090 24GB"
+SWITCH_MODEL, SWITCH_KEEP, SWITCH_CANCEL = "switch", "keep", "cancel"
 
 
 class PlannerPage(QWidget):
@@ -297,6 +300,9 @@ class PlannerPage(QWidget):
                 text = f"{r.title} is shown for comparison; the studio does not offer it yet."
             else:
                 ok, text = True, f"{r.title}, {seq} tokens, micro-batch {b}"
+                switch = self._model_switch()
+                if switch is not None:
+                    text += f" (planned for {switch[1]})"
         self.use_button.setEnabled(ok)
         self.selection_label.setText(text)
 
@@ -306,23 +312,68 @@ class PlannerPage(QWidget):
             return
         row, col = sel
         r = self.plan.rows[row]
+        seq, batch = self.plan.seq_lens[col], r.max_batch[col]
         fields = dict(next((f for n, _t, f in PLAN_METHODS if n == r.method), {}))
         values: dict[str, Any] = {}
-        kind, _, value = str(self.model_combo.currentData() or CURRENT).partition(":")
-        if kind in ("catalog", "cache"):
-            values["model"] = {"source": "hub", "path": value}
-        elif kind == "folder":
-            values["model"] = {"source": "local", "path": value}
+        switch = self._model_switch()
+        note = ""
+        if switch is not None:
+            spec, name, downloaded = switch
+            choice = self.ask_model_switch(f"{r.title}, {seq} tokens, micro-batch {batch}", name, downloaded)
+            if choice == SWITCH_CANCEL:
+                return
+            if choice == SWITCH_MODEL:
+                values["model"] = spec
+                note = "" if downloaded else (f" {name} is not downloaded yet: download it on the Model page "
+                                              "before training.")
+            else:
+                note = (f" They were planned for {name}; the Method page's memory estimate checks them for "
+                        f"{self._run_model_name()}.")
         self._model.set_method(r.method)
         method = {**self._model.config.method.model_dump(mode="json"), **fields}
-        values.update({"method": method, "training.max_seq_len": self.plan.seq_lens[col],
-                       "training.batch_size": r.max_batch[col]})
+        values.update({"method": method, "training.max_seq_len": seq, "training.batch_size": batch})
         if not self._model.update(values):
             errors = "; ".join(f"{k}: {v}" for k, v in self._model.errors().items())
             self.banner.show_message(f"Could not apply: {errors}", "error")
             return
-        self.banner.show_message(f"The run now uses {r.title} at {self.plan.seq_lens[col]} tokens, "
-                                 f"micro-batch {r.max_batch[col]}.", "ok")
+        self.banner.show_message(f"The run now trains {self._run_model_name()} with {r.title} at {seq} tokens, "
+                                 f"micro-batch {batch}.{note}", "warn" if note and "not downloaded" in note else "ok")
+
+    def _model_switch(self) -> Optional[tuple[dict[str, str], str, bool]]:
+        """(model spec, name, downloaded) when the planned model is not the run's own; else None."""
+        kind, _, value = str(self.model_combo.currentData() or CURRENT).partition(":")
+        if kind in ("catalog", "cache"):
+            spec = {"source": "hub", "path": value}
+            downloaded = kind == "cache" or find_in_hf_cache(value) is not None
+        elif kind == "folder":
+            spec, downloaded = {"source": "local", "path": value}, True
+        else:
+            return None
+        current = self._model.config.model
+        if (current.source, current.path) == (spec["source"], spec["path"]):
+            return None
+        return spec, value if kind != "folder" else Path(value).name, downloaded
+
+    def _run_model_name(self) -> str:
+        m = self._model.config.model
+        return "the demo model" if m.source == "demo" else m.path
+
+    def ask_model_switch(self, setting: str, model_name: str, downloaded: bool) -> str:
+        """Ask whether "Use this" also switches the run's model; tests replace this method."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Use this plan")
+        box.setText(f"{setting} was planned for {model_name}, but the run trains {self._run_model_name()}.")
+        where = ("It is in your Hugging Face cache." if downloaded else
+                 "It is not downloaded yet: the Model page can download it, and Train refuses to start until then.")
+        box.setInformativeText(f"Switch the run to {model_name} as well? {where}")
+        switch = box.addButton(f"Switch to {model_name}", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton(f"Keep {self._run_model_name()}", QMessageBox.ButtonRole.RejectRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        clicked = box.clickedButton()
+        return SWITCH_MODEL if clicked is switch else SWITCH_KEEP if clicked is keep else SWITCH_CANCEL
 
     def _on_folder_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Model folder (with config.json)")
