@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea,
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
@@ -499,6 +499,13 @@ class _PageFrame(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802
         self._page.setGeometry(self.rect())
         super().resizeEvent(event)
+
+    def event(self, event) -> bool:  # noqa: N802
+        # The page's minimum grew (a long message wrapped): tell the scroll area, which then scrolls
+        # instead of squeezing the page's parts over each other (issue #13: charts over the log).
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().event(event)
 
 
 def _short(path: str) -> str:

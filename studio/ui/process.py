@@ -31,6 +31,7 @@ from studio.core.runs import ACTIVE_STATES, Run, RunState, pid_alive, process_st
 DEFAULT_STOP_TIMEOUT_S = 60.0
 DONE_GRACE_S = 30.0  # a worker that reported "done" but does not exit is killed after this
 LOG_TAIL_LINES = 12
+LOG_TAIL_MARKER = "\n\nLast log lines:\n"  # a failure message's log tail follows this (for status.json)
 
 
 class _LineBridge(QObject):
@@ -254,7 +255,7 @@ class WorkerProcess(QObject):
 
     def _outcome(self, returncode: Optional[int]) -> tuple[str, str]:
         tail = "\n".join(self._log_tail) or self.run.log_tail(LOG_TAIL_LINES)
-        with_tail = (lambda m: f"{m}\n\nLast log lines:\n{tail}") if tail else (lambda m: m)
+        with_tail = (lambda m: f"{m}{LOG_TAIL_MARKER}{tail}") if tail else (lambda m: m)
         if self._killed_after_timeout:
             return "killed", f"Did not stop within {self.stop_timeout_s:g} s; killed."
         if self._done is not None:
@@ -285,6 +286,12 @@ class WorkerProcess(QObject):
         if returncode:
             return "failed", with_tail(f"The worker exited with status {returncode} without finishing.")
         return "failed", with_tail("The worker exited without reporting an outcome.")
+
+
+def split_log_tail(message: str) -> tuple[str, str]:
+    """(what happened, the last log lines) of a finished worker's message; the tail may be ""."""
+    summary, _, tail = message.partition(LOG_TAIL_MARKER)
+    return summary.strip(), tail
 
 
 def _decode_json(line: str) -> Optional[dict]:

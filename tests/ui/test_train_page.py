@@ -58,7 +58,8 @@ def test_crash_then_another_run_starts(qtbot, window, fake_worker):
     first = page.start_run()
     qtbot.waitUntil(lambda: not page.is_training(), timeout=10_000)
     assert page.badge.text() == "FAILED"
-    assert "fake failure" in page.banner.text() and "Last log lines" in page.banner.text()
+    assert "fake failure" in page.banner.text() and "Last log lines" not in page.banner.text()
+    assert "Traceback" in page.log_view.toPlainText()  # the details go to the Log tab
     assert first.state == "failed"
     fake_worker("sigkill")
     second = page.start_run()

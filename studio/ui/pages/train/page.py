@@ -21,7 +21,7 @@ from studio.core.config import RunConfig
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor
-from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess
+from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess, split_log_tail
 from studio.ui.run_roots import remember_root
 from studio.ui.theme import icon
 from studio.ui.widgets.card import (Badge, Banner, Card, MetricTile, fmt_bytes, fmt_duration, fmt_params, muted, page_layout,
@@ -30,6 +30,8 @@ from studio.ui.widgets.curves import MetricsBuffer, TrainingCurves
 from studio.ui.widgets.engine_choices import EngineChoicesView, read_engine_json
 
 REDRAW_MS = 125  # 8 Hz
+MESSAGE_CHARS = 360  # a failure's message in the banner; the whole text (and the traceback) is in the Log tab
+HINT_CHARS = 90  # the newest log line shown beside "Starting…" while nothing else says what happens
 FINAL_TONES = {"completed": "ok", "stopped": "ok", "failed": "error", "killed": "warn"}
 PHASES = {"loading_model": "Loading the model…", "loading_data": "Preparing the data…", "training": "Training",
           "resuming": "Resuming from the checkpoint…",
@@ -53,6 +55,7 @@ class TrainPage(QWidget):
         self._pending_log: list[str] = []
         self._started_at: Optional[float] = None
         self._phase = ""
+        self._last_log_line = ""
 
         lay = page_layout(self)
         # -- control card
@@ -161,6 +164,7 @@ class TrainPage(QWidget):
         config = self._model.config
         problem = self._preflight(config)
         if problem:
+            self._show_ready(config)  # the refusal is about this config, not about the previous run
             self.banner.show_message(problem, "error")
             return None
         try:
@@ -256,6 +260,7 @@ class TrainPage(QWidget):
         self.log_view.clear()
         self.engine_view.set_choices(read_engine_json(run.path))  # a re-attached run's; the plan brings fresh ones
         self._started_at = time.time()
+        self._last_log_line = ""
         worker.sig_event_received.connect(self._on_worker_event_received)
         worker.sig_log_received.connect(self._on_worker_log_received)
         worker.sig_finished.connect(self._on_worker_finished)
@@ -300,12 +305,26 @@ class TrainPage(QWidget):
             hint = ""
             if event.get("kind") == "oom":
                 hint = " Lower the micro-batch or max length, turn on gradient checkpointing, or pick QLoRA."
-            self.banner.show_message(f"{event.get('message', 'The worker reported an error.')}{hint}", "error")
+            message = _shorten(str(event.get("message") or "The worker reported an error."), MESSAGE_CHARS)
+            self.banner.show_message(f"{message}{hint}", "error")
         elif kind in ("checkpoint", "artifact"):
             self._pending_log.append(f"[{kind}] {event.get('kind', '')} {event.get('path', '')}".replace("  ", " "))
 
     def _on_worker_log_received(self, line: str) -> None:
         self._pending_log.append(line)
+        if line.strip():
+            self._last_log_line = line.strip()
+
+    def _starting_text(self) -> str:
+        """The phase before the first step, with the worker's newest log line when it has been quiet a while.
+
+        A model download, or the retries of one that cannot reach the hub, would otherwise sit at
+        "Starting…" for a minute with no hint (issue #13)."""
+        text = self._phase or "Starting…"
+        waited = time.time() - (self._started_at or time.time())
+        if self._last_log_line and waited > 3:
+            text += f" · {_shorten(self._last_log_line, HINT_CHARS)}"
+        return text
 
     def _on_worker_finished(self, state: str, message: str) -> None:
         run = self.run
@@ -321,18 +340,30 @@ class TrainPage(QWidget):
         self.stop_button.setEnabled(False)
         self.badge.set_state(state)
         self.badge.show()
-        self.banner.show_message(message, FINAL_TONES.get(state, "info"))
+        summary, tail = split_log_tail(message)
+        if state == "failed":
+            if tail and tail.splitlines()[-1] not in self.log_view.toPlainText()[-20000:]:
+                self._pending_log.append(tail)  # a re-attached run's log may not have reached the view
+            self._pending_log.append(f"[{state}] {summary}")
+            self._on_redraw_timer_timeout()
+            self.details_tabs.setCurrentWidget(self.log_view)
+            self.log_view.verticalScrollBar().setValue(self.log_view.verticalScrollBar().maximum())
+            summary = _shorten(summary, MESSAGE_CHARS) + " The Log tab below has the details."
+        self.banner.show_message(summary, FINAL_TONES.get(state, "info"))
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         if state == "completed":
             self.progress.setValue(self.progress.maximum())
         self.progress_label.setText(state.capitalize())
+        self.tile_eta.set("—")  # nothing is left once the worker is gone (the detail keeps the elapsed time)
 
     # ---- the redraw timer ---------------------------------------------------------------
     def _on_redraw_timer_timeout(self) -> None:
         if self._pending_log:
             self.log_view.appendPlainText("\n".join(self._pending_log))
             self._pending_log.clear()
+        if self.is_training() and self.buffer.last_step is None:
+            self.progress_label.setText(self._starting_text())
         if not self.buffer.dirty:
             return
         self.curves.redraw(self.buffer)
@@ -364,7 +395,7 @@ class TrainPage(QWidget):
 
     def _on_gpu_snapshot_taken(self, snapshot) -> None:
         if not snapshot:
-            self.tile_gpu.set("CPU", "No NVIDIA GPU — training on CPU")
+            self.tile_gpu.set("CPU", "No NVIDIA GPU found")
             return
         g = snapshot[0]
         util = f"{g.util_percent}% busy · " if g.util_percent is not None else ""
@@ -378,11 +409,29 @@ class TrainPage(QWidget):
     def _on_config_changed(self, config: RunConfig) -> None:
         if self.is_training() or self.run is not None:
             return
+        self._describe_config(config)
+
+    def _describe_config(self, config: RunConfig) -> None:
         model = "demo model" if config.model.source == "demo" else config.model.path
         data = "demo dataset" if config.data.source == "demo" else Path(config.data.path).name or config.data.path
         self.title.setText("Ready to train")
         self.subtitle.setText(f"{type(config.method).info.title} on {model} with {data} — press Train to start run "
                               f"“{config.name}”.")
+
+    def _show_ready(self, config: RunConfig) -> None:
+        """Back to "Ready to train": the previous run's card, curves and numbers go (it stays on the Runs page)."""
+        self.run = None
+        self.buffer.clear()
+        self._pending_log.clear()
+        self.log_view.clear()
+        self.curves.redraw(self.buffer)
+        self.badge.hide()
+        self.open_button.hide()
+        self.progress.hide()
+        self.progress_label.hide()
+        for t in (self.tile_loss, self.tile_step, self.tile_speed, self.tile_eta):
+            t.set("—", "")
+        self._describe_config(config)
 
     def _on_train_clicked(self) -> None:
         self.start_run()
@@ -393,3 +442,11 @@ class TrainPage(QWidget):
     def _on_open_clicked(self) -> None:
         if self.run is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run.path)))
+
+
+def _shorten(text: str, limit: int) -> str:
+    """One paragraph of at most ``limit`` characters, cut at a word with an ellipsis."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
