@@ -110,10 +110,26 @@ def _style_plot(plot: pg.PlotWidget, title: str, y_label: str) -> None:
         ax = item.getAxis(axis)
         ax.setPen(pg.mkPen(COLORS["line"]))
         ax.setTextPen(pg.mkPen(COLORS["muted"]))
+        ax.enableAutoSIPrefix(False)  # "loss (x0.001)" over 200..800 reads worse than 0.2..0.8
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
     item.getViewBox().setMouseEnabled(x=True, y=False)
     plot.setMenuEnabled(False)
+
+
+def show_empty(plot: pg.PlotWidget, text: Optional[pg.TextItem], empty: bool) -> None:
+    """An empty plot gets a fixed unit range and no numbers: auto-range over nothing draws made-up axes
+    (-100..100, "loss (x0.001)")."""
+    if text is not None:
+        text.setVisible(empty)
+    item = plot.getPlotItem()
+    for axis in ("left", "bottom"):
+        item.getAxis(axis).setStyle(showValues=not empty)
+    if empty:
+        item.disableAutoRange()
+        item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+    else:
+        item.enableAutoRange()
 
 
 def _framed(plot: pg.PlotWidget) -> QFrame:
@@ -155,6 +171,7 @@ class TrainingCurves(QWidget):
         lay.setSpacing(12)
         lay.addWidget(_framed(self.loss_plot), 3)
         lay.addWidget(_framed(self.lr_plot), 2 if horizontal else 1)
+        self.set_empty(True)
 
     def redraw(self, buffer: MetricsBuffer) -> None:
         smooth_aa = len(buffer.steps) <= AA_MAX_POINTS
@@ -162,8 +179,12 @@ class TrainingCurves(QWidget):
         self.ema_curve.setData(buffer.steps, buffer.loss_ema, antialias=smooth_aa)
         self.eval_curve.setData(buffer.eval_steps, buffer.eval_loss)
         self.lr_curve.setData(buffer.steps, buffer.lr, antialias=smooth_aa)
-        self.empty_text.setVisible(not buffer.steps)
+        self.set_empty(not buffer.steps)
         buffer.dirty = False
+
+    def set_empty(self, empty: bool) -> None:
+        show_empty(self.loss_plot, self.empty_text, empty)
+        show_empty(self.lr_plot, None, empty)
 
     def point_count(self) -> int:
         """Points in the loss curve's data (what is drawn may be downsampled)."""

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from studio.core.compare import MethodResult
 from studio.ui.theme import COLORS
-from studio.ui.widgets.curves import _framed, _style_plot, ema, smoothing_for
+from studio.ui.widgets.curves import _framed, _style_plot, ema, show_empty as _show_empty, smoothing_for
 
 PALETTE = ("#7c6cff", "#34d1a0", "#f0b429", "#5aa9ff", "#ff6b6b", "#e879f9", "#a3e635", "#fb923c",
            "#22d3ee", "#f472b6", "#94a3b8", "#facc15")
+
+
+# A line style per method as well as a colour: several methods' curves run close together, and
+# colours alone are hard to tell apart (and for colour-blind eyes, some are the same).
+DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+SYMBOLS = ("o", "s", "t", "d")
 
 
 def color_for(index: int) -> str:
@@ -27,7 +33,7 @@ class OverlayCurves(QWidget):
         self.loss_plot = pg.PlotWidget()
         # No legend: the table's method names are drawn in their curve colours, and a legend on a
         # plot of falling curves always covers one of them.
-        _style_plot(self.loss_plot, "Training loss (smoothed) — colours as in the table", "loss")
+        _style_plot(self.loss_plot, "Training loss (smoothed) — each curve ends in its method's name", "loss")
         self.val_plot = pg.PlotWidget()
         _style_plot(self.val_plot, "Validation loss", "loss")
         self.val_plot.setXLink(self.loss_plot)
@@ -40,6 +46,7 @@ class OverlayCurves(QWidget):
         self.val_plot.addItem(self.val_empty)
         self.val_empty.setPos(0.5, 0.5)
         self._items: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]] = {}
+        self._labels: dict[str, pg.TextItem] = {}
         _show_empty(self.loss_plot, self.empty_text, True)
         _show_empty(self.val_plot, self.val_empty, True)
         lay = QHBoxLayout(self)
@@ -58,44 +65,41 @@ class OverlayCurves(QWidget):
             self.loss_plot.removeItem(raw)
             self.loss_plot.removeItem(smooth)
             self.val_plot.removeItem(val)
+        for label in self._labels.values():
+            self.loss_plot.removeItem(label)
         self._items.clear()
+        self._labels.clear()
         _show_empty(self.loss_plot, self.empty_text, True)
         _show_empty(self.val_plot, self.val_empty, True)
 
     def redraw(self, rows: list[MethodResult], colors: dict[str, str]) -> None:
-        for row in rows:
+        for i, row in enumerate(rows):
             key = row.run_id
             color = colors.get(row.method, COLORS["accent"])
             if key not in self._items:
+                dash = DASHES[i % len(DASHES)]
                 raw = self.loss_plot.plot([], [], pen=pg.mkPen(color + "40", width=1))
-                smooth = self.loss_plot.plot([], [], pen=pg.mkPen(color, width=2.4))
-                val = self.val_plot.plot([], [], pen=pg.mkPen(color, width=1.6), symbol="o", symbolSize=6,
-                                         symbolBrush=color, symbolPen=None)
+                smooth = self.loss_plot.plot([], [], pen=pg.mkPen(color, width=2.4, style=dash))
+                val = self.val_plot.plot([], [], pen=pg.mkPen(color, width=1.6, style=dash), symbol=SYMBOLS[i % len(SYMBOLS)],
+                                         symbolSize=7, symbolBrush=color, symbolPen=None)
+                label = pg.TextItem(row.title, color=color, anchor=(0, 0.5))
+                self.loss_plot.addItem(label)
                 self._items[key] = (raw, smooth, val)
+                self._labels[key] = label
             raw, smooth, val = self._items[key]
             steps = [s for s, _ in row.loss_curve]
             losses = [v for _, v in row.loss_curve]
             raw.setData(steps, losses)
-            smooth.setData(steps, ema(losses, smoothing_for(len(losses))))
+            smoothed = ema(losses, smoothing_for(len(losses)))
+            smooth.setData(steps, smoothed)
             val.setData([s for s, _ in row.val_curve], [v for _, v in row.val_curve])
+            label = self._labels[key]
+            label.setVisible(bool(steps))
+            if steps:  # the method's name at the end of its curve: no need to match colours with the table
+                label.setPos(steps[-1], smoothed[-1])
         _show_empty(self.loss_plot, self.empty_text, not any(r.loss_curve for r in rows))
         _show_empty(self.val_plot, self.val_empty, not any(r.val_curve for r in rows))
 
     def curve_count(self) -> int:
         return sum(1 for _, smooth, _ in self._items.values() if smooth.getData()[0] is not None
                    and len(smooth.getData()[0]))
-
-
-def _show_empty(plot: pg.PlotWidget, text: pg.TextItem, empty: bool) -> None:
-    """An empty plot gets a fixed unit range (auto-range over nothing draws nonsense axes)."""
-    text.setVisible(empty)
-    item = plot.getPlotItem()
-    if empty:
-        item.disableAutoRange()
-        item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-        for axis in ("left", "bottom"):
-            item.getAxis(axis).setStyle(showValues=False)
-    else:
-        for axis in ("left", "bottom"):
-            item.getAxis(axis).setStyle(showValues=True)
-        item.enableAutoRange()
