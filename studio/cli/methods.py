@@ -77,15 +77,30 @@ def _describe(cls: Any, facts: Any, has_cuda: bool, has_bnb: bool) -> None:
 
 
 def _range(field: Any) -> str:
-    if typing.get_origin(field.annotation) is typing.Literal:
-        return " | ".join(str(a) for a in typing.get_args(field.annotation))
     lo = hi = None
     for m in field.metadata:
         lo = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else (getattr(m, "gt", None) if lo is None else lo)
         hi = getattr(m, "le", None) if getattr(m, "le", None) is not None else (getattr(m, "lt", None) if hi is None else hi)
     if lo is None and hi is None:
-        return getattr(field.annotation, "__name__", str(field.annotation)).replace("typing.", "")
+        return _type_words(field.annotation)
     return f"{'' if lo is None else lo}..{'' if hi is None else hi}"
+
+
+def _type_words(ann: Any) -> str:
+    """A type as a reader wants it: 'all-linear' | list of str, not [Union]."""
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Literal:
+        return " | ".join(str(a) for a in args)
+    if origin is typing.Union or type(ann).__name__ == "UnionType":
+        words = [_type_words(a) for a in args if a is not type(None)]
+        return " | ".join(words) + (" | none" if type(None) in args else "")
+    if origin in (list, tuple, set, frozenset):
+        return f"list of {_type_words(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping of {_type_words(args[0])} to {_type_words(args[1])}" if len(args) == 2 else "mapping"
+    if origin is typing.Annotated:
+        return _type_words(args[0])
+    return getattr(ann, "__name__", str(ann)).replace("typing.", "")
 
 
 def _is_dir(path: str) -> bool:

@@ -1,4 +1,4 @@
-"""`studio runs [--json]`: list the runs in the studio's runs folder (id, state, method, final loss)."""
+"""`studio runs [--json]`: list the runs in the studio's runs folder (id, name, state, method, final loss)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
 
 
 def summarize(run_: Any) -> dict[str, Any]:
-    """One run as a row: id, state (reconciled), method, steps, final loss, path."""
+    """One run as a row: id, name, state (reconciled), method, steps, final loss, path."""
     state = run_.reconcile()
     status = run_.status()
     try:
@@ -27,8 +27,8 @@ def summarize(run_: Any) -> dict[str, Any]:
     if loss is None:
         steps = [e for e in run_.events() if e.get("type") == "step"]
         loss = steps[-1]["loss"] if steps else None
-    return {"id": run_.id, "state": state, "method": method, "steps": status.get("steps"),
-            "final_loss": loss, "path": str(run_.path)}
+    return {"id": run_.id, "name": status.get("name") or "", "state": str(state), "method": method,
+            "steps": status.get("steps"), "final_loss": loss, "path": str(run_.path)}
 
 
 def run(args: Any) -> int:
@@ -43,10 +43,28 @@ def run(args: Any) -> int:
     if not rows:
         print(f"no runs in {store.root}")
         return 0
-    width = max(len(r["id"]) for r in rows)
-    print(f"{'ID':<{width}}  {'STATE':<10} {'METHOD':<10} {'STEPS':>6}  FINAL LOSS")
-    for r in rows:
-        loss = f"{r['final_loss']:.4f}" if isinstance(r["final_loss"], (int, float)) else "-"
-        steps = str(r["steps"]) if r["steps"] is not None else "-"
-        print(f"{r['id']:<{width}}  {r['state']:<10} {r['method']:<10} {steps:>6}  {loss}")
+    print(format_table(rows), end="")
     return 0
+
+
+COLUMNS = (("ID", "id", "<"), ("NAME", "name", "<"), ("STATE", "state", "<"), ("METHOD", "method", "<"),
+           ("STEPS", "steps", ">"), ("FINAL LOSS", "final_loss", ">"))
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Rows under their headers, each column as wide as its widest cell."""
+    def cell(row: dict[str, Any], key: str) -> str:
+        value = row.get(key)
+        if value is None:
+            return "-"
+        if key == "final_loss" and isinstance(value, (int, float)):
+            return f"{value:.4f}"
+        return str(value)
+
+    table = [[title for title, _, _ in COLUMNS]] + [[cell(r, key) for _, key, _ in COLUMNS] for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    out = []
+    for line in table:
+        cells = [f"{text:{align}{width}}" for text, width, (_, _, align) in zip(line, widths, COLUMNS)]
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out) + "\n"
