@@ -20,7 +20,7 @@ def test_runs_columns_line_up_and_name_each_run():
     assert lines[0].split() == ["ID", "NAME", "STATE", "METHOD", "STEPS", "FINAL", "LOSS"]
     starts = [line.index(word) for line, word in zip(lines[1:], ("stopped", "failed", "completed"))]
     assert len(set(starts)) == 1 and lines[0].index("STATE") == starts[0]
-    ends = [line.index(word) + len(word) for line, word in zip(lines[1:], ("0.1234", "-", "2.5000"))]
+    ends = [line.rindex(word) + len(word) for line, word in zip(lines[1:], ("0.1234", "-", "2.5000"))]
     assert len(set(ends)) == 1 and ends[0] == len(lines[0])  # right-aligned under FINAL LOSS
 
 
