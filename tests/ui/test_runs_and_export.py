@@ -28,8 +28,9 @@ def test_runs_page_lists_runs_and_shows_curves_after_reopening(qtbot, window, fa
     assert (row.name, row.state, row.method) == ("test-run" if False else row.name, "completed", "LoRA")
     model = runs.table_model
     values = [model.data(model.index(0, c)) for c in range(model.columnCount())]
-    assert values[1] == "completed" and values[2] == "LoRA" and values[3] == "demo"
-    assert values[6] != "—"  # final loss
+    assert values[1] == run.id  # runs that share a name are told apart by their folder
+    assert values[2] == "completed" and values[3] == "LoRA" and values[4] == "demo"
+    assert values[7] != "—"  # final loss
     assert runs.curves.point_count() == 6
     assert "method:" in runs.config_view.toPlainText()
     assert runs.detail.title_label.text() == run.status()["name"]
@@ -67,6 +68,7 @@ def test_export_adapter_and_merged(qtbot, window, fake_worker, tmp_path):
     export.export_button.click()
     qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
     assert (run.exports_dir / "merged" / "config.json").exists()
+    assert export.banner.text() == f"Exported the merged model to {run.exports_dir / 'merged'}."  # not "the merged to"
     assert export.out_edit.text().endswith("exports/merged-2"), "the next suggestion is a fresh folder"
     assert "exports/merged" in export.exports_list.text() and "exports/adapter" in export.exports_list.text()
     export.out_edit.setText(str(run.exports_dir / "merged"))

@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout
                                QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
 from studio.core.config import ConfigError
+from studio.core.log_filter import LogFilter
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
-from studio.ui.process import WorkerProcess
+from studio.ui.process import WorkerProcess, split_log_tail
 from studio.ui.run_roots import known_roots
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, scroll_page, section_label
 
@@ -59,6 +60,7 @@ class ExportPage(QWidget):
         self._out_edited = False
         self._banner_run: Optional[Path] = None
         self._speed_partial: dict = {}  # genspeed events of the measurement in progress
+        self._log_filter = LogFilter()  # the log card shows the worker's log without bars and deprecation notes
 
         content = QWidget()
         lay = page_layout(content)
@@ -277,7 +279,7 @@ class ExportPage(QWidget):
         self.open_button.hide()
         self.banner.show_message(f"Exporting the {kind} of {run.id}…", "info")
         self._launch(run, "export", ("--kind", kind, "--out", str(out_path)), self._on_worker_event_received,
-                     lambda state, message, r=run, p=out_path: self._on_worker_finished(r, p, state, message))
+                     lambda state, message, r=run, p=out_path, k=kind: self._on_worker_finished(r, p, state, message, k))
 
     def _launch(self, run: Run, job: str, args: tuple[str, ...], on_event: Callable[[dict], None],
                 on_finished: Callable[[str, str], None]) -> None:
@@ -287,6 +289,7 @@ class ExportPage(QWidget):
         worker.sig_log_received.connect(self._on_worker_log_received)
         worker.sig_finished.connect(on_finished)
         self.worker = worker
+        self._log_filter = LogFilter()
         self.log_view.clear()
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -324,14 +327,19 @@ class ExportPage(QWidget):
         if state == "completed":
             self.speed_banner.show_message("")
         else:
-            self.speed_banner.show_message(message or "The measurement failed.", "error")
+            summary, _tail = split_log_tail(message or "The measurement failed.")
+            self.speed_banner.show_message(f"{summary} The log below has the details.", "error")
+            self.log_card.show()
         self._on_run_combo_changed()  # re-enables the buttons and shows genspeed.json
         if state != "completed" and self._speed_partial:
             self.speed_result.setText(genspeed_text(self._speed_partial))  # what was measured before the failure
 
     def _on_worker_log_received(self, line: str) -> None:
+        shown = self._log_filter.feed(line)
+        if shown is None:
+            return
         self.log_card.show()
-        self.log_view.appendPlainText(line)
+        self.log_view.appendPlainText(shown)
 
     def _on_worker_event_received(self, event: dict) -> None:
         kind = event.get("type")
@@ -345,20 +353,23 @@ class ExportPage(QWidget):
         elif kind == "warning":
             self.log_view.appendPlainText(f"[warning] {event.get('message', '')}")
 
-    def _on_worker_finished(self, run: Run, out: Path, state: str, message: str) -> None:
+    def _on_worker_finished(self, run: Run, out: Path, state: str, message: str, kind: str = "adapter") -> None:
         self.worker = None
         self.progress.hide()
         self.export_button.setEnabled(True)
         self.speed_button.setEnabled(self.merged_radio.isEnabled())
         self._show_exports(run)
         if state == "completed":
-            self.banner.show_message(message or f"Exported to {out}.", "ok")
+            what = {"adapter": "the adapter", "merged": "the merged model"}.get(kind, kind)
+            self.banner.show_message(f"Exported {what} to {out}.", "ok")
             self._exported_to = out
             self.open_button.show()
             self._out_edited = False
             self._suggest_out()
         else:
-            self.banner.show_message(message or "The export failed.", "error")
+            summary, _tail = split_log_tail(message or "The export failed.")
+            self.banner.show_message(f"{summary} The log below has the details.", "error")
+            self.log_card.show()
         self.sig_export_finished.emit(run, state)
 
     def _on_open_clicked(self) -> None:

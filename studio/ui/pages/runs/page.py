@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QPlainTextEdit, Q
 from studio.core.config import ConfigError
 from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
-from studio.ui.pages.runs.table import RunsTableModel
+from studio.ui.pages.runs.table import COLUMNS, RunsTableModel
 from studio.ui.process import tail_lines
 from studio.ui.theme import icon
 from studio.ui.widgets.card import Badge, Banner, Card, page_layout, scroll_page
@@ -49,7 +49,7 @@ class RunsPage(QWidget):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COLUMNS.index("Model"), QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_row_changed)
         self.empty = Banner("No runs yet. Choose a model and press Train; every run appears here.", "info")
         top.body.addWidget(self.table)

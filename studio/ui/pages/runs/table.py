@@ -1,4 +1,4 @@
-"""RunsTableModel: the runs in a RunStore as table rows (name, state, method, model, times, loss).
+"""RunsTableModel: the runs in a RunStore as table rows (name, run folder, state, method, model, times, loss).
 
 The store on disk is the data; ``refresh()`` re-reads it into one summary per run so that
 painting never touches the disk.
@@ -20,7 +20,8 @@ from studio.ui.theme import COLORS
 from studio.ui.widgets.card import fmt_duration
 from studio.ui.widgets.list_table import ListTableModel
 
-COLUMNS = ("Name", "State", "Method", "Model", "Started", "Duration", "Final loss")
+COLUMNS = ("Name", "Run", "State", "Method", "Model", "Started", "Duration", "Final loss")
+NUMERIC_FROM = 6  # Duration and Final loss are right-aligned
 STATE_COLORS = {"completed": COLORS["mint"], "running": COLORS["accent"], "stopping": COLORS["accent"],
                 "stopped": COLORS["amber"], "failed": COLORS["red"], "killed": COLORS["red"]}
 
@@ -90,18 +91,21 @@ class RunsTableModel(ListTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started)) if s.started else "—"
             loss = f"{s.final_loss:.4f}" if isinstance(s.final_loss, (int, float)) else "—"
-            return (s.name, s.state, s.method, s.model, started, fmt_duration(s.duration), loss)[col]
-        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            # The run's folder name tells apart runs that share a name (every demo run is "demo").
+            return (s.name, s.run.id, s.state, s.method, s.model, started, fmt_duration(s.duration), loss)[col]
+        if role == Qt.ItemDataRole.ForegroundRole and col == 2:
             return QColor(STATE_COLORS.get(s.state, COLORS["muted"]))
+        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            return QColor(COLORS["muted"])
         if role == Qt.ItemDataRole.ToolTipRole:
             return str(s.run.path)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 5:
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= NUMERIC_FROM:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
         """Headers sit over their column's text: left, numbers right (centred, the wide Model one floated)."""
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
-            side = Qt.AlignmentFlag.AlignRight if section >= 5 else Qt.AlignmentFlag.AlignLeft
+            side = Qt.AlignmentFlag.AlignRight if section >= NUMERIC_FROM else Qt.AlignmentFlag.AlignLeft
             return int(side | Qt.AlignmentFlag.AlignVCenter)
         return super().headerData(section, orientation, role)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
 from PySide6.QtCore import Qt
 
 from studio.core.config import RunConfig
+from studio.core.log_filter import LogFilter
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor
@@ -56,6 +57,7 @@ class TrainPage(QWidget):
         self._started_at: Optional[float] = None
         self._phase = ""
         self._last_log_line = ""
+        self._log_filter = LogFilter()  # bars settled, deprecation notes dropped; worker.log keeps everything
 
         lay = page_layout(self)
         # -- control card
@@ -261,6 +263,7 @@ class TrainPage(QWidget):
         self.engine_view.set_choices(read_engine_json(run.path))  # a re-attached run's; the plan brings fresh ones
         self._started_at = time.time()
         self._last_log_line = ""
+        self._log_filter = LogFilter()
         worker.sig_event_received.connect(self._on_worker_event_received)
         worker.sig_log_received.connect(self._on_worker_log_received)
         worker.sig_finished.connect(self._on_worker_finished)
@@ -311,9 +314,12 @@ class TrainPage(QWidget):
             self._pending_log.append(f"[{kind}] {event.get('kind', '')} {event.get('path', '')}".replace("  ", " "))
 
     def _on_worker_log_received(self, line: str) -> None:
-        self._pending_log.append(line)
-        if line.strip():
-            self._last_log_line = line.strip()
+        shown = self._log_filter.feed(line)
+        if shown is None:
+            return
+        self._pending_log.append(shown)
+        if shown.strip():
+            self._last_log_line = shown.strip()
 
     def _starting_text(self) -> str:
         """The phase before the first step, with the worker's newest log line when it has been quiet a while.
