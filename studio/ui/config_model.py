@@ -7,12 +7,12 @@ current config stays as it was. Views listen to ``sig_config_changed`` and never
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Optional
 
 from pydantic import ValidationError
 from PySide6.QtCore import QObject, Signal
 
-from studio.core.config import ConfigError, RunConfig, describe_validation_error
+from studio.core.config import ConfigError, DataSpec, ModelSpec, RunConfig, TrainingSpec, describe_validation_error
 from studio.core.methods import method_class
 
 
@@ -38,6 +38,24 @@ class ConfigModel(QObject):
     def errors(self) -> dict[str, str]:
         """Fields whose last edit was rejected, with the reason."""
         return dict(self._errors)
+
+    def error_lines(self, paths: Optional[Iterable[str]] = None) -> list[str]:
+        """The rejected fields as a person finds them: "Learning rate (Method page): must be greater than 0"."""
+        wanted = None if paths is None else set(paths)
+        return [f"{self.field_label(path)}: {message}" for path, message in self._errors.items()
+                if wanted is None or path in wanted]
+
+    def field_label(self, path: str) -> str:
+        """A dotted field path as the form labels it, with the page it is on."""
+        section, _, name = path.partition(".")
+        owner: Any = {"training": TrainingSpec, "data": DataSpec, "model": ModelSpec,
+                      "method": type(self._config.method)}.get(section)
+        if owner is None:  # a top-level field (name, output_dir)
+            owner, name = RunConfig, path
+        info = getattr(owner, "model_fields", {}).get(name)
+        title = (info.title if info is not None and info.title else name.replace("_", " ").capitalize())
+        page = {"data": "Data", "model": "Model"}.get(section, "Method")
+        return f"{title} ({page} page)"
 
     def set(self, path: str, value: Any) -> bool:
         """Apply one field if valid; otherwise publish the reason for that field. Returns success."""

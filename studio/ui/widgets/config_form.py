@@ -57,10 +57,23 @@ class FloatSpinBox(QDoubleSpinBox):
             return QValidator.State.Invalid, text, pos
         return QValidator.State.Acceptable, text, pos
 
+    def set_bounds(self, lo: Optional[float], hi: Optional[float], lo_open: bool, hi_open: bool) -> None:
+        """The field's valid range. Typing outside it is allowed, so the field keeps showing what was typed
+        beside the form's message (clamping showed -1 as "0" next to "must be greater than 0");
+        the arrows and the wheel stay inside it."""
+        self._bounds = (lo, hi, lo_open, hi_open)
+        self.setRange(-1e12, 1e12)
+
     def stepBy(self, steps: int) -> None:  # noqa: N802
         v = self.value()
         step = 10 ** math.floor(math.log10(abs(v))) if v else max(self.singleStep(), 1e-6)
-        self.setValue(v + steps * step)
+        new = v + steps * step
+        lo, hi, lo_open, hi_open = getattr(self, "_bounds", (None, None, False, False))
+        if lo is not None and (new < lo or (lo_open and new <= lo)):
+            new = v if lo_open else lo
+        if hi is not None and (new > hi or (hi_open and new >= hi)):
+            new = v if hi_open else hi
+        self.setValue(new)
 
 
 # ---- one editor per field -------------------------------------------------------------------
@@ -150,9 +163,7 @@ def make_editor(info: FieldInfo, path_kind: str = "") -> Optional[FieldEditor]:
         return FieldEditor(spin, show_int, connect_int)
     if ann is float:
         spin = FloatSpinBox()
-        lo, hi, lo_open, hi_open = _bounds(info)
-        # An open bound is left to validation: the spin box allows it and the form says why not.
-        spin.setRange(lo if lo is not None else -1e12, hi if hi is not None else 1e12)
+        spin.set_bounds(*_bounds(info))
         spin.setSingleStep(0.01)
         spin.setKeyboardTracking(False)
         return FieldEditor(spin, lambda v: spin.setValue(float(v)), lambda cb: spin.valueChanged.connect(cb))

@@ -386,9 +386,8 @@ class VramPanel(Card):
 
     def _on_suggestion_clicked(self, sug: Suggestion) -> None:
         if not self._model.update(dict(sug.changes)):
-            errors = self._model.errors()
-            self.verdict.show_message("Could not apply: " + "; ".join(f"{k}: {v}" for k, v in errors.items()
-                                                                         if k in sug.changes), "error")
+            self.verdict.show_message("Could not apply: " + "; ".join(self._model.error_lines(dict(sug.changes))),
+                                      "error")
             return
         self.refresh()
 

@@ -333,7 +333,7 @@ class PlannerPage(QWidget):
         method = {**self._model.config.method.model_dump(mode="json"), **fields}
         values.update({"method": method, "training.max_seq_len": seq, "training.batch_size": batch})
         if not self._model.update(values):
-            errors = "; ".join(f"{k}: {v}" for k, v in self._model.errors().items())
+            errors = "; ".join(self._model.error_lines(values))
             self.banner.show_message(f"Could not apply: {errors}", "error")
             return
         self.banner.show_message(f"The run now trains {self._run_model_name()} with {r.title} at {seq} tokens, "

@@ -241,10 +241,9 @@ class TrainPage(QWidget):
     # ---- starting -----------------------------------------------------------------------
     def _preflight(self, config: RunConfig) -> str:
         """Why this config cannot start, in words (the same checks `studio train` makes), or ""."""
-        errors = self._model.errors()
+        errors = self._model.error_lines()
         if errors:
-            field, message = next(iter(errors.items()))
-            return f"Fix the settings first — {field}: {message}"
+            return "Fix the settings first — " + "; ".join(errors)
         from studio.core import gpu
         from studio.core.preflight import preflight
 
