@@ -52,11 +52,12 @@ def test_bad_rows_are_listed_with_locations_and_settings_survive(qtbot, tmp_path
     combo.setCurrentIndex(combo.findData("prompt"))
     combo.activated.emit(combo.currentIndex())
     assert model.config.data.column_map["question"] == "prompt"
-    # A missing file is an error message, not a crash, and keeps every setting.
+    # A missing file is an error message, not a crash, is not kept as the data, and keeps every setting.
     page.use_path(str(tmp_path / "missing.jsonl"))
-    qtbot.waitUntil(lambda: page.preview is None, timeout=10000)
-    assert "file not found" in page._source_banner.text()
+    qtbot.waitUntil(lambda: "file not found" in page._source_banner.text(), timeout=10000)
+    assert "the run keeps qa.jsonl" in page._source_banner.text()
     d = model.config.data
+    assert d.path == str(f) and page.preview is not None
     assert d.validation_split == 0.2 and d.shuffle_seed == 7 and d.column_map["question"] == "prompt"
 
 
@@ -102,3 +103,16 @@ def test_model_without_tokenizer_still_previews_text(qtbot, tmp_path):
     qtbot.waitUntil(lambda: bool(page._tokenizer_error and page.rendered), timeout=20000)
     assert "no tokenizer.json" in page._stats_banner.text()
     assert "lantern-42" in page.sample_html() and "can't be read" in page._sample_info.text()
+
+
+def test_an_unreadable_file_is_not_adopted_as_the_runs_data(qtbot, tmp_path):
+    """Issue #13: a PNG saved as .jsonl became the run's data, and Train failed on it later."""
+    png = tmp_path / "picture.jsonl"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    page, model = make_page(qtbot, RunConfig())
+    qtbot.waitUntil(lambda: page.preview is not None, timeout=20000)
+    page.use_path(str(png))
+    qtbot.waitUntil(lambda: "not used" in page._source_banner.text(), timeout=20000)
+    assert model.config.data.source == "demo" and page._source_banner.tone == "error"
+    assert "the run keeps the demo dataset" in page._source_banner.text()
+    assert page._source_buttons["demo"].isChecked()

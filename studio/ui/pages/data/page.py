@@ -9,6 +9,7 @@ background thread, so a 1 GB file never blocks the window.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import Qt, QTimer
@@ -46,6 +47,8 @@ class DataPage(QWidget):
         self._rendered: list = []
         self._stats: Any = None
         self._keys: dict[str, Any] = {}
+        self._trial: Optional[tuple[tuple, Any]] = None  # (data key, the data spec it replaced) until it reads
+        self._rejected = ""  # why the last chosen file was not kept, shown once the previous data is back
         self._gen = {"preview": 0, "tokenizer": 0, "render": 0, "stats": 0}
         self._stats_progress: Any = None
         self._map_combos: dict[str, QComboBox] = {}
@@ -373,7 +376,11 @@ class DataPage(QWidget):
             return
         # A new file keeps the user's settings; only a hand mapping for other columns is stale, and it
         # stays until the user changes it (the detection banner says if it no longer fits).
-        self._model.update({"data.source": "file", "data.path": path})
+        previous = self._model.config.data
+        if self._model.update({"data.source": "file", "data.path": path}):
+            # On trial until its first rows are read: a file that cannot be read at all (an image saved
+            # as .jsonl) is not kept as the run's data; the previous choice comes back (issue #13).
+            self._trial = (jobs.data_key(self._model.config), previous)
 
     def use_path(self, path: str) -> None:
         """Select a dataset file or folder (also used by drag-and-drop and tests)."""
@@ -484,6 +491,7 @@ class DataPage(QWidget):
 
     # ---- results ------------------------------------------------------------------------------
     def _on_preview_done(self, preview: Any) -> None:
+        self._trial = None
         self._preview = preview
         self._keys["preview_done"] = jobs.data_key(self._model.config)
         self._rows_model.set_preview(preview)
@@ -492,6 +500,9 @@ class DataPage(QWidget):
             self._rows_view.setColumnWidth(c, min(self._rows_view.columnWidth(c), 360))
         more = "" if preview.complete else " (the first rows; statistics read everything)"
         self._source_banner.show_message(f"{preview.source}: showing {len(preview.rows):,} rows{more}.", "ok")
+        if self._rejected:
+            self._source_banner.show_message(self._rejected, "error")
+            self._rejected = ""
         self._show_detection()
         self._show_mapping()
         self._row_spin.setMaximum(max(1, min(len(preview.rows), 20)))
@@ -500,6 +511,13 @@ class DataPage(QWidget):
         self._start_stats()
 
     def _on_preview_failed(self, message: str) -> None:
+        trial, self._trial = self._trial, None
+        if trial is not None and trial[0] == jobs.data_key(self._model.config):
+            _key, previous = trial
+            kept = {"demo": "the demo dataset", "hub": previous.path}.get(previous.source) or Path(previous.path).name
+            self._rejected = f"{message} This file is not used; the run keeps {kept}."
+            self._model.update({"data": previous.model_dump(mode="json")})
+            return
         self._preview = None
         self._keys["preview_done"] = None
         self._rows_model.set_preview(None)
