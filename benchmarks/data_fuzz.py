@@ -4,13 +4,14 @@
                                    [--ways inspect,preflight,datasets] [--no-big] [--no-corpus]
 
 Writes the corpus of tests/core/data_fuzz.py (every category, ``--per-category`` files each) and runs
-each file three ways, in child processes (a crash loses only its chunk): ``studio data inspect``
-(files under 8 MB tokenize in memory), preflight's data check (the first 2,000 rows), and inspect
-through the datasets path that files over 8 MB take. A traceback is any exception other than
+each file three ways, in child processes (a crash costs only the case it was on): ``studio data
+inspect`` (files under 8 MB tokenize in memory), preflight's data check (the first 2,000 rows), and
+inspect through the datasets path that files over 8 MB take. A traceback is any exception other than
 DataError that escapes; an unplaced message is one that doesn't name the file (or a skipped row's
 line). A file holding binary data or NaN (data_fuzz.MUST_FLAG) that inspect reads without a problem
-is garbage unflagged: it would train on the value's repr. Then each big case (one ``--big-mb`` line in JSONL, CSV, .txt, ...) runs alone in a fresh
-process whose peak RSS is measured; a process over 6 GiB is killed and counted as such.
+is garbage unflagged: it would train on the value's repr. Then each big case (a ``--big-mb`` line in
+JSONL, CSV or .txt; a file of nothing but bad lines) runs alone in a fresh process whose peak RSS is
+measured; a process over 6 GiB is killed and counted as such.
 
 ``--src DIR`` imports the studio from another checkout (e.g. ``git archive COMMIT studio``
 unpacked there), to measure the code before a change. Prints tables and writes results.json.
@@ -215,7 +216,8 @@ def run_bigs(work: Path, args) -> list[dict]:
             r = run_big(case.path, category, way, args.src, work)
             r.update(case=title, category=category, way=way, mb=case.path.stat().st_size / 2**20)
             rows.append(r)
-            print(f"{title:<34}{r['mb']:>8.0f}  {way:<10}{r['result'][:43]:<44}{r['peak_mb']:>8,.0f}MB{r['wall']:>7.1f}s")
+            print(f"{title:<34}{r['mb']:>8.0f}  {way:<10}{r['result'][:43]:<44}"
+                  f"{r['peak_mb']:>8,.0f}MB{r['wall']:>7.1f}s")
         case.path.unlink()
     return rows
 

@@ -203,7 +203,8 @@ def _(stem, rng, k):
 
 @category("jsonl_bom_every_line")
 def _(stem, rng, k):
-    return put(stem, ".jsonl", b"".join(b"\xef\xbb\xbf" + line + b"\n" for line in json_lines(alpaca(rng, rows_n(rng)))))
+    lines = json_lines(alpaca(rng, rows_n(rng)))
+    return put(stem, ".jsonl", b"".join(b"\xef\xbb\xbf" + line + b"\n" for line in lines))
 
 
 @category("jsonl_utf16le")
@@ -255,7 +256,8 @@ def _(stem, rng, k):
 
 @category("jsonl_raw_cr_in_line")
 def _(stem, rng, k):
-    return put(stem, ".jsonl", with_bad(rng, json_lines(alpaca(rng, rows_n(rng))), b'{"instruction": "a\rb", "output": "c"}'))
+    lines = json_lines(alpaca(rng, rows_n(rng)))
+    return put(stem, ".jsonl", with_bad(rng, lines, b'{"instruction": "a\rb", "output": "c"}'))
 
 
 @category("jsonl_deep_array")
@@ -266,12 +268,14 @@ def _(stem, rng, k):
 
 @category("jsonl_deep_object")
 def _(stem, rng, k):
-    return put(stem, ".jsonl", with_bad(rng, json_lines(alpaca(rng, rows_n(rng))), deep(rng.randint(990, DEEP), "{").encode()))
+    lines = json_lines(alpaca(rng, rows_n(rng)))
+    return put(stem, ".jsonl", with_bad(rng, lines, deep(rng.randint(990, DEEP), "{").encode()))
 
 
 @category("jsonl_deep_bare")
 def _(stem, rng, k):
-    return put(stem, ".jsonl", with_bad(rng, json_lines(alpaca(rng, rows_n(rng))), deep(rng.randint(1000, DEEP)).encode()))
+    lines = json_lines(alpaca(rng, rows_n(rng)))
+    return put(stem, ".jsonl", with_bad(rng, lines, deep(rng.randint(1000, DEEP)).encode()))
 
 
 @category("jsonl_deep_every_line")
@@ -367,7 +371,8 @@ def _(stem, rng, k):
 
 @category("jsonl_only_non_objects")
 def _(stem, rng, k):
-    return put(stem, ".jsonl", b"\n".join(rng.choice([b"1", b'"x"', b"[]", b"null"]) for _ in range(rows_n(rng))) + b"\n")
+    n = rows_n(rng)
+    return put(stem, ".jsonl", b"\n".join(rng.choice([b"1", b'"x"', b"[]", b"null"]) for _ in range(n)) + b"\n")
 
 
 @category("jsonl_empty")
@@ -513,7 +518,8 @@ def _(stem, rng, k):
 
 @category("jsonl_array_values")
 def _(stem, rng, k):
-    return put(stem, ".jsonl", jsonl([{"instruction": [words(rng)], "output": [words(rng)]} for _ in range(rows_n(rng))]))
+    n = rows_n(rng)
+    return put(stem, ".jsonl", jsonl([{"instruction": [words(rng)], "output": [words(rng)]} for _ in range(n)]))
 
 
 # ---- JSON (one document) ----------------------------------------------------------------------------
@@ -843,7 +849,8 @@ def _(stem, rng, k):
 
 @category("csv_numeric_cells")
 def _(stem, rng, k):
-    return csv_file(stem, csv_text(["instruction", "output"], [[str(rng.random()), rng.choice(["NaN", "nan", "inf", ""])]
+    return csv_file(stem, csv_text(["instruction", "output"], [[str(rng.random()),
+                                                                 rng.choice(["NaN", "nan", "inf", ""])]
                                                                 for _ in range(rows_n(rng))]))
 
 
@@ -901,7 +908,8 @@ def _(stem, rng, k):
     import pyarrow as pa
 
     n = rows_n(rng)
-    return parquet(stem, {"instruction": texts(rng, n), "output": pa.array([junk(rng, 5) for _ in range(n)], pa.binary())})
+    return parquet(stem, {"instruction": texts(rng, n),
+                          "output": pa.array([junk(rng, 5) for _ in range(n)], pa.binary())})
 
 
 @category("parquet_binary_utf8ish")
