@@ -15,8 +15,8 @@ from typing import Any, Optional
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QSpinBox, QStackedWidget, QTableView, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QTextBrowser, QVBoxLayout, QWidget)
+                               QSizePolicy, QSpinBox, QStackedWidget, QTableView, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from studio.core.config import RunConfig
 from studio.core.data.formats import FORMAT_TITLES
@@ -29,7 +29,7 @@ from studio.ui.tasks import start_task
 from studio.ui.widgets.card import Banner, Card, muted, page_layout, scroll_page
 from studio.ui.widgets.wheel_guard import guard_field
 
-SOURCES = (("demo", "Demo dataset", "240 short Q&&A rows that ship with the studio"),
+SOURCES = (("demo", "Demo dataset", "240 short Q&&A rows, built in"),
            ("file", "File or folder", ".jsonl .json .csv .tsv .parquet .txt, or a folder"),
            ("hub", "Hugging Face hub", "A dataset id, with subset and split"))
 FIELDS = ("", "instruction", "input", "output", "system", "prompt", "completion", "text", "messages", "conversations")
@@ -89,6 +89,8 @@ class DataPage(QWidget):
             b.setCheckable(True)
             b.setObjectName(f"data_source_{key}")
             b.setMinimumHeight(62)
+            b.setMinimumWidth(120)
+            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # the hint may clip; not the page
             self._source_group.addButton(b)
             self._source_buttons[key] = b
             row.addWidget(b, 1)
@@ -170,14 +172,17 @@ class DataPage(QWidget):
         self._eos_check = QCheckBox("End each example with EOS")
         self._eos_check.setToolTip("The model learns to stop after an answer.")
         self._eos_check.toggled.connect(lambda on: self._model.set("data.add_eos", on))
+        for combo in (self._format_combo, self._template_combo, self._train_on_combo):
+            _shrinkable(combo)
         for col, (label, widget) in enumerate((("Shape", self._format_combo), ("Chat template", self._template_combo),
-                                               ("Train on", self._train_on_combo), ("", self._eos_check))):
+                                               ("Train on", self._train_on_combo))):
             lab = QLabel(label)
             lab.setProperty("role", "field-label")
             grid.addWidget(lab, 0, col)
             grid.addWidget(widget, 1, col)
             grid.setColumnStretch(col, 1)
         card.body.addLayout(grid)
+        card.body.addWidget(self._eos_check)  # its own line: the drop-downs keep the whole width for their text
         self._map_title = muted("Columns → fields (change one to map your columns by hand)", role="faint")
         card.body.addWidget(self._map_title)
         self._map_grid = QGridLayout()
@@ -212,6 +217,7 @@ class DataPage(QWidget):
         self._tokens_check.setObjectName("show_tokens")
         self._tokens_check.toggled.connect(lambda _: self._show_sample())
         self._sample_info = muted("", wrap=False, role="faint")
+        self._sample_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # clips, never widens
         legend = QLabel(legend_html())
         bar.addWidget(self._row_spin)
         bar.addWidget(self._tokens_check)
@@ -626,6 +632,7 @@ class DataPage(QWidget):
             combo.setCurrentIndex(max(0, combo.findData(target)))
             combo.activated.connect(lambda _: self._on_map_changed())
             guard_field(combo)
+            _shrinkable(combo)
             label = QLabel(column)
             label.setProperty("role", "field-label")
             r, c = divmod(i, cols)
@@ -707,3 +714,10 @@ class DataPage(QWidget):
 
     def mapping_combo(self, column: str) -> Optional[QComboBox]:
         return self._map_combos.get(column)
+
+
+def _shrinkable(combo: QComboBox) -> None:
+    """A drop-down as narrow as its column allows (its list still shows whole items): the page fits 1280 px."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(10)
+    combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)

@@ -31,6 +31,9 @@ TRAINING_GROUPS = (
     ("Logging and checkpoints", ("logging_steps", "eval_steps", "save_steps", "save_minutes")),
 )
 
+SIDE_WIDTH, SIDE_WIDTH_NARROW = 360, 300  # the memory panel beside the forms
+NARROW_BELOW = 1150  # page width (a 1280 px window leaves 1072)
+
 
 def short_title(title: str) -> str:
     """A method's button label: its name without the parenthesised long form ("QR-Adaptor (per-layer ...)")."""
@@ -163,11 +166,19 @@ class MethodPage(QWidget):
             side_lay.setContentsMargins(0, 22, 24, 24)
             side_lay.addWidget(self.vram_panel)
             side_lay.addStretch(1)
-            side.setFixedWidth(360)
+            side.setFixedWidth(SIDE_WIDTH)
             outer.addWidget(side)
+            self._side = side
 
         config_model.sig_config_changed.connect(self._on_config_changed)
         self._on_config_changed(config_model.config)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        # Below ~1400 px of window the memory panel gives up some width so the forms are not clipped.
+        side = getattr(self, "_side", None)
+        if side is not None:
+            side.setFixedWidth(SIDE_WIDTH if event.size().width() >= NARROW_BELOW else SIDE_WIDTH_NARROW)
+        super().resizeEvent(event)
 
     def _make_vram_panel(self) -> Any:
         try:
