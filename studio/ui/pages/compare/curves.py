@@ -41,7 +41,7 @@ class OverlayCurves(QWidget):
                                       anchor=(0.5, 0.5))
         self.loss_plot.addItem(self.empty_text)
         self.empty_text.setPos(0.5, 0.5)
-        self.val_empty = pg.TextItem("No validation loss: set a validation share on the Data page",
+        self.val_empty = pg.TextItem("No validation loss yet\n(a validation share on the Data page adds it)",
                                      color=COLORS["faint"], anchor=(0.5, 0.5))
         self.val_plot.addItem(self.val_empty)
         self.val_empty.setPos(0.5, 0.5)

@@ -71,6 +71,7 @@ class ExportPage(QWidget):
                                             "is a standalone copy with the adapter folded into its weights.")
         card.body.addWidget(section_label("Run"))
         self.run_combo = QComboBox()
+        self.run_combo.setPlaceholderText("No finished run yet")
         self.run_combo.currentIndexChanged.connect(self._on_run_combo_changed)
         card.body.addWidget(self.run_combo)
         card.body.addWidget(section_label("What to export"))

@@ -8,8 +8,8 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QPlainTextEdit, QPushButton, QSplitter, QTableView,
-                               QMessageBox, QTabWidget, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QMessageBox, QPlainTextEdit, QPushButton, QSizePolicy,
+                               QSpacerItem, QSplitter, QTableView, QTabWidget, QWidget)
 
 from studio.core.config import ConfigError
 from studio.core.runs import Run
@@ -54,6 +54,11 @@ class RunsPage(QWidget):
         self.empty = Banner("No runs yet. Choose a model and press Train; every run appears here.", "info")
         top.body.addWidget(self.table)
         top.body.addWidget(self.empty)
+        # Without runs the table is hidden: this takes the card's spare height, which otherwise spread
+        # its title, subtitle and message apart.
+        self._empty_room = QSpacerItem(0, 0, QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Expanding)
+        top.body.addItem(self._empty_room)
+        self._top = top
         split.addWidget(top)
 
         self.detail = Card("Select a run")
@@ -108,6 +113,9 @@ class RunsPage(QWidget):
         n = self.table_model.rowCount()
         self.empty.setVisible(n == 0)
         self.table.setVisible(n > 0)
+        self._empty_room.changeSize(0, 0, QSizePolicy.Policy.Minimum,
+                                    QSizePolicy.Policy.Expanding if n == 0 else QSizePolicy.Policy.Fixed)
+        self._top.body.invalidate()
         row = self.table_model.row_of(selected) if selected else (0 if n else -1)
         if row >= 0:
             self.table.selectRow(row)
