@@ -160,6 +160,8 @@ class ExportPage(QWidget):
             status = run.status()
             if status.get("state") in EXPORTABLE_STATES and run.adapter_dir.exists():
                 self.run_combo.addItem(f"{status.get('name') or run.id}  ·  {status.get('state')}  ·  {run.id}", run)
+        if self.run_combo.count() and self.run_combo.currentIndex() < 0:
+            self.run_combo.setCurrentIndex(0)  # with a placeholder text Qt selects nothing by itself
         self.run_combo.blockSignals(False)
         if current is not None:
             self.select_run(current)
