@@ -116,3 +116,13 @@ def test_an_unreadable_file_is_not_adopted_as_the_runs_data(qtbot, tmp_path):
     assert model.config.data.source == "demo" and page._source_banner.tone == "error"
     assert "the run keeps the demo dataset" in page._source_banner.text()
     assert page._source_buttons["demo"].isChecked()
+
+
+def test_a_hub_dataset_that_cannot_be_read_is_not_adopted(qtbot):
+    page, model = make_page(qtbot, RunConfig())
+    qtbot.waitUntil(lambda: page.preview is not None, timeout=20000)
+    page._source_buttons["hub"].click()
+    page._hub_edit.setText("tatsu-lab/alpaca")  # the tests run with HF_HUB_OFFLINE=1
+    page._on_hub_load_clicked()
+    qtbot.waitUntil(lambda: "not used" in page._source_banner.text(), timeout=20000)
+    assert model.config.data.source == "demo" and "tatsu-lab/alpaca" in page._source_banner.text()

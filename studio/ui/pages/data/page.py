@@ -400,9 +400,11 @@ class DataPage(QWidget):
         if hub_id.count("/") != 1 or " " in hub_id:
             self._source_banner.show_message("Enter a hub dataset id like owner/name (e.g. tatsu-lab/alpaca).", "warn")
             return
-        self._model.update({"data.source": "hub", "data.path": hub_id,
-                            "data.subset": self._subset_edit.text().strip() or None,
-                            "data.split": self._split_edit.text().strip() or "train"})
+        previous = self._model.config.data
+        if self._model.update({"data.source": "hub", "data.path": hub_id,
+                               "data.subset": self._subset_edit.text().strip() or None,
+                               "data.split": self._split_edit.text().strip() or "train"}):
+            self._trial = (jobs.data_key(self._model.config), previous)  # kept only once its first rows are read
 
     def _on_map_changed(self) -> None:
         mapping = {col: combo.currentData() for col, combo in self._map_combos.items()
@@ -521,7 +523,8 @@ class DataPage(QWidget):
         if trial is not None and trial[0] == jobs.data_key(self._model.config):
             _key, previous = trial
             kept = {"demo": "the demo dataset", "hub": previous.path}.get(previous.source) or Path(previous.path).name
-            self._rejected = f"{message} This file is not used; the run keeps {kept}."
+            what = "dataset" if self._model.config.data.source == "hub" else "file"
+            self._rejected = f"{message} This {what} is not used; the run keeps {kept}."
             self._model.update({"data": previous.model_dump(mode="json")})
             return
         self._preview = None
