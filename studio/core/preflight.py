@@ -17,6 +17,8 @@ from typing import Any, Optional
 MIN_FREE_BYTES = 1 << 30  # adapters are small, but checkpoints, logs and exports need room
 _PREVIEW_ROWS = 2000
 HUB_TIMEOUT_S = 3.0  # per request; a hub that does not answer by then would not serve a download either
+HUB_ANSWER_TTL_S = 30.0
+_HUB_ANSWERS: dict[tuple, tuple[Optional[float], Optional[str]]] = {}
 
 
 def preflight(cfg: Any, *, has_cuda: Optional[bool] = None, has_bitsandbytes: Optional[bool] = None) -> list[str]:
@@ -69,10 +71,18 @@ def _check_model(cfg: Any, problems: list[str]) -> Any:
 
 
 def _hub_fetch_problem(repo_id: str) -> Optional[str]:
-    """Why a hub model that is not in the cache cannot be downloaded now (a few seconds at most), or None."""
+    """Why a hub model that is not in the cache cannot be downloaded now (a few seconds at most), or None.
+
+    The hub's answer is kept for HUB_ANSWER_TTL_S: a comparison checks one config per method."""
+    import time
+
     from studio.core import hub
 
-    reason = hub.fetch_problem(repo_id, timeout_s=HUB_TIMEOUT_S)
+    key = (repo_id, hub.endpoint(), hub.offline_mode())
+    asked_at, reason = _HUB_ANSWERS.get(key, (None, None))
+    if asked_at is None or time.monotonic() - asked_at > HUB_ANSWER_TTL_S:
+        reason = hub.fetch_problem(repo_id, timeout_s=HUB_TIMEOUT_S)
+        _HUB_ANSWERS[key] = (time.monotonic(), reason)
     if reason is None:
         return None
     have = "pick a model you have (the demo, a local folder, or one from your Hugging Face cache)"

@@ -77,6 +77,17 @@ def test_nothing_picked_or_preflight_problems_block_the_start(qtbot, tmp_path, f
     assert not (tmp_path / "runs").exists() or not RunStore(tmp_path / "runs").list()
 
 
+def test_a_problem_every_method_shares_is_said_once(qtbot, tmp_path, fake_worker):
+    """A model that is not downloaded is one problem, not one per method (issue #13 walk)."""
+    config = RunConfig().replace("model", {"source": "hub", "path": "someone/not-downloaded"})
+    p = ComparePage(ConfigModel(config), store_root=tmp_path / "runs", has_cuda=False, has_bitsandbytes=False)
+    qtbot.addWidget(p)
+    _pick(p, {"lora", "ia3", "dora"})
+    assert p.start_comparison() is None
+    text = p.banner.text()
+    assert text.count("someone/not-downloaded is not downloaded") == 1 and "LoRA:" not in text
+
+
 def test_demo_model_facts_give_parameter_counts(page):
     from studio.core.methods.params import trainable_params
     from studio.core.models import resolve_facts

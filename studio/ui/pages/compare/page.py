@@ -284,11 +284,13 @@ class ComparePage(QWidget):
             check = lambda c: preflight(c, has_cuda=self._has_cuda, has_bitsandbytes=self._has_bnb)  # noqa: E731
         else:
             check = self._preflight
-        problems: list[str] = []
-        for c in configs:
-            for p in check(c):
+        found = [(c, check(c)) for c in configs]
+        shared = [p for p in found[0][1] if all(p in ps for _, ps in found)] if found else []  # the model, the data
+        problems: list[str] = list(shared)
+        for c, ps in found:
+            for p in ps:
                 line = f"{c.method.info.title}: {p}"
-                if line not in problems:
+                if p not in shared and line not in problems:
                     problems.append(line)
         return problems
 
