@@ -82,7 +82,8 @@ class OverlayCurves(QWidget):
                 smooth = self.loss_plot.plot([], [], pen=pg.mkPen(color, width=2.4, style=dash))
                 val = self.val_plot.plot([], [], pen=pg.mkPen(color, width=1.6, style=dash), symbol=SYMBOLS[i % len(SYMBOLS)],
                                          symbolSize=7, symbolBrush=color, symbolPen=None)
-                label = pg.TextItem(row.title, color=color, anchor=(0, 0.5))
+                # right-aligned just above its curve's end: inside the plot, never past its right edge
+                label = pg.TextItem(row.title, color=color, anchor=(1, 1))
                 self.loss_plot.addItem(label)
                 self._items[key] = (raw, smooth, val)
                 self._labels[key] = label
@@ -97,8 +98,35 @@ class OverlayCurves(QWidget):
             label.setVisible(bool(steps))
             if steps:  # the method's name at the end of its curve: no need to match colours with the table
                 label.setPos(steps[-1], smoothed[-1])
+        self._merge_close_labels(rows)
         _show_empty(self.loss_plot, self.empty_text, not any(r.loss_curve for r in rows))
         _show_empty(self.val_plot, self.val_empty, not any(r.val_curve for r in rows))
+        # the validation plot follows the loss plot's steps (X-linked); its own few points must not set them
+        self.val_plot.getPlotItem().getViewBox().enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+
+    def _merge_close_labels(self, rows: list[MethodResult]) -> None:
+        """Curves that end together get one label naming them all, instead of names printed over each other."""
+        ends = sorted((lab.pos().y(), key) for key, lab in self._labels.items() if lab.isVisible())
+        if not ends:
+            return
+        span = (ends[-1][0] - ends[0][0]) or 1.0
+        titles = {r.run_id: r.title for r in rows}
+        groups: list[list[str]] = []
+        last_y = None
+        for y, key in ends:
+            if last_y is not None and y - last_y < 0.06 * span:
+                groups[-1].append(key)
+            else:
+                groups.append([key])
+            last_y = y
+        for group in groups:
+            first = self._labels[group[0]]
+            if len(group) == 1:
+                first.setText(titles.get(group[0], first.toPlainText()), color=first.color)
+                continue
+            first.setText(" · ".join(titles.get(k, "") for k in group), color=COLORS["muted"])
+            for k in group[1:]:
+                self._labels[k].setVisible(False)
 
     def curve_count(self) -> int:
         return sum(1 for _, smooth, _ in self._items.values() if smooth.getData()[0] is not None
