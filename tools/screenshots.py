@@ -1,11 +1,13 @@
 """Render every page of the studio to docs/screenshots/<page>.png at 1400x900.
 
-    python tools/screenshots.py [--out docs/screenshots] [--train-steps 60] [--no-train]
+    python tools/screenshots.py [--out docs/screenshots] [--train-steps N] [--no-train] [--size 1400x900]
 
 Runs offscreen in a throwaway studio home. Unless --no-train is given, it first trains the
-embedded demo for a few steps with the real worker (so the train and runs pages show real
-curves), then exports its adapter and measures its generation speed (adapter vs merged), then
-grabs each page. The planner is shown for a real catalog model on a common card (the tiny demo
+embedded demo with the real worker, as the demo is (all its steps, as a newcomer's first run;
+--train-steps N stops it earlier), so the train and runs pages show real curves, then exports its
+adapter, measures its generation speed (adapter vs merged) and compares the methods the Compare
+page ticks by default, then grabs each page. Last it grabs
+an error state, train_failed.png: a run whose hub dataset cannot be fetched (the hub is off). The planner is shown for a real catalog model on a common card (the tiny demo
 model would fit everything everywhere, which documents nothing).
 """
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    parser.add_argument("--train-steps", type=int, default=60)
+    parser.add_argument("--train-steps", type=int, default=0, help="stop the demo run after N steps (0: train it all)")
     parser.add_argument("--no-train", action="store_true")
     parser.add_argument("--size", default="1400x900")
     parser.add_argument("--planner-model", default="meta-llama/Llama-3.1-8B", help="catalog model for planner.png")
@@ -65,7 +67,8 @@ def main() -> int:
 
     if not args.no_train:
         cm = window.config_model
-        cm.set("training.max_steps", args.train_steps)
+        if args.train_steps:
+            cm.set("training.max_steps", args.train_steps)
         cm.set("name", "secret-codes")
         train = window.page("train")
         window.navigate("train")
@@ -87,6 +90,7 @@ def main() -> int:
             print("generation speed:", export.speed_result.text().replace("\n", " | "), export.speed_banner.text())
             window.navigate("runs")
             window.page("runs").refresh()
+            _compare(window, wait_for)
         cm.set("name", "my-first-adapter")
 
     planner = window.page("planner")
@@ -109,8 +113,41 @@ def main() -> int:
             _scroll_to(window.page("method").training_forms[2], pump, margin=40)
             window.grab().save(str(path))
             print("wrote", path)
+    if not args.no_train:
+        _failed_run(window, out, pump, wait_for)
     window.close()
     return 0
+
+
+def _compare(window, wait_for) -> None:
+    """compare.png: the methods ticked by default, 100 steps each, on the demo."""
+    compare = window.page("compare")
+    window.navigate("compare")
+    cid = compare.start_comparison()
+    if cid is None:
+        print("the comparison did not start:", compare.banner.text(), file=sys.stderr)
+        return
+    finished = wait_for(lambda: not compare.is_running(), 600)
+    compare._on_redraw_timer_timeout()
+    print(f"comparison {cid}: {'finished' if finished else 'still running'}")
+    window.page("runs").refresh()
+
+
+def _failed_run(window, out: Path, pump, wait_for) -> None:
+    """train_failed.png: what a failed run looks like (the message above, the traceback in the Log tab)."""
+    cm = window.config_model
+    cm.set("name", "alpaca-try")
+    cm.update({"data.source": "hub", "data.path": "tatsu-lab/alpaca"})  # HF_HUB_OFFLINE=1: it cannot be fetched
+    train = window.page("train")
+    window.navigate("train")
+    if train.start_run() is None:
+        print("the failing run was refused before it started:", train.banner.text(), file=sys.stderr)
+        return
+    wait_for(lambda: not train.is_training(), 120)
+    pump(0.6)
+    path = out / "train_failed.png"
+    window.grab().save(str(path))
+    print("wrote", path, "-", train.banner.text())
 
 
 def _scroll_to(widget, pump, margin: int = 16) -> None:
