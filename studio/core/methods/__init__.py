@@ -4,8 +4,9 @@ Each method is a pydantic model whose ``name`` field is its discriminator; the r
 exactly one of them. Field metadata (``title``, ``description``, ``ge``/``le``) drives both
 validation and the generated form, so every knob has one definition. Availability on the current
 machine and model (``availability``) is decided without importing torch; ``problems(facts)`` says
-what is wrong with particular settings for a particular model; ``params.trainable_params``
-computes the trainable-parameter count from the model's config.
+what is wrong with particular settings for a particular model; ``trainable_params(facts)`` counts
+what it trains and ``vram_terms(facts)`` is its part of the VRAM estimate. Target modules are
+matched by one rule (``targets.select_targets``). Adding a method: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from studio.core.methods.adalora import AdaLoraMethod
-from studio.core.methods.base import Availability, MethodBase, MethodInfo
+from studio.core.methods.base import Availability, MethodBase, MethodInfo, VramTerms
 from studio.core.methods.full import FreezeMethod, FullMethod, GaloreMethod, LisaMethod
 from studio.core.methods.ia3 import IA3Method
 from studio.core.methods.lora import DoraMethod, LoraMethod, LoraPlusMethod, QDoraMethod, QLoraMethod
@@ -31,15 +32,8 @@ METHOD_CLASSES: list[type[MethodBase]] = [
     FullMethod, FreezeMethod, GaloreMethod, LisaMethod,
 ]
 
-MethodConfig = Annotated[
-    Union[
-        LoraMethod, QLoraMethod, DoraMethod, QDoraMethod, LoraPlusMethod, AdaLoraMethod, QrAdaptorMethod,
-        IA3Method, VbLoraMethod, WaveFtMethod,
-        PromptTuningMethod, PTuningMethod, PrefixTuningMethod, LlamaAdapterMethod,
-        FullMethod, FreezeMethod, GaloreMethod, LisaMethod,
-    ],
-    Field(discriminator="name"),
-]
+# The run config's ``method``: any one of them, told apart by ``name``.
+MethodConfig = Annotated[Union[tuple(METHOD_CLASSES)], Field(discriminator="name")]  # type: ignore[valid-type]
 
 
 def method_class(name: str) -> type[MethodBase]:
@@ -58,6 +52,7 @@ def method_names() -> list[str]:
 __all__ = [
     "AdaLoraMethod",
     "Availability",
+    "VramTerms",
     "DoraMethod",
     "FreezeMethod",
     "FullMethod",

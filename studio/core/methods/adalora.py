@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from studio.core.methods.base import MethodBase, MethodInfo
-from studio.core.methods.lora import TargetModules, check_targets, clean_targets
+from studio.core.methods.base import MethodBase, MethodInfo, VramTerms
+from studio.core.methods.lora import lora_tensors
+from studio.core.methods.targets import TargetModules, check_targets, clean_targets, missing_note, select_targets
+from studio.core.models import ModelFacts
 
 
 class AdaLoraMethod(MethodBase):
@@ -49,6 +51,7 @@ class AdaLoraMethod(MethodBase):
         mergeable=True,
         merge_note="The pruned SVD update merges into the weights like LoRA's.",
     )
+    vram_family = "lora"
 
     @field_validator("target_modules")
     @classmethod
@@ -76,5 +79,17 @@ class AdaLoraMethod(MethodBase):
         return {"tinit": tinit, "tfinal": tfinal, "total_step": total,
                 "deltaT": max(1, min(self.update_every, total - tinit - tfinal))}
 
-    def problems(self, facts: Any) -> list[str]:
+    def problems(self, facts: ModelFacts) -> list[str]:
         return check_targets(self.target_modules, facts)
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        targets, _ = select_targets(self.target_modules, facts.linear_shapes)
+        return facts.num_layers * sum(s.count * self.init_r * (s.in_features + s.out_features + 1) for s in targets)
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        # P, Q and the singular values at Initial rank; the RankAllocator keeps an fp32 EMA of each
+        # parameter's importance and of its uncertainty (8 bytes per trainable parameter).
+        targets, missing = select_targets(self.target_modules, facts.linear_shapes)
+        return VramTerms(self.vram_family, lora_tensors(targets, self.init_r, facts.num_layers, rank_vector=True),
+                         targets=targets, rank=self.init_r, dropout=self.dropout, extra_state_bytes=8,
+                         notes=missing_note(missing, facts))

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from studio.core.methods.base import MethodBase, MethodInfo
+from studio.core.methods.base import MethodBase, MethodInfo, VramTerms
+from studio.core.models import ModelFacts
 
 _FULL_MERGE = "The trained weights are the model: 'merged' export writes them as a normal model folder."
+
+
+def layer_params(facts: ModelFacts) -> int:
+    """Parameters of one decoder layer: everything but the embeddings, the head and the final norm."""
+    heads = facts.embedding_params * (1 if facts.tie_word_embeddings else 2)
+    return max(0, (facts.params_from_config - heads - facts.hidden_size) // max(1, facts.num_layers))
+
+
+def model_tensors(facts: ModelFacts, layers: int, embeddings: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """The trained tensors of ``layers`` decoder layers (each linear, experts included, and the
+    layer's small tensors together), then ``embeddings`` (the input embedding and an untied head)
+    and the final norm."""
+    layer = [(m.in_features * m.out_features, m.count) for m in facts.linear_shapes + facts.expert_shapes]
+    layer.append((layer_params(facts) - facts.layer_linear_params - facts.layer_expert_params, 1))
+    return tuple((numel, count * layers) for numel, count in layer if numel) + embeddings + ((facts.hidden_size, 1),)
+
+
+def _embeddings_and_head(facts: ModelFacts) -> tuple[tuple[int, int], ...]:
+    return ((facts.embedding_params, 1 if facts.tie_word_embeddings else 2),)
 
 
 class FullMethod(MethodBase):
@@ -24,6 +44,13 @@ class FullMethod(MethodBase):
         mergeable=True, merge_note=_FULL_MERGE, family="Full-parameter",
     )
     recommended_lr = 1e-5
+    vram_family = "full"
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        return facts.num_params
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        return VramTerms(self.vram_family, model_tensors(facts, facts.num_layers, _embeddings_and_head(facts)))
 
 
 class FreezeMethod(MethodBase):
@@ -48,12 +75,31 @@ class FreezeMethod(MethodBase):
         family="Full-parameter",
     )
     recommended_lr = 2e-5
+    vram_family = "freeze"
 
-    def problems(self, facts: Any) -> list[str]:
-        layers = getattr(facts, "num_layers", 0) or 0
+    def problems(self, facts: ModelFacts) -> list[str]:
+        layers = facts.num_layers
         if layers and self.trainable_layers > layers:
             return [f"trainable_layers: the model has {layers} layers; choose at most {layers}"]
         return []
+
+    def _head_trains_apart(self, facts: ModelFacts) -> bool:
+        """The head is a tensor of its own that trains (a tied head trains with the embeddings)."""
+        return self.train_head and not (facts.tie_word_embeddings and self.train_embeddings)
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        n = min(self.trainable_layers, facts.num_layers) * layer_params(facts) + facts.hidden_size
+        if self.train_embeddings:
+            n += facts.embedding_params
+        if self._head_trains_apart(facts):
+            n += facts.embedding_params
+        return n
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        layers = min(facts.num_layers, max(1, self.trainable_layers))
+        extra = ((facts.embedding_params, 1),) * (int(self.train_embeddings) + int(self._head_trains_apart(facts)))
+        return VramTerms(self.vram_family, model_tensors(facts, layers, extra), trainable_layers=self.trainable_layers,
+                         train_embeddings=self.train_embeddings, train_head=self.train_head)
 
 
 class GaloreMethod(MethodBase):
@@ -76,6 +122,14 @@ class GaloreMethod(MethodBase):
         mergeable=True, merge_note=_FULL_MERGE, family="Full-parameter",
     )
     recommended_lr = 1e-5
+    vram_family = "galore"
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        return facts.num_params
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        return VramTerms(self.vram_family, model_tensors(facts, facts.num_layers, _embeddings_and_head(facts)),
+                         galore_rank=self.rank)
 
 
 class LisaMethod(MethodBase):
@@ -96,9 +150,19 @@ class LisaMethod(MethodBase):
         mergeable=True, merge_note=_FULL_MERGE, family="Full-parameter",
     )
     recommended_lr = 2e-5
+    vram_family = "lisa"
 
-    def problems(self, facts: Any) -> list[str]:
-        layers = getattr(facts, "num_layers", 0) or 0
+    def problems(self, facts: ModelFacts) -> list[str]:
+        layers = facts.num_layers
         if layers and self.active_layers > layers:
             return [f"active_layers: the model has {layers} layers; choose at most {layers}"]
         return []
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        return (min(self.active_layers, facts.num_layers) * layer_params(facts) + facts.hidden_size
+                + facts.embedding_params * (1 if facts.tie_word_embeddings else 2))
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        layers = min(facts.num_layers, max(1, self.active_layers))
+        return VramTerms(self.vram_family, model_tensors(facts, layers, _embeddings_and_head(facts)),
+                         trainable_layers=self.active_layers)

@@ -7,39 +7,68 @@ in the optimizer (LoRA+: a larger learning rate for B).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+import re
+from dataclasses import replace
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from studio.core.methods.base import MethodBase, MethodInfo
+from studio.core.methods.base import MethodBase, MethodInfo, VramTerms
 from studio.core.methods.patterns import normalise, parse_pattern_map
+from studio.core.methods.targets import TargetModules, check_targets, clean_targets, missing_note, select_targets
+from studio.core.models import LinearShape, ModelFacts
 
-TargetModules = Union[Literal["all-linear"], list[str]]
 LoraInit = Literal["default", "gaussian", "pissa", "olora", "loftq"]
 
 # Init choices that rewrite the base weights from an SVD/QR of them: impossible on a quantized base.
 _REWRITES_BASE = ("pissa", "olora")
 
-
-def check_targets(targets: TargetModules, facts: Any) -> list[str]:
-    """Target module names the chosen model does not have."""
-    names = tuple(getattr(facts, "linear_modules", ()) or ())
-    if targets == "all-linear" or not names:
-        return []
-    missing = [t for t in targets if not any(n == t or n.endswith("." + t) or t.endswith(n) for n in names)]
-    if missing:
-        return [f"target_modules: this model has no {', '.join(missing)}; its linear layers are {', '.join(names)}"]
-    return []
+_ATTENTION = {"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "c_attn", "c_proj", "query_key_value", "dense"}
 
 
+def _full_name(layer: int, module: str) -> str:
+    # Llama-style naming, close enough for rank/alpha pattern matching in counts.
+    section = "self_attn" if module in _ATTENTION else "mlp"
+    return f"model.layers.{layer}.{section}.{module}"
 
-def clean_targets(v: Any, keyword: str = "all-linear") -> Any:
-    """A target-module list with blanks stripped; an empty list is an error naming the keyword to use."""
-    if isinstance(v, list):
-        v = [m.strip() for m in v if m.strip()]
-        if not v:
-            raise ValueError(f"name at least one module, or use '{keyword}'")
-    return v
+
+def _pattern_value(patterns: dict[str, int], name: str, default: int) -> int:
+    # PEFT's rule (peft.utils.other.get_pattern_key): the first key that matches the name's end.
+    for key, value in patterns.items():
+        if re.match(rf"(.*\.)?({key})$", name):
+            return value
+    return default
+
+
+def lora_params(facts: ModelFacts, targets: tuple[LinearShape, ...], r: int, ranks: dict[str, int], dora: bool,
+                layer_ranks: Optional[dict[int, int]] = None) -> int:
+    """LoRA's A and B (and DoRA's magnitude) on ``targets`` in every layer, with per-module rank
+    patterns and per-layer ranks (0 = no adapter on that layer)."""
+    n = 0
+    for layer in range(facts.num_layers):
+        base_r = layer_ranks.get(layer, r) if layer_ranks is not None else r
+        if base_r == 0:
+            continue
+        for s in targets:
+            rank = _pattern_value(ranks, _full_name(layer, s.name), base_r) if ranks else base_r
+            n += s.count * (rank * (s.in_features + s.out_features) + (s.out_features if dora else 0))
+    return n
+
+
+def lora_tensors(targets: tuple[LinearShape, ...], rank: int, layers: int, *, dora: bool = False,
+                 rank_vector: bool = False) -> tuple[tuple[int, int], ...]:
+    """The estimator's view of LoRA-style adapters at one rank: A and B per target (AdaLoRA's
+    singular values, DoRA's magnitude), in every layer."""
+    out: list[tuple[int, int]] = []
+    for m in targets:
+        out.append((rank * m.in_features, m.count * layers))
+        out.append((rank * m.out_features, m.count * layers))
+        if rank_vector:
+            out.append((rank, m.count * layers))
+        if dora:
+            out.append((m.out_features, m.count * layers))
+    return tuple(out)
+
 
 class LoraMethod(MethodBase):
     name: Literal["lora"] = "lora"
@@ -78,6 +107,9 @@ class LoraMethod(MethodBase):
         mergeable=True,
         merge_note="Merging adds B x A x scale into each weight; the merged model runs at the base model's speed.",
     )
+    vram_family = "lora"
+    uses_dora: ClassVar[bool] = False  # magnitude x direction (DoRA, QDoRA)
+    quantized_variant = "qlora"
 
     @field_validator("target_modules")
     @classmethod
@@ -117,8 +149,19 @@ class LoraMethod(MethodBase):
     def alpha_map(self) -> dict[str, float]:
         return parse_pattern_map(self.alpha_pattern, float)
 
-    def problems(self, facts: Any) -> list[str]:
+    def problems(self, facts: ModelFacts) -> list[str]:
         return check_targets(self.target_modules, facts)
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        targets, _ = select_targets(self.target_modules, facts.linear_shapes)
+        return lora_params(facts, targets, self.r, self.rank_map(), dora=self.uses_dora)
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        # The estimate takes Rank for every module: rank patterns change the count, not the estimate.
+        targets, missing = select_targets(self.target_modules, facts.linear_shapes)
+        return VramTerms(self.vram_family, lora_tensors(targets, self.r, facts.num_layers, dora=self.uses_dora),
+                         targets=targets, rank=self.r, dropout=self.dropout, dora=self.uses_dora,
+                         notes=missing_note(missing, facts))
 
 
 class QLoraMethod(LoraMethod):
@@ -145,6 +188,7 @@ class QLoraMethod(LoraMethod):
     )
     needs_cuda = True
     needs_bitsandbytes = True
+    quantized_variant = None
 
     @model_validator(mode="after")
     def _quant_init_fits(self) -> "QLoraMethod":
@@ -157,6 +201,10 @@ class QLoraMethod(LoraMethod):
 
     def quantized_base(self) -> bool:
         return True
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        return replace(super().vram_terms(facts), quant_bits=self.bits, double_quant=self.double_quant,
+                       compute_bytes=4 if self.compute_dtype == "fp32" else 2)
 
 
 class DoraMethod(LoraMethod):
@@ -173,6 +221,8 @@ class DoraMethod(LoraMethod):
         mergeable=True,
         merge_note="Merging folds the magnitude and direction into one weight; the merged model runs at base speed.",
     )
+    uses_dora = True
+    quantized_variant = "qdora"
 
 
 class QDoraMethod(QLoraMethod):
@@ -187,6 +237,7 @@ class QDoraMethod(QLoraMethod):
         mergeable=True,
         merge_note="Merging loads the base in bf16 and folds magnitude and direction in (see QLoRA).",
     )
+    uses_dora = True
 
 
 class LoraPlusMethod(LoraMethod):
@@ -204,3 +255,4 @@ class LoraPlusMethod(LoraMethod):
         mergeable=True,
         merge_note="Identical to LoRA once trained: the adapter merges the same way.",
     )
+    quantized_variant = None  # QLoRA would drop the B learning-rate ratio

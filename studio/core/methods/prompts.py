@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from studio.core.methods.base import MethodBase, MethodInfo
+from studio.core.methods.base import MethodBase, MethodInfo, VramTerms
+from studio.core.models import ModelFacts
 
 _NOT_MERGEABLE = ("The learned vectors are extra tokens the model reads, not a change to any weight matrix, "
                   "so there is nothing to fold in: export the adapter and load it with PEFT beside the base.")
@@ -19,6 +20,17 @@ _NOT_MERGEABLE = ("The learned vectors are extra tokens the model reads, not a c
 # PEFT's adaption-prompt implementation patches these attention classes only
 # (peft.tuners.adaption_prompt.config.TRANSFORMERS_MODEL_CONFIG; a test keeps the two in step).
 ADAPTION_PROMPT_MODEL_TYPES = frozenset({"llama", "mistral", "gpt2"})
+
+
+def _kv_width(facts: ModelFacts) -> int:
+    """Width of one layer's keys (or values): what a prefix adds per position and layer."""
+    kv = facts.num_kv_heads or facts.num_heads
+    return kv * facts.head_dim if kv and facts.head_dim else facts.hidden_size
+
+
+def _mlp_tensors(h: int, e: int) -> tuple[tuple[int, int], ...]:
+    """A prompt encoder MLP h -> e -> e -> h, with biases."""
+    return ((h * e + e, 1), (e * e + e, 1), (e * h + h, 1))
 
 
 class PromptTuningMethod(MethodBase):
@@ -42,12 +54,20 @@ class PromptTuningMethod(MethodBase):
         mergeable=False, merge_note=_NOT_MERGEABLE, family="Soft prompts",
     )
     recommended_lr = 3e-2
+    vram_family = "prompt"
 
     @model_validator(mode="after")
     def _text_given(self) -> "PromptTuningMethod":
         if self.init == "text" and not self.init_text.strip():
             raise ValueError("init_text: write the phrase to start from, or choose random initialisation")
         return self
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        return self.num_virtual_tokens * facts.hidden_size
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        return VramTerms(self.vram_family, ((self.num_virtual_tokens * facts.hidden_size, 1),),
+                         extra_positions=self.num_virtual_tokens)
 
 
 class PTuningMethod(MethodBase):
@@ -69,6 +89,21 @@ class PTuningMethod(MethodBase):
         mergeable=False, merge_note=_NOT_MERGEABLE, family="Soft prompts",
     )
     recommended_lr = 1e-2
+    vram_family = "prompt"
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        h, e = facts.hidden_size, self.encoder_hidden_size
+        emb = self.num_virtual_tokens * h
+        if self.encoder_type == "MLP":
+            return emb + sum(n for n, _ in _mlp_tensors(h, e))
+        lstm = 2 * (4 * e * (h + e) + 8 * e) + 2 * (4 * e * (2 * e + e) + 8 * e)
+        return emb + lstm + (2 * e * 2 * e + 2 * e) + (2 * e * h + h)
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        # The embedding and the encoder, estimated as the MLP encoder whichever is chosen.
+        h = facts.hidden_size
+        tensors = ((self.num_virtual_tokens * h, 1),) + _mlp_tensors(h, self.encoder_hidden_size)
+        return VramTerms(self.vram_family, tensors, extra_positions=self.num_virtual_tokens)
 
 
 class PrefixTuningMethod(MethodBase):
@@ -89,6 +124,26 @@ class PrefixTuningMethod(MethodBase):
         mergeable=False, merge_note=_NOT_MERGEABLE, family="Soft prompts",
     )
     recommended_lr = 1e-2
+    vram_family = "prompt"
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        kv = _kv_width(facts)
+        width = facts.num_layers * 2 * kv
+        n = self.num_virtual_tokens
+        if self.prefix_projection:
+            e = self.encoder_hidden_size
+            return n * kv + (kv * e + e) + (e * width + width)
+        return n * width
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        # Keys and values for every layer; reparameterised, an embedding (n x hidden) and an MLP
+        # hidden -> e -> layers x 2 x kv produce them.
+        h, n = facts.hidden_size, self.num_virtual_tokens
+        width = facts.num_layers * 2 * facts.num_kv_heads * facts.head_dim
+        if self.prefix_projection:
+            e = self.encoder_hidden_size
+            return VramTerms(self.vram_family, ((n * h, 1), (h * e + e, 1), (e * width + width, 1)))
+        return VramTerms(self.vram_family, ((n * width, 1),))
 
 
 class LlamaAdapterMethod(MethodBase):
@@ -112,4 +167,14 @@ class LlamaAdapterMethod(MethodBase):
     )
     recommended_lr = 1e-2
     supported_model_types = ADAPTION_PROMPT_MODEL_TYPES
+    vram_family = "prompt"
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        layers = min(self.adapter_layers, facts.num_layers or self.adapter_layers)
+        return layers * (self.adapter_len * facts.hidden_size + 1)
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        # Per adapted layer the prompt (length x hidden) and its gate.
+        layers = min(facts.num_layers, self.adapter_layers)
+        return VramTerms(self.vram_family, ((self.adapter_len * facts.hidden_size, layers), (1, layers)))
 

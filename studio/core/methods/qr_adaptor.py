@@ -14,13 +14,16 @@ per model, so the per-layer choice is quantized-or-bf16, not 2/4/8 bits per laye
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from studio.core.methods.base import MethodInfo
-from studio.core.methods.lora import QLoraMethod
+from studio.core.methods.base import MethodInfo, VramTerms
+from studio.core.methods.lora import QLoraMethod, lora_params
 from studio.core.methods.patterns import normalise, parse_layer_map, parse_layer_set
+from studio.core.methods.targets import select_targets
+from studio.core.models import ModelFacts
 
 
 class QrAdaptorMethod(QLoraMethod):
@@ -77,9 +80,25 @@ class QrAdaptorMethod(QLoraMethod):
     def bf16_set(self) -> list[int]:
         return parse_layer_set(self.bf16_layers)
 
-    def problems(self, facts: Any) -> list[str]:
+    def bf16_layer_total(self, num_layers: int) -> int:
+        """How many of the model's decoder layers stay unquantized."""
+        if self.allocation != "table":
+            return min(num_layers, self.bf16_layer_count)
+        return len([i for i in self.bf16_set() if 0 <= i < num_layers])
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        # The sensitivity pass decides ranks at training start but keeps the budget (Rank x layers).
+        table = self.rank_table(facts.num_layers) if self.allocation == "table" else None
+        targets, _ = select_targets(self.target_modules, facts.linear_shapes)
+        return lora_params(facts, targets, self.r, self.rank_map(), dora=False, layer_ranks=table)
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        # Estimated at Rank in every layer (the budget), with the bf16 layers' weights unquantized.
+        return replace(super().vram_terms(facts), bf16_layers=self.bf16_layer_total(facts.num_layers))
+
+    def problems(self, facts: ModelFacts) -> list[str]:
         out = super().problems(facts)
-        layers = getattr(facts, "num_layers", 0) or 0
+        layers = facts.num_layers
         if not layers:
             return out
         if self.allocation == "table":

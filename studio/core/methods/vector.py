@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from studio.core.methods.base import MethodBase, MethodInfo
-from studio.core.methods.lora import TargetModules, check_targets, clean_targets
+from studio.core.methods.base import MethodBase, MethodInfo, VramTerms
+from studio.core.methods.targets import TargetModules, check_targets, clean_targets, missing_note, select_targets
+from studio.core.models import LinearShape, ModelFacts
 
 
-def _target_shapes(targets: TargetModules, facts: Any) -> list[Any]:
-    shapes = list(getattr(facts, "linear_shapes", ()) or ())
-    if targets == "all-linear":
-        return shapes
-    return [s for s in shapes if any(s.name == t or s.name.endswith("." + t) for t in targets)]
+def _target_shapes(targets: TargetModules, facts: ModelFacts) -> tuple[LinearShape, ...]:
+    return select_targets(targets, facts.linear_shapes)[0]
 
 
 class VbLoraMethod(MethodBase):
@@ -45,6 +43,7 @@ class VbLoraMethod(MethodBase):
         family="Tiny adapters",
     )
     recommended_lr = 2e-3
+    vram_family = "lora"  # low-rank matrices beside each target, rebuilt from the bank every forward
 
     _targets = field_validator("target_modules")(classmethod(lambda cls, v: clean_targets(v)))
 
@@ -54,7 +53,7 @@ class VbLoraMethod(MethodBase):
             raise ValueError("topk: cannot mix more vectors than the bank holds")
         return self
 
-    def fitted(self, facts: Any) -> "VbLoraMethod":
+    def fitted(self, facts: ModelFacts) -> "VbLoraMethod":
         shapes = _target_shapes(self.target_modules, facts)
         fits = [v for v in range(self.vector_length, 0, -1)
                 if all(s.in_features % v == 0 and s.out_features % v == 0 for s in shapes)]
@@ -62,7 +61,7 @@ class VbLoraMethod(MethodBase):
             return self
         return self.model_copy(update={"vector_length": fits[0]})
 
-    def problems(self, facts: Any) -> list[str]:
+    def problems(self, facts: ModelFacts) -> list[str]:
         out = check_targets(self.target_modules, facts)
         shapes = _target_shapes(self.target_modules, facts)
         bad = sorted({s.name for s in shapes if s.in_features % self.vector_length or s.out_features % self.vector_length})
@@ -72,6 +71,22 @@ class VbLoraMethod(MethodBase):
             hint = f"{fits[0]} fits this model" if fits else "choose a divisor of the model's layer widths"
             out.append(f"vector_length: {self.vector_length} does not divide the widths of {', '.join(bad)}; {hint}")
         return out
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        per_layer = sum(s.count * self.r * self.num_vectors
+                        * (s.in_features // self.vector_length + s.out_features // self.vector_length)
+                        for s in _target_shapes(self.target_modules, facts))
+        return self.num_vectors * self.vector_length + facts.num_layers * per_layer
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        # Per target the top-k selection logits of A's and B's sub-vectors; then the shared bank.
+        targets, missing = select_targets(self.target_modules, facts.linear_shapes)
+        sub = max(1, self.vector_length)
+        tensors = [(self.r * (m.in_features + m.out_features) // sub * self.num_vectors, m.count * facts.num_layers)
+                   for m in targets]
+        tensors.append((self.num_vectors * self.vector_length, 1))
+        return VramTerms(self.vram_family, tuple(tensors), targets=targets, rank=self.r, dropout=self.dropout,
+                         notes=missing_note(missing, facts))
 
 
 class WaveFtMethod(MethodBase):
@@ -99,9 +114,20 @@ class WaveFtMethod(MethodBase):
         family="Tiny adapters",
     )
     recommended_lr = 1e-3
+    vram_family = "waveft"
 
     _targets = field_validator("target_modules")(classmethod(lambda cls, v: clean_targets(v)))
 
-    def problems(self, facts: Any) -> list[str]:
+    def problems(self, facts: ModelFacts) -> list[str]:
         # Layers with fewer weights than n_frequency get one coefficient per weight (the runtime caps them).
         return check_targets(self.target_modules, facts)
+
+    def trainable_params(self, facts: ModelFacts) -> int:
+        return facts.num_layers * sum(s.count * min(self.n_frequency, s.in_features * s.out_features)
+                                      for s in _target_shapes(self.target_modules, facts))
+
+    def vram_terms(self, facts: ModelFacts) -> VramTerms:
+        # Coefficients per target (uncapped: the estimate is on the safe side for small layers).
+        targets, missing = select_targets(self.target_modules, facts.linear_shapes)
+        return VramTerms(self.vram_family, tuple((self.n_frequency, m.count * facts.num_layers) for m in targets),
+                         targets=targets, notes=missing_note(missing, facts))

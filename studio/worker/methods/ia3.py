@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from studio.core.methods.ia3 import ATTENTION_CANDIDATES, FEEDFORWARD_CANDIDATES
 from studio.worker.methods import register
 from studio.worker.methods.peft_base import PeftRuntime
 
 # When PEFT has no IA3 defaults for an architecture (e.g. Phi-3's fused qkv_proj), scale the
-# key/value (or fused attention) projection and the feed-forward output, as PEFT does for Llama.
-_ATTENTION_CANDIDATES = (("k_proj", "v_proj"), ("qkv_proj",), ("query_key_value",), ("c_attn",), ("Wqkv",))
-_FEEDFORWARD_CANDIDATES = ("down_proj", "fc2", "dense_4h_to_h", "w2", "c_proj")
+# key/value (or fused attention) projection and the feed-forward output, as PEFT does for Llama
+# (the candidates live in core, where the estimator makes the same choice from the model's config).
 
 
 @register("ia3")
@@ -46,8 +46,8 @@ def auto_targets(model: Any) -> tuple[list[str], list[str]]:
     import torch
 
     names = {n.rsplit(".", 1)[-1] for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
-    attention = next((list(group) for group in _ATTENTION_CANDIDATES if set(group) <= names), [])
-    feedforward = [next((n for n in _FEEDFORWARD_CANDIDATES if n in names), "")]
+    attention = next((list(group) for group in ATTENTION_CANDIDATES if set(group) <= names), [])
+    feedforward = [next((n for n in FEEDFORWARD_CANDIDATES if n in names), "")]
     feedforward = [f for f in feedforward if f]
     if not attention and not feedforward:
         raise ValueError("IA3 found no known attention or feed-forward layers in this model; choose target modules "

@@ -44,7 +44,7 @@ class LoraRuntime(PeftRuntime):
         return LoraConfig(
             r=m.r, lora_alpha=m.alpha, lora_dropout=m.dropout, target_modules=m.target_modules,
             use_rslora=m.use_rslora, bias="none", task_type="CAUSAL_LM",
-            init_lora_weights=_INIT[m.init], use_dora=m.name in ("dora", "qdora"),
+            init_lora_weights=_INIT[m.init], use_dora=m.uses_dora,
             rank_pattern=ranks, alpha_pattern=m.alpha_map(), exclude_modules=exclude,
         )
 
