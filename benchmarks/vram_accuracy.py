@@ -434,12 +434,15 @@ def skip_reason(spec: tuple) -> str:
 def estimate_for(run_dir: Path) -> Any:
     from studio.core.models import inspect_model
     from studio.core.runs import Run
-    from studio.core.vram import Overheads, estimate
+    from dataclasses import replace
+
+    from studio.core.vram import Overheads, estimate, machine_here
     from studio.core.vram.calibration import _engine_config, engine_recipe
 
     run = Run(run_dir)
     config = _engine_config(run)  # the worker's recorded decisions (checkpointing, loss, kernels)
-    return estimate(config, inspect_model(config.model.path), overheads=Overheads(), recipe=engine_recipe(run))
+    return estimate(config, inspect_model(config.model.path), machine=replace(machine_here(), overheads=Overheads()),
+                    recipe=engine_recipe(run))
 
 
 def gpu_total() -> Optional[int]:
@@ -452,7 +455,9 @@ def gpu_total() -> Optional[int]:
 def _run(args: argparse.Namespace) -> int:
     import yaml
 
-    from studio.core.vram import Overheads, estimate
+    from dataclasses import replace
+
+    from studio.core.vram import Overheads, estimate, machine_here
     from studio.core.vram.calibration import measured_peaks
 
     t_start = time.time()
@@ -501,7 +506,8 @@ def _run(args: argparse.Namespace) -> int:
             pre_cfg["model"] = {"source": "hub", "path": MODELS[model]}
             from studio.core.config import RunConfig
 
-            pre = estimate(RunConfig.from_dict(pre_cfg), model_facts(model), overheads=Overheads())
+            pre = estimate(RunConfig.from_dict(pre_cfg), model_facts(model),
+                           machine=replace(machine_here(), overheads=Overheads()))
             if pre.device_used > 0.97 * total:
                 reason = f"estimated {pre.device_used / GIB:.1f} GiB > this GPU's {total / GIB:.1f} GiB"
         if reason:

@@ -168,14 +168,14 @@ def estimate_for(result: dict[str, Any]) -> Any:
     from dataclasses import replace
 
     from studio.core.models import facts_from_config
-    from studio.core.vram import STUDIO, Overheads, estimate
+    from studio.core.vram import STUDIO, Machine, Overheads, estimate
 
-    zero = Overheads(cuda_context=0, cublas_workspace=0, frag_fraction=0.0, logits_slack=0.0)
+    zero = Machine(Overheads(cuda_context=0, cublas_workspace=0, frag_fraction=0.0, logits_slack=0.0))
     cfg = result["config"]
     gc = str(result["choices"].get("gradient_checkpointing", "")).split(" ")[0]
     if gc in ("on", "off"):
         cfg = cfg.replace("training.gradient_checkpointing", gc)
-    return estimate(cfg, facts_from_config(result["raw"]), overheads=zero, recipe=replace(STUDIO, fused_kernels=False))
+    return estimate(cfg, facts_from_config(result["raw"]), machine=zero, recipe=replace(STUDIO, fused_kernels=False))
 
 
 def main() -> int:

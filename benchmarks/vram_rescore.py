@@ -3,8 +3,8 @@
 Every row of a ``benchmarks/vram_accuracy.py`` results.json names its configuration (model key,
 method, micro-batch, length, checkpointing, loss, padding, extra method fields) and the engine's
 recorded decisions (``engine_choices``: checkpointing, loss, fused kernels). This rebuilds the
-run's config exactly as the benchmark did, applies those decisions, estimates with default
-overheads, and compares with the measured peaks: the estimator's accuracy after a formula change,
+run's config exactly as the benchmark did, applies those decisions, estimates on the reference
+machine (default overheads; the allocator and kernels the row recorded), and compares with the measured peaks: the estimator's accuracy after a formula change,
 without another GPU session.
 
 Usage:
@@ -38,7 +38,7 @@ def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
 
     from studio.core.config import RunConfig
     from studio.core.engine_choice import choices_from_json
-    from studio.core.vram import Overheads, estimate
+    from studio.core.vram import Machine, estimate
     from studio.core.vram.calibration import config_as_ran, recipe_as_ran
 
     key = next(k for k, v in va.MODELS.items() if row["id"].startswith(k + "-") and v == row["model"])
@@ -52,7 +52,7 @@ def rescore_row(row: dict[str, Any]) -> dict[str, Any]:
         config = config.replace("training.adapter_compute", "fp32")
     recipe = recipe_as_ran(choices)
     expandable = bool(recipe.expandable_segments)
-    est = estimate(config, va.model_facts(key), overheads=Overheads(), recipe=recipe)
+    est = estimate(config, va.model_facts(key), machine=Machine(), recipe=recipe)
     ma, mr = row["measured_allocated"], row["measured_reserved"]
     return {"id": row["id"], "est_allocated": est.peak_allocated, "measured_allocated": ma,
             "error_allocated": (est.peak_allocated - ma) / ma, "est_reserved": est.peak_reserved,

@@ -41,7 +41,8 @@ def _gib(n: float) -> str:
 def run(args: Any) -> int:
     from studio.core.config import ConfigError, RunConfig
     from studio.core.models import ModelError, resolve_facts
-    from studio.core.vram import COMPONENT_TITLES, COMPONENTS, estimate, estimate_recipes, limited_budget, resolve_auto
+    from studio.core.vram import (COMPONENT_TITLES, COMPONENTS, estimate, estimate_recipes, limited_budget,
+                                  machine_here, resolve_auto)
     from studio.core.vram.gpus import resolve_target
     from studio.core.vram.suggest import fit_limits, suggest
 
@@ -59,11 +60,12 @@ def run(args: Any) -> int:
         return 2
     budget = limited_budget(target.budget_bytes if target else None, config)
     bf16 = target.bf16 if target else True
-    est = estimate(config, facts, budget_bytes=budget, bf16_supported=bf16)
-    auto = resolve_auto(config, facts, budget, bf16_supported=bf16)
-    recipes = estimate_recipes(config, facts, budget_bytes=budget)
-    suggestions = suggest(config, facts, budget, bf16_supported=bf16) if budget is not None else []
-    limits = fit_limits(config, facts, budget, bf16_supported=bf16) if budget is not None else None
+    machine = machine_here()  # this machine's calibration, allocator and kernels
+    est = estimate(config, facts, budget_bytes=budget, bf16_supported=bf16, machine=machine)
+    auto = resolve_auto(config, facts, budget, bf16_supported=bf16, machine=machine)
+    recipes = estimate_recipes(config, facts, budget_bytes=budget, machine=machine)
+    suggestions = suggest(config, facts, budget, bf16_supported=bf16, machine=machine) if budget is not None else []
+    limits = fit_limits(config, facts, budget, bf16_supported=bf16, machine=machine) if budget is not None else None
     fits = est.fits(budget)
 
     if args.json:

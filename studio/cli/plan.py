@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
 def run(args: Any) -> int:
     from studio.core.config import ConfigError, RunConfig
     from studio.core.models import ModelError, catalog_names, resolve_facts
+    from studio.core.vram import machine_here
     from studio.core.vram.gpus import gpu_names, resolve_target
     from studio.core.vram.plan import plan_table
 
@@ -53,7 +54,9 @@ def run(args: Any) -> int:
         print("studio plan: no NVIDIA GPU detected here; choose one with --gpu NAME (see --list) or --memory GB",
               file=sys.stderr)
         return 2
-    table = plan_table(facts, target.budget_bytes, base_config=base, seq_lens=seqs, bf16_supported=target.bf16)
+    machine = machine_here()  # this machine's calibration, allocator and kernels
+    table = plan_table(facts, target.budget_bytes, base_config=base, seq_lens=seqs, bf16_supported=target.bf16,
+                       machine=machine)
     if args.csv:
         sys.stdout.write(table.to_csv())
         return 0
@@ -74,7 +77,7 @@ def run(args: Any) -> int:
         from studio.core.vram.plan import gpu_fits
 
         t = base.training
-        fitting = [f.gpu.name for f in gpu_fits(base, facts) if f.fits]
+        fitting = [f.gpu.name for f in gpu_fits(base, facts, machine=machine) if f.fits]
         print(f"The config as written ({base.method.name}, micro-batch {t.batch_size} x {t.max_seq_len}) fits on: "
               + (", ".join(fitting) if fitting else "none of the cards in the catalog"))
     return 0

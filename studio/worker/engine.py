@@ -133,7 +133,7 @@ def _ask_vram_estimator(cfg: RunConfig, model: Any, device: str, log: Callable[[
         return None
     try:
         from studio.core.models import resolve_facts
-        from studio.core.vram import budget_for, resolve_auto
+        from studio.core.vram import budget_for, machine_here, resolve_auto
     except ImportError:
         return None
     try:
@@ -143,7 +143,7 @@ def _ask_vram_estimator(cfg: RunConfig, model: Any, device: str, log: Callable[[
         # What others hold = used minus what this process already holds (the loaded model).
         used_by_others = max(0, total - free - torch.cuda.memory_reserved())
         facts = resolve_facts(cfg.model.source, cfg.model.path)
-        decision = resolve_auto(cfg, facts, budget_for(total, used_by_others),
+        decision = resolve_auto(cfg, facts, budget_for(total, used_by_others), machine=machine_here(),
                                 bf16_supported=torch.cuda.is_bf16_supported())
     except Exception as e:  # an estimator problem must not stop training; fall back to measuring
         log(f"VRAM estimator could not decide gradient checkpointing ({type(e).__name__}: {e}); measuring instead")

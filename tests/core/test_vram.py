@@ -11,7 +11,7 @@ from studio.core.models import catalog_facts, facts_from_config
 from dataclasses import replace
 
 from studio.core.vram import (
-    COMPONENTS, GIB, STUDIO, Overheads, budget_for, estimate, estimate_recipes, hf_peft_recipe, resolve_auto,
+    COMPONENTS, GIB, STUDIO, Machine, Overheads, budget_for, estimate, estimate_recipes, hf_peft_recipe, resolve_auto,
 )
 from studio.core.vram.plan import _config_view
 from studio.core.vram.setup import resolve_setup
@@ -43,7 +43,7 @@ def cfg(**training) -> RunConfig:
 def test_hand_computed_tiny_lora():
     c = cfg(method={"name": "lora", "r": 4}, batch_size=2, max_seq_len=16, gradient_checkpointing="off",
             loss_impl="standard")
-    e = estimate(c, TINY, overheads=ZERO, recipe=PLAIN_KERNELS)
+    e = estimate(c, TINY, machine=Machine(ZERO), recipe=PLAIN_KERNELS)
     # params: 2 x 64 x 100 (untied) + 2 layers x (64*(64+32+32+64) + 3*64*128 + 2*64) + final norm 64
     assert e.total_params == 86848
     assert e.breakdown["weights"] == 86848 * 2  # bf16
@@ -65,7 +65,7 @@ def test_hand_computed_tiny_lora():
     # the standard loss's bf16 logits block stays reserved under expandable segments (grid v3)
     assert e.device_used == e.peak_reserved == e.peak_allocated + (2 * 32 * 100 if e.setup.expandable else 0)
     # transformers' loss keeps the bf16 logits in its output as well
-    hf = estimate(c, TINY, overheads=ZERO, recipe=hf_peft_recipe(kbit_prep=False))
+    hf = estimate(c, TINY, machine=Machine(ZERO), recipe=hf_peft_recipe(kbit_prep=False))
     assert hf.breakdown["logits"] == 14 * 32 * 100
     # ... and passes the padding mask, so SDPA repeats k and v to all 4 heads: +2*2*(64-32) per token-layer
     assert hf.saved_activations - e.saved_activations == 2 * 2 * 2 * (64 - 32) * 32
@@ -74,7 +74,7 @@ def test_hand_computed_tiny_lora():
 def test_checkpointing_keeps_only_layer_inputs():
     c = cfg(method={"name": "lora", "r": 4}, batch_size=2, max_seq_len=16, gradient_checkpointing="on",
             loss_impl="standard")
-    e = estimate(c, TINY, overheads=ZERO, recipe=PLAIN_KERNELS)
+    e = estimate(c, TINY, machine=Machine(ZERO), recipe=PLAIN_KERNELS)
     persistent = 86848 * 2 + 8192 * 12
     checkpoints = 2 * 2 * 64 * 32 + 4 * 64 * 32  # bf16 layer inputs + the final norm's fp32 copy
     # The first forward keeps only layer inputs, so a layer's own LoRA working set outgrows this
@@ -114,18 +114,10 @@ MEASURED = [  # model, method, batch, length, checkpointing, kbit prep, allocate
 
 @pytest.mark.parametrize("model, method, b, s, gc, kbit, measured, reserved", MEASURED)
 def test_plain_recipe_matches_published_h100_measurements(model, method, b, s, gc, kbit, measured, reserved):
-    name = method if method != "dora" else "lora"
-    c = cfg(method={"name": name, "r": 16}, batch_size=b, max_seq_len=s, gradient_checkpointing=gc)
+    c = cfg(method={"name": method, "r": 16}, batch_size=b, max_seq_len=s, gradient_checkpointing=gc)
     facts = catalog_facts(model)
     recipe = replace(hf_peft_recipe(kbit_prep=bool(kbit)), mask_when_padded=False)
-    if method == "dora":
-        from studio.core.vram import estimate_setup
-        from studio.core.vram.calibration import current_overheads
-
-        setup = replace(resolve_setup(c, facts, recipe=recipe), dora=True, method="dora")
-        e = estimate_setup(setup, facts, current_overheads())
-    else:
-        e = estimate(c, facts, recipe=recipe)
+    e = estimate(c, facts, recipe=recipe)
     assert e.peak_allocated / GIB == pytest.approx(measured, rel=0.02)
     assert e.peak_reserved / GIB == pytest.approx(reserved, rel=0.08)  # the allocator is less predictable
 
@@ -134,7 +126,7 @@ def test_plain_recipe_matches_published_h100_measurements(model, method, b, s, g
 def test_breakdown_sums_to_device_total_for_every_method(compute):
     facts = catalog_facts("Qwen2.5-1.5B")
     for name in ("lora", "qlora", "dora", "qdora", "adalora", "ia3", "prompt_tuning", "p_tuning", "prefix_tuning",
-                 "llama_adapter", "vb_lora", "waveft", "galore", "lisa", "full", "freeze"):
+                 "llama_adapter", "vblora", "waveft", "galore", "lisa", "full", "freeze"):
         for gc in (True, False):
             for b, s in ((1, 256), (4, 2048)):
                 view = _config_view(cfg(batch_size=b, adapter_compute=compute), name, {}, s)

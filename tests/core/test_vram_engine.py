@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from studio.core.config import RunConfig
 from studio.core.models import catalog_facts, facts_from_config
-from studio.core.vram import GIB, STUDIO, Overheads, estimate, hf_peft_recipe, resolve_auto
+from studio.core.vram import GIB, STUDIO, Machine, Overheads, estimate, hf_peft_recipe, resolve_auto
 from studio.core.vram.estimator import GALORE_GPU_STEP_EXTRA, GC_SPIKE_SLACK, _galore_states
 from studio.core.vram.setup import resolve_setup
 
@@ -60,8 +60,8 @@ def test_fastest_keeps_checkpointing_only_when_needed():
 # ---- adapter compute ------------------------------------------------------------------------------
 
 def test_autocast_adapters_save_their_input_once_per_distinct_input():
-    fp32 = estimate(cfg(adapter_compute="fp32", gradient_checkpointing="off"), TINY, overheads=ZERO, recipe=PLAIN)
-    auto = estimate(cfg(adapter_compute="auto", gradient_checkpointing="off"), TINY, overheads=ZERO, recipe=PLAIN)
+    fp32 = estimate(cfg(adapter_compute="fp32", gradient_checkpointing="off"), TINY, machine=Machine(ZERO), recipe=PLAIN)
+    auto = estimate(cfg(adapter_compute="auto", gradient_checkpointing="off"), TINY, machine=Machine(ZERO), recipe=PLAIN)
     assert fp32.setup.autocast is False and auto.setup.autocast is True
     # fp32: every adapter keeps a fp32 copy of its input and its r-dim output: 4 * sum(in + r)
     per_layer_fp32 = 4 * (6 * 68 + 132)
@@ -76,9 +76,9 @@ def test_autocast_adapters_save_their_input_once_per_distinct_input():
 
 
 def test_dropout_gives_each_autocast_adapter_its_own_masked_input():
-    shared = estimate(cfg(adapter_compute="auto"), TINY, overheads=ZERO, recipe=PLAIN)
+    shared = estimate(cfg(adapter_compute="auto"), TINY, machine=Machine(ZERO), recipe=PLAIN)
     dropped = estimate(cfg({"name": "lora", "r": 4, "dropout": 0.1}, adapter_compute="auto"), TINY,
-                       overheads=ZERO, recipe=PLAIN)
+                       machine=Machine(ZERO), recipe=PLAIN)
     # 7 private bf16 inputs + 1-byte masks instead of 4 shared inputs
     extra = 3 * (64 * 6 + 128) - 2 * (64 + 64 + 64 + 128)
     assert dropped.saved_activations - shared.saved_activations == 2 * extra * T
@@ -97,8 +97,8 @@ def test_adapter_compute_applies_only_where_the_engine_autocasts():
 
 def test_ia3_keeps_its_explicit_fp32_cast_under_autocast():
     ia3 = {"name": "ia3", "target_modules": ["k_proj", "v_proj", "down_proj"]}
-    fp32 = estimate(cfg(ia3, adapter_compute="fp32"), TINY, overheads=ZERO, recipe=PLAIN)
-    auto = estimate(cfg(ia3, adapter_compute="auto"), TINY, overheads=ZERO, recipe=PLAIN)
+    fp32 = estimate(cfg(ia3, adapter_compute="fp32"), TINY, machine=Machine(ZERO), recipe=PLAIN)
+    auto = estimate(cfg(ia3, adapter_compute="auto"), TINY, machine=Machine(ZERO), recipe=PLAIN)
     assert fp32.saved_activations == auto.saved_activations
 
 
@@ -113,17 +113,15 @@ def test_length_grouping_does_not_change_the_estimate():
             assert e.peak_allocated == base.peak_allocated and e.peak_reserved == base.peak_reserved
 
 
-def test_a_compiled_run_keeps_what_liger_would_and_a_bigger_backward(monkeypatch):
+def test_a_compiled_run_keeps_what_liger_would_and_a_bigger_backward():
     """The worker skips Liger when it compiles the layers: inductor recomputes RMSNorm's output and
     silu as Liger's kernels do, and a compiled layer's backward (one graph) holds an MLP's gate and
     up outputs more (H100 grid v3)."""
-    import studio.core.vram.setup as setup
-
-    monkeypatch.setattr(setup, "liger_installed", lambda: True)
+    liger = Machine(ZERO, fused_kernels=True)  # a machine with liger-kernel installed
     facts = catalog_facts("Qwen2.5-0.5B")
 
     def s(**training):
-        return resolve_setup(cfg(**training), facts)
+        return resolve_setup(cfg(**training), facts, machine=liger)
 
     assert s(compile="off").fused_kernels is True and s(compile="off").compiled is False
     assert s(compile="on").fused_kernels is False and s(compile="on").compiled is True
@@ -135,11 +133,11 @@ def test_a_compiled_run_keeps_what_liger_would_and_a_bigger_backward(monkeypatch
     T = 4 * 1024
     for gc in ("off", "on"):
         kw = dict(gradient_checkpointing=gc, batch_size=4, max_seq_len=1024)
-        compiled = estimate(cfg(compile="on", **kw), facts, overheads=ZERO)
-        liger = estimate(cfg(compile="off", **kw), facts, overheads=ZERO)
+        compiled = estimate(cfg(compile="on", **kw), facts, machine=liger)
+        fused = estimate(cfg(compile="off", **kw), facts, machine=liger)
         extra = 2 * 2 * facts.intermediate_size * T
-        assert compiled.phases["backward_end"] - liger.phases["backward_end"] == extra
-        assert compiled.phases["loss"] == liger.phases["loss"]  # the forward keeps the same
+        assert compiled.phases["backward_end"] - fused.phases["backward_end"] == extra
+        assert compiled.phases["loss"] == fused.phases["loss"]  # the forward keeps the same
 
 
 def test_galore_step_holds_the_embeddings_fp32_update_and_the_last_matrix_update():
@@ -153,7 +151,7 @@ def test_galore_step_holds_the_embeddings_fp32_update_and_the_last_matrix_update
     gpu_extra = GALORE_GPU_STEP_EXTRA * facts.layer_linear_params * facts.num_layers  # measured on the H100
     assert transient == int(12 * facts.embedding_params + 4 * last.in_features * last.out_features + gpu_extra)
     e = estimate(cfg({"name": "galore"}, gradient_checkpointing="on", batch_size=4, max_seq_len=512), facts,
-                 overheads=ZERO)
+                 machine=Machine(ZERO))
     assert e.peak_phase == "step"
     assert e.breakdown["transients"] == transient
 
@@ -161,14 +159,14 @@ def test_galore_step_holds_the_embeddings_fp32_update_and_the_last_matrix_update
 def test_chunked_loss_backward_holds_two_fp32_head_gradients_when_the_head_trains():
     facts = catalog_facts("gemma-3-1b-pt") if _has("gemma-3-1b-pt") else catalog_facts("Qwen2.5-0.5B")
     c = cfg({"name": "full"}, gradient_checkpointing="on", loss_impl="chunked", batch_size=2, max_seq_len=512)
-    e = estimate(c, facts, overheads=ZERO)
+    e = estimate(c, facts, machine=Machine(ZERO))
     vh = facts.vocab_size * facts.hidden_size
     # the loss node's instant: saved fp32 head gradient and its scaled copy (8 B) + the bf16 .grad (2 B)
     persistent = e.breakdown["weights"] + e.breakdown["trainable"] + e.breakdown["optimizer"]
     assert e.phases["backward_start"] >= persistent + 10 * vh
     assert e.peak_phase == "backward_start"  # on a 262k (or 152k) vocabulary this instant is the peak
     lora = estimate(cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=2, max_seq_len=512),
-                    facts, overheads=ZERO)
+                    facts, machine=Machine(ZERO))
     assert lora.breakdown["logits"] == 0 or lora.peak_phase == "loss"  # a frozen head has no such term
 
 
@@ -185,11 +183,11 @@ def test_ia3_auto_targets_follow_the_worker():
                               "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
                               "intermediate_size": 128, "vocab_size": 100})
     s = resolve_setup(cfg({"name": "ia3"}), phi3)
-    assert [m.name for m in s.targets] == ["qkv_proj", "down_proj"] and s.ia3_ff == ("down_proj",)
+    assert [m.name for m in s.terms.targets] == ["qkv_proj", "down_proj"] and s.terms.ia3_ff == ("down_proj",)
     qwen = resolve_setup(cfg({"name": "ia3"}), catalog_facts("Qwen2.5-0.5B"))
-    assert [m.name for m in qwen.targets] == ["q_proj", "v_proj", "down_proj"]  # PEFT's Qwen2 default
+    assert [m.name for m in qwen.terms.targets] == ["q_proj", "v_proj", "down_proj"]  # PEFT's Qwen2 default
     llama = resolve_setup(cfg({"name": "ia3"}), TINY)
-    assert [m.name for m in llama.targets] == ["k_proj", "v_proj", "down_proj"]
+    assert [m.name for m in llama.terms.targets] == ["k_proj", "v_proj", "down_proj"]
 
 
 def test_lora_working_set_under_checkpointing_grows_with_fused_projections():
@@ -200,11 +198,11 @@ def test_lora_working_set_under_checkpointing_grows_with_fused_projections():
                                   "intermediate_size": 128, "vocab_size": 100, "tie_word_embeddings": False})
     c = cfg(gradient_checkpointing="on", adapter_compute="fp32")
     llama, phi3 = fused("llama", "LlamaForCausalLM"), fused("phi3", "Phi3ForCausalLM")
-    e_l = estimate(c, llama, overheads=ZERO, recipe=PLAIN)
-    e_p = estimate(c, phi3, overheads=ZERO, recipe=PLAIN)
+    e_l = estimate(c, llama, machine=Machine(ZERO), recipe=PLAIN)
+    e_p = estimate(c, phi3, machine=Machine(ZERO), recipe=PLAIN)
     assert e_p.breakdown["transients"] > e_l.breakdown["transients"]
     # autocast keeps the branch in bf16: a smaller working set
-    auto = estimate(cfg(gradient_checkpointing="on", adapter_compute="auto"), phi3, overheads=ZERO, recipe=PLAIN)
+    auto = estimate(cfg(gradient_checkpointing="on", adapter_compute="auto"), phi3, machine=Machine(ZERO), recipe=PLAIN)
     assert auto.phases["backward_start"] < e_p.phases["backward_start"]
 
 
@@ -213,8 +211,8 @@ def test_checkpointing_keeps_part_of_the_loss_spike_reserved_with_fixed_segments
     ov = Overheads(frag_fraction=0.0)
     fixed = replace(STUDIO, expandable_segments=False)  # PyTorch's default caching allocator
     c = cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=8, max_seq_len=1024)
-    on = estimate(c, facts, overheads=ov, recipe=fixed)
-    off = estimate(c.replace("training.gradient_checkpointing", "off"), facts, overheads=ov, recipe=fixed)
+    on = estimate(c, facts, machine=Machine(ov), recipe=fixed)
+    off = estimate(c.replace("training.gradient_checkpointing", "off"), facts, machine=Machine(ov), recipe=fixed)
     chunk = 4 * facts.vocab_size * ((1 << 28) // (4 * facts.vocab_size))  # the loss's slice: 441 rows
     loss_spike = int(1.5 * chunk) + 3 * 2 * facts.hidden_size * 8 * 1024  # 8192 tokens: many slices
     assert on.peak_reserved - on.peak_allocated == int(GC_SPIKE_SLACK * loss_spike)
@@ -233,7 +231,7 @@ def test_expandable_segments_keep_reserved_near_allocated_but_the_losss_biggest_
                                     ("on", "standard", None, 2 * T * facts.vocab_size),
                                     ("on", "chunked", {"name": "full"}, 4 * facts.vocab_size * facts.hidden_size)):
         e = estimate(cfg(method, gradient_checkpointing=gc, loss_impl=loss, batch_size=8, max_seq_len=1024), facts,
-                     overheads=ov, recipe=grow)
+                     machine=Machine(ov), recipe=grow)
         assert e.setup.expandable
         assert e.peak_reserved == e.peak_allocated + max(int(0.04 * e.peak_allocated), slack), (gc, loss, method)
     assert resolve_setup(cfg(), facts, recipe=hf_peft_recipe(kbit_prep=False)).expandable is False
@@ -242,7 +240,7 @@ def test_expandable_segments_keep_reserved_near_allocated_but_the_losss_biggest_
 def test_expandable_segments_default_follows_the_worker(monkeypatch):
     import sys
 
-    from studio.core.vram.setup import worker_uses_expandable_segments
+    from studio.core.vram.machine import worker_uses_expandable_segments
 
     monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
     assert worker_uses_expandable_segments() == sys.platform.startswith("linux")
@@ -278,7 +276,7 @@ def test_chunked_loss_holds_one_and_a_half_slices_however_many_it_computes():
 
     def loss_part(tokens: int) -> int:
         e = estimate(cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=1, max_seq_len=tokens),
-                     facts, overheads=ZERO)
+                     facts, machine=Machine(ZERO))
         assert e.peak_phase == "loss"
         return e.breakdown["logits"] - 3 * 2 * facts.hidden_size * tokens
 

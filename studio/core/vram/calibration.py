@@ -5,8 +5,8 @@ The worker records ``torch.cuda.max_memory_allocated/reserved`` in every ``step`
 for a run's config next to the largest peak it measured (from step 2 on: optimizer states only
 exist after the first step). ``calibrate()`` fits two corrections over all measured runs: a
 scale on the part of the model that depends on shapes and kernels (activations, logits) and the
-allocator's fragmentation share; it stores them as JSON in the studio home, and every estimate
-applies them (``current_overheads``).
+allocator's fragmentation share; it stores them as JSON in the studio home, and every estimate made
+for this machine applies them (``current_overheads``, read by ``machine.machine_here``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,17 @@ import os
 import statistics
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+from studio.core.config import RunConfig
+from studio.core.engine_choice import Choice
 from studio.core.paths import studio_home
-from studio.core.vram.estimator import Estimate, Overheads
+from studio.core.vram.estimator import Estimate
+from studio.core.vram.machine import Machine, Overheads, machine_here
+from studio.core.vram.setup import STUDIO, Recipe
+
+if TYPE_CHECKING:
+    from studio.core.runs import Run
 
 CALIBRATION_FILE = "vram_calibration.json"
 _cache: dict[str, Any] = {"key": None, "value": Overheads()}
@@ -67,27 +74,23 @@ def measured_peaks(events: list[dict[str, Any]]) -> Optional[Measured]:
     return Measured(alloc, reserved, n) if n else None
 
 
-def engine_recipe(run: Any) -> Any:
+def engine_recipe(run: "Run") -> Recipe:
     """The studio recipe as this run's worker actually ran it (fused kernels, the CUDA allocator)."""
     return recipe_as_ran(_plan_choices(run))
 
 
-def recipe_as_ran(choices: dict[str, Any]) -> Any:
+def recipe_as_ran(choices: dict[str, Choice]) -> Recipe:
     """The studio recipe with the fused kernels and allocator a run's recorded choices name."""
-    from dataclasses import replace as _replace
-
-    from studio.core.vram.setup import STUDIO
-
     kernels = choices.get("kernels")
     fused = kernels.on if kernels is not None else None
     # Expandable segments since the engine sets the allocator; runs from before used PyTorch's
     # default caching allocator.
     allocator = choices.get("allocator")
     expandable = allocator.value.startswith("expandable") if allocator is not None else (False if choices else None)
-    return _replace(STUDIO, fused_kernels=fused, expandable_segments=expandable)
+    return replace(STUDIO, fused_kernels=fused, expandable_segments=expandable)
 
 
-def _plan_choices(run: Any) -> dict[str, Any]:
+def _plan_choices(run: "Run") -> dict[str, Choice]:
     """The engine's recorded choices (studio.core.engine_choice), typed; older runs' prose is read too."""
     from studio.core.engine_choice import choices_from_json
 
@@ -98,12 +101,12 @@ def _plan_choices(run: Any) -> dict[str, Any]:
     return choices_from_json(raw)
 
 
-def _engine_config(run: Any) -> Any:
+def _engine_config(run: "Run") -> RunConfig:
     """The run's config with the engine's recorded 'auto' decisions made explicit."""
     return config_as_ran(run.config(), _plan_choices(run))
 
 
-def config_as_ran(config: Any, choices: dict[str, Any]) -> Any:
+def config_as_ran(config: RunConfig, choices: dict[str, Choice]) -> RunConfig:
     """``config`` with the 'auto' decisions a run recorded (checkpointing, loss, adapter compute) made explicit."""
     gc = choices.get("gradient_checkpointing")
     if gc is not None and gc.value.split()[0] in ("on", "off"):
@@ -121,9 +124,10 @@ def config_as_ran(config: Any, choices: dict[str, Any]) -> Any:
     return config
 
 
-def estimate_vs_measured(run: Any, overheads: Optional[Overheads] = None) -> tuple[Optional[Estimate], Optional[Measured]]:
-    """(estimate, measured) for a run; either is None when it cannot be known (no GPU peaks
-    recorded, model no longer resolvable)."""
+def estimate_vs_measured(run: "Run", machine: Optional[Machine] = None) -> tuple[Optional[Estimate], Optional[Measured]]:
+    """(estimate, measured) for a run on ``machine`` (this one when None: its calibration, and the
+    allocator and kernels where the run recorded none); either is None when it cannot be known (no
+    GPU peaks recorded, model no longer resolvable)."""
     from studio.core.models import ModelError, resolve_facts
     from studio.core.vram import estimate
 
@@ -133,21 +137,23 @@ def estimate_vs_measured(run: Any, overheads: Optional[Overheads] = None) -> tup
         facts = resolve_facts(config.model.source, config.model.path)
     except (ModelError, OSError, ValueError):
         return None, measured
-    return estimate(config, facts, overheads=overheads, recipe=engine_recipe(run)), measured
+    machine = machine_here() if machine is None else machine
+    return estimate(config, facts, machine=machine, recipe=engine_recipe(run)), measured
 
 
-def calibrate(runs: Optional[list[Any]] = None, *, save: bool = True) -> tuple[Overheads, list[dict[str, Any]]]:
+def calibrate(runs: Optional[list["Run"]] = None, *, save: bool = True) -> tuple[Overheads, list[dict[str, Any]]]:
     """Fit the overhead terms to every finished run with measured peaks; returns the new
     overheads and one row per run used (estimate before calibration, measured)."""
     from studio.core.runs import RunStore
 
     runs = RunStore().list() if runs is None else runs
     base = Overheads()
+    machine = replace(machine_here(), overheads=base)
     rows: list[dict[str, Any]] = []
     scales: list[float] = []
     frags: list[float] = []
     for run in runs:
-        est, meas = estimate_vs_measured(run, overheads=base)
+        est, meas = estimate_vs_measured(run, machine)
         if est is None or meas is None or meas.peak_allocated <= 0:
             continue
         b = est.breakdown

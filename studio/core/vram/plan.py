@@ -1,10 +1,10 @@
 """The Planner's table: for one model and one GPU, the largest micro-batch per method and length;
 and, the other way round, which GPUs a run fits on as configured.
 
-Methods the method registry does not offer yet are planned from their name and PEFT's defaults,
-so the table shows the whole landscape (full fine-tuning, GaLore, IA3 ...) for comparison.
-Training settings other than batch and length come from a base RunConfig (the current one in
-the GUI), with 'auto' checkpointing and loss resolved as the engine resolves them.
+Each row is a registered method with a few settings, so the table shows the whole landscape
+(QLoRA to full fine-tuning) for comparison. Training settings other than batch and length come
+from a base RunConfig (the current one in the GUI), with 'auto' checkpointing and loss resolved
+as the engine resolves them.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field, replace
-from types import SimpleNamespace
 from typing import Any, Optional
 
+from studio.core.config import RunConfig
 from studio.core.models import ModelFacts
-from studio.core.vram.estimator import Overheads
 from studio.core.vram.gpus import GPU_CATALOG, GpuSpec
+from studio.core.vram.machine import REFERENCE_MACHINE, Machine
 from studio.core.vram.setup import STUDIO, Recipe, resolve_setup
 from studio.core.vram.suggest import MAX_BATCH, _largest, _setup_fits
 
@@ -64,27 +64,20 @@ class PlanTable:
                 "notes": self.notes}
 
 
-def _config_view(base: Any, method: str, fields: dict[str, Any], seq: int) -> Any:
-    """A config-shaped object for any method name (registered or not)."""
-    try:
-        from studio.core.methods import method_class
+def _config_view(base: RunConfig, method: str, fields: dict[str, Any], seq: int) -> RunConfig:
+    """``base`` with this method and length, at micro-batch 1 (not validated again: a view)."""
+    from studio.core.methods import method_class
 
-        m: Any = method_class(method)(**fields)
-    except (KeyError, ValueError, TypeError):  # not registered (yet): PEFT's defaults by name
-        m = SimpleNamespace(name=method, target_modules="all-linear", dropout=0.0, **fields)
     training = base.training.model_copy(update={"max_seq_len": seq, "batch_size": 1})
-    return SimpleNamespace(model=base.model, data=base.data, method=m, training=training)
+    return base.model_copy(update={"method": method_class(method)(**fields), "training": training})
 
 
-def plan_table(facts: ModelFacts, budget_bytes: int, *, base_config: Any = None,
+def plan_table(facts: ModelFacts, budget_bytes: int, *, base_config: Optional[RunConfig] = None,
                methods: Optional[tuple[tuple[str, str, dict[str, Any]], ...]] = None,
                seq_lens: Optional[tuple[int, ...]] = None, recipe: Recipe = STUDIO,
-               overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> PlanTable:
-    from studio.core.config import RunConfig
-    from studio.core.vram import _overheads
-
+               machine: Machine = REFERENCE_MACHINE, bf16_supported: bool = True) -> PlanTable:
     base = base_config or RunConfig()
-    ov = _overheads(overheads)
+    ov = machine.overheads
     seqs = list(seq_lens or PLAN_SEQ_LENS)
     gc_mode = base.training.gradient_checkpointing
     rows = []
@@ -95,8 +88,8 @@ def plan_table(facts: ModelFacts, budget_bytes: int, *, base_config: Any = None,
                 cells.append(NOT_APPLICABLE)
                 continue
             view = _config_view(base, name, fields, seq)
-            setups = {g: resolve_setup(view, facts, recipe=recipe, gc=g, bf16_supported=bf16_supported)
-                      for g in (False, True)}
+            setups = {g: resolve_setup(view, facts, recipe=recipe, gc=g, bf16_supported=bf16_supported,
+                                       machine=machine) for g in (False, True)}
 
             def fits(b: int, setups=setups) -> bool:
                 return _setup_fits(lambda g: replace(setups[g], batch=b), facts, ov, budget_bytes, gc_mode)
@@ -115,16 +108,15 @@ class GpuFit:
     fits: bool
 
 
-def gpu_fits(config: Any, facts: ModelFacts, *, recipe: Recipe = STUDIO,
-             overheads: Optional[Overheads] = None) -> list[GpuFit]:
+def gpu_fits(config: RunConfig, facts: ModelFacts, *, recipe: Recipe = STUDIO,
+             machine: Machine = REFERENCE_MACHINE) -> list[GpuFit]:
     """Every catalog card, smallest memory first, with whether the run as configured fits on it."""
-    from studio.core.vram import _overheads, estimate
+    from studio.core.vram import estimate
     from studio.core.vram.estimator import budget_for
 
-    ov = _overheads(overheads)
     out = []
     for gpu in sorted(GPU_CATALOG, key=lambda g: (g.memory_bytes, g.name)):
         budget = budget_for(gpu.memory_bytes)
-        e = estimate(config, facts, budget_bytes=budget, recipe=recipe, overheads=ov, bf16_supported=gpu.bf16)
+        e = estimate(config, facts, budget_bytes=budget, recipe=recipe, machine=machine, bf16_supported=gpu.bf16)
         out.append(GpuFit(gpu, e.device_used, e.fits(budget)))
     return out

@@ -11,8 +11,10 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
+from studio.core.config import RunConfig
 from studio.core.models import ModelFacts
-from studio.core.vram.estimator import GIB, Estimate, Overheads, estimate_setup
+from studio.core.vram.estimator import GIB, Estimate, estimate_setup
+from studio.core.vram.machine import REFERENCE_MACHINE, Machine, Overheads
 from studio.core.vram.setup import STUDIO, Recipe, Setup, resolve_setup
 
 MAX_BATCH = 4096
@@ -67,13 +69,12 @@ def _largest(fits: Callable[[int], bool], lo: int, hi: int) -> int:
     return good
 
 
-def fit_limits(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe = STUDIO,
-               overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> FitLimits:
-    from studio.core.vram import _overheads
-
-    ov = _overheads(overheads)
+def fit_limits(config: RunConfig, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe = STUDIO,
+               machine: Machine = REFERENCE_MACHINE, bf16_supported: bool = True) -> FitLimits:
+    ov = machine.overheads
     gc_mode = config.training.gradient_checkpointing
-    base = {g: resolve_setup(config, facts, recipe=recipe, gc=g, bf16_supported=bf16_supported) for g in (False, True)}
+    base = {g: resolve_setup(config, facts, recipe=recipe, gc=g, bf16_supported=bf16_supported, machine=machine)
+            for g in (False, True)}
     extra = base[False].seq - int(config.training.max_seq_len)  # virtual tokens
 
     def batch_fits(b: int) -> bool:
@@ -112,15 +113,13 @@ _ADAPTER_COMPUTE = (0, "Compute adapters in bf16 (fp32 master weights)",
                     "faster: no fp32 copies of activations, products on tensor cores", "faster")
 
 
-def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe = STUDIO,
-            overheads: Optional[Overheads] = None, bf16_supported: bool = True) -> list[Suggestion]:
+def suggest(config: RunConfig, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe = STUDIO,
+            machine: Machine = REFERENCE_MACHINE, bf16_supported: bool = True) -> list[Suggestion]:
     """Changes that make the run smaller, ranked by speed cost; empty when it already fits."""
-    from studio.core.vram import _overheads, estimate
+    from studio.core.vram import estimate
 
-    ov = _overheads(overheads)
-
-    def est(cfg: Any) -> Estimate:
-        return estimate(cfg, facts, budget_bytes=budget_bytes, recipe=recipe, overheads=ov,
+    def est(cfg: RunConfig) -> Estimate:
+        return estimate(cfg, facts, budget_bytes=budget_bytes, recipe=recipe, machine=machine,
                         bf16_supported=bf16_supported)
 
     current = est(config)
@@ -129,7 +128,7 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
     t = config.training
     s = current.setup
     proposals: list[tuple[int, dict[str, Any]]] = []
-    if (getattr(t, "adapter_compute", "auto") == "fp32" and not s.autocast and recipe.follows_adapter_compute
+    if (t.adapter_compute == "fp32" and not s.autocast and recipe.follows_adapter_compute
             and s.precision in ("bf16", "fp16") and s.family in ("lora", "waveft")):
         proposals.append((0, {"training.adapter_compute": "auto"}))
     if s.loss == "standard" and t.loss_impl == "standard":
@@ -138,18 +137,15 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
         proposals.append((1, {"training.optimizer": "adamw_8bit"}))
     if not s.gc:
         proposals.append((2, {"training.gradient_checkpointing": "on"}))
-    elif not s.offload and recipe.offloads and str(getattr(t, "device", "auto")) != "cpu":
+    elif not s.offload and recipe.offloads and t.device != "cpu":
         proposals.append((2, {"training.offload_checkpoints": "on"}))
-    limits = fit_limits(config, facts, budget_bytes, recipe=recipe, overheads=ov, bf16_supported=bf16_supported)
+    limits = fit_limits(config, facts, budget_bytes, recipe=recipe, machine=machine, bf16_supported=bf16_supported)
     if t.batch_size > 1:
         b = max(1, min(limits.max_batch, t.batch_size - 1))
         accum = math.ceil(t.grad_accum * t.batch_size / b)
         proposals.append((3, {"training.batch_size": b, "training.grad_accum": min(4096, accum)}))
-    method = str(getattr(config.method, "name", ""))
-    if method in ("lora", "dora") and not s.quant_bits:
-        target = "qlora" if method == "lora" else "qdora"
-        if _method_known(target):
-            proposals.append((4, {"method.name": target}))
+    if config.method.quantized_variant:
+        proposals.append((4, {"method.name": config.method.quantized_variant}))
     if 8 <= limits.max_seq_len < t.max_seq_len:
         proposals.append((5, {"training.max_seq_len": limits.max_seq_len}))
 
@@ -168,7 +164,7 @@ def suggest(config: Any, facts: ModelFacts, budget_bytes: int, *, recipe: Recipe
                               e.fits(budget_bytes), short))
     if not any(x.fits and x.cost_rank < 5 for x in out):
         combined = _combine(config, facts, est, budget_bytes, current.device_used,
-                            lambda c: fit_limits(c, facts, budget_bytes, recipe=recipe, overheads=ov,
+                            lambda c: fit_limits(c, facts, budget_bytes, recipe=recipe, machine=machine,
                                                  bf16_supported=bf16_supported))
         if combined is not None:
             # before truncation: keeping every token is worth the combined speed cost
@@ -185,8 +181,8 @@ def _title(title: str, changes: dict[str, Any]) -> str:
     return title
 
 
-def _combine(config: Any, facts: ModelFacts, est: Callable[[Any], Estimate], budget: int, before: int,
-             limits: Callable[[Any], FitLimits]) -> Optional[Suggestion]:
+def _combine(config: RunConfig, facts: ModelFacts, est: Callable[[RunConfig], Estimate], budget: int, before: int,
+             limits: Callable[[RunConfig], FitLimits]) -> Optional[Suggestion]:
     """Keep the length: apply the free and cheap savers, then the largest micro-batch that fits
     (accumulating more to keep the effective batch), then QLoRA if still needed."""
     t = config.training
@@ -197,13 +193,12 @@ def _combine(config: Any, facts: ModelFacts, est: Callable[[Any], Estimate], bud
         steps.append({"training.optimizer": "adamw_8bit"})
     if t.gradient_checkpointing != "on":
         steps.append({"training.gradient_checkpointing": "on"})
-    if getattr(t, "offload_checkpoints", "auto") != "on":  # skipped below where it saves nothing
+    if t.offload_checkpoints != "on":  # skipped below where it saves nothing
         steps.append({"training.offload_checkpoints": "on"})
-    method = str(getattr(config.method, "name", ""))
-    quantize = {"lora": "qlora", "dora": "qdora"}.get(method)
+    quantize = config.method.quantized_variant
     changes: dict[str, Any] = {}
     cfg = config
-    for extra in steps + [None, {"method.name": quantize} if quantize and _method_known(quantize) else None, None]:
+    for extra in steps + [None, {"method.name": quantize} if quantize else None, None]:
         if extra is None:  # shrink the micro-batch as far as needed
             lim = limits(cfg)
             if lim.max_batch >= 1 and lim.max_batch < t.batch_size:
@@ -239,7 +234,7 @@ def _short(path: str, changes: dict[str, Any]) -> str:
             "method.name": "QLoRA"}.get(path, path)
 
 
-def _apply(config: Any, changes: dict[str, Any]) -> Any:
+def _apply(config: RunConfig, changes: dict[str, Any]) -> Optional[RunConfig]:
     try:
         cfg = config
         for k, v in changes.items():
@@ -247,12 +242,6 @@ def _apply(config: Any, changes: dict[str, Any]) -> Any:
         return cfg
     except Exception:  # a change this config cannot take (e.g. method not registered)
         return None
-
-
-def _method_known(name: str) -> bool:
-    from studio.core.methods import method_names
-
-    return name in method_names()
 
 
 def gib(n: int) -> str:

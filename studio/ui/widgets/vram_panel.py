@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSiz
                                QToolTip, QVBoxLayout, QWidget)
 
 from studio.core.models import ModelError, resolve_facts
-from studio.core.vram import COMPONENT_TITLES, COMPONENTS, Estimate, estimate, estimate_recipes, limited_budget
+from studio.core.vram import (COMPONENT_TITLES, COMPONENTS, Estimate, Machine, estimate, estimate_recipes,
+                              limited_budget, machine_here)
 from studio.core.vram.gpus import GPU_CATALOG, Target, detected_target, find_gpu, target_for_spec
 from studio.core.vram.suggest import Suggestion, fit_limits, suggest
 from studio.ui.theme import COLORS
@@ -282,9 +283,10 @@ class VramPanel(Card):
         target = self._target
         budget = limited_budget(target.budget_bytes if target else None, config)
         bf16 = target.bf16 if target else True
-        est = estimate(config, facts, budget_bytes=budget, bf16_supported=bf16)
+        machine = machine_here()  # this machine's calibration, allocator and kernels, read per refresh
+        est = estimate(config, facts, budget_bytes=budget, bf16_supported=bf16, machine=machine)
         self.estimate = est
-        self._show(est, config, facts, target)
+        self._show(est, config, facts, target, machine)
         self.sig_estimate_changed.emit(est)
 
     def _show_error(self, message: str) -> None:
@@ -303,7 +305,7 @@ class VramPanel(Card):
         self._set_suggestions([])
         self.sig_estimate_changed.emit(None)
 
-    def _show(self, est: Estimate, config: Any, facts: Any, target: Optional[Target]) -> None:
+    def _show(self, est: Estimate, config: Any, facts: Any, target: Optional[Target], machine: Machine) -> None:
         budget = limited_budget(target.budget_bytes if target else None, config)
         limited = budget is not None and budget != (target.budget_bytes if target else None)
         self.total_label.setText(fmt_bytes(est.device_used))
@@ -344,7 +346,7 @@ class VramPanel(Card):
                             + (f" · {est.notes[0]}" if est.notes else ""))
         self.detail.setVisible(True)
         try:
-            plain = estimate_recipes(config, facts, budget_bytes=budget)
+            plain = estimate_recipes(config, facts, budget_bytes=budget, machine=machine)
         except (ValueError, KeyError):
             plain = {}
         others = [e for k, e in plain.items() if k != "studio"]
@@ -355,12 +357,12 @@ class VramPanel(Card):
                                  f"({worst.device_used / max(1, est.device_used):.1f}x).")
         self.compare.setVisible(differs)
         if budget is not None:
-            lim = fit_limits(config, facts, budget, bf16_supported=target.bf16)
+            lim = fit_limits(config, facts, budget, bf16_supported=target.bf16, machine=machine)
             self.limits.setText(
                 f"Largest micro-batch that fits: <b>{lim.max_batch or 'none'}</b> · longest max length at "
                 f"micro-batch {t.batch_size}: <b>{lim.max_seq_len or 'none'}</b>")
             self.limits.setVisible(True)
-            self._set_suggestions(suggest(config, facts, budget, bf16_supported=target.bf16))
+            self._set_suggestions(suggest(config, facts, budget, bf16_supported=target.bf16, machine=machine))
         else:
             self.limits.setVisible(False)
             self._set_suggestions([])

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridL
 from studio.core.methods import method_names
 from studio.core.models import (ModelError, catalog_facts, catalog_names, find_in_hf_cache, inspect_model,
                                  resolve_facts)
+from studio.core.vram import machine_here
 from studio.core.vram.gpus import GPU_CATALOG, Target, detected_target, find_gpu, target_for_spec
 from studio.core.vram.plan import PLAN_METHODS, PlanTable, gpu_fits, plan_table
 from studio.ui.pages.planner.table_model import PlanCellDelegate, PlanTableModel
@@ -241,7 +242,7 @@ class PlannerPage(QWidget):
             self.sig_plan_changed.emit(None)
             return
         self.plan = plan_table(self._facts, self._target.budget_bytes, base_config=self._model.config,
-                               bf16_supported=self._target.bf16)
+                               bf16_supported=self._target.bf16, machine=machine_here())
         self.table_model.set_table(self.plan)
         self._fit_table_height()
         t = self._model.config.training
@@ -255,7 +256,7 @@ class PlannerPage(QWidget):
 
     def _show_cards(self) -> None:
         t = self._model.config.training
-        fits = [f for f in gpu_fits(self._model.config, self._facts) if f.fits]
+        fits = [f for f in gpu_fits(self._model.config, self._facts, machine=machine_here()) if f.fits]
         method = self._model.config.method
         title = getattr(getattr(type(method), "info", None), "title", method.name)
         setting = f"{title}, micro-batch {t.batch_size} x {t.max_seq_len} tokens"
