@@ -4,8 +4,8 @@ Every row of a ``benchmarks/vram_accuracy.py`` results.json names its configurat
 method, micro-batch, length, checkpointing, loss, padding, extra method fields) and the engine's
 recorded decisions (``engine_choices``: checkpointing, loss, fused kernels). This rebuilds the
 run's config exactly as the benchmark did, applies those decisions, estimates on the reference
-machine (default overheads; the allocator and kernels the row recorded), and compares with the measured peaks: the estimator's accuracy after a formula change,
-without another GPU session.
+machine (default overheads; the allocator and kernels the row recorded), and compares with the
+measured peaks: the estimator's accuracy after a formula change, without another GPU session.
 
 Usage:
     python benchmarks/vram_rescore.py benchmarks/results/vram-grid30/results.json \

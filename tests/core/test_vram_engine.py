@@ -13,6 +13,7 @@ from studio.core.vram.estimator import GALORE_GPU_STEP_EXTRA, GC_SPIKE_SLACK, _g
 from studio.core.vram.setup import resolve_setup
 
 ZERO = Overheads(cuda_context=0, cublas_workspace=0, frag_fraction=0.0, logits_slack=0.0)
+BARE = Machine(ZERO)  # the reference machine without overheads
 PLAIN = replace(STUDIO, fused_kernels=False)
 TINY = facts_from_config({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
                           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -60,8 +61,8 @@ def test_fastest_keeps_checkpointing_only_when_needed():
 # ---- adapter compute ------------------------------------------------------------------------------
 
 def test_autocast_adapters_save_their_input_once_per_distinct_input():
-    fp32 = estimate(cfg(adapter_compute="fp32", gradient_checkpointing="off"), TINY, machine=Machine(ZERO), recipe=PLAIN)
-    auto = estimate(cfg(adapter_compute="auto", gradient_checkpointing="off"), TINY, machine=Machine(ZERO), recipe=PLAIN)
+    fp32 = estimate(cfg(adapter_compute="fp32", gradient_checkpointing="off"), TINY, machine=BARE, recipe=PLAIN)
+    auto = estimate(cfg(adapter_compute="auto", gradient_checkpointing="off"), TINY, machine=BARE, recipe=PLAIN)
     assert fp32.setup.autocast is False and auto.setup.autocast is True
     # fp32: every adapter keeps a fp32 copy of its input and its r-dim output: 4 * sum(in + r)
     per_layer_fp32 = 4 * (6 * 68 + 132)
@@ -76,9 +77,9 @@ def test_autocast_adapters_save_their_input_once_per_distinct_input():
 
 
 def test_dropout_gives_each_autocast_adapter_its_own_masked_input():
-    shared = estimate(cfg(adapter_compute="auto"), TINY, machine=Machine(ZERO), recipe=PLAIN)
+    shared = estimate(cfg(adapter_compute="auto"), TINY, machine=BARE, recipe=PLAIN)
     dropped = estimate(cfg({"name": "lora", "r": 4, "dropout": 0.1}, adapter_compute="auto"), TINY,
-                       machine=Machine(ZERO), recipe=PLAIN)
+                       machine=BARE, recipe=PLAIN)
     # 7 private bf16 inputs + 1-byte masks instead of 4 shared inputs
     extra = 3 * (64 * 6 + 128) - 2 * (64 + 64 + 64 + 128)
     assert dropped.saved_activations - shared.saved_activations == 2 * extra * T
@@ -97,8 +98,8 @@ def test_adapter_compute_applies_only_where_the_engine_autocasts():
 
 def test_ia3_keeps_its_explicit_fp32_cast_under_autocast():
     ia3 = {"name": "ia3", "target_modules": ["k_proj", "v_proj", "down_proj"]}
-    fp32 = estimate(cfg(ia3, adapter_compute="fp32"), TINY, machine=Machine(ZERO), recipe=PLAIN)
-    auto = estimate(cfg(ia3, adapter_compute="auto"), TINY, machine=Machine(ZERO), recipe=PLAIN)
+    fp32 = estimate(cfg(ia3, adapter_compute="fp32"), TINY, machine=BARE, recipe=PLAIN)
+    auto = estimate(cfg(ia3, adapter_compute="auto"), TINY, machine=BARE, recipe=PLAIN)
     assert fp32.saved_activations == auto.saved_activations
 
 
@@ -151,7 +152,7 @@ def test_galore_step_holds_the_embeddings_fp32_update_and_the_last_matrix_update
     gpu_extra = GALORE_GPU_STEP_EXTRA * facts.layer_linear_params * facts.num_layers  # measured on the H100
     assert transient == int(12 * facts.embedding_params + 4 * last.in_features * last.out_features + gpu_extra)
     e = estimate(cfg({"name": "galore"}, gradient_checkpointing="on", batch_size=4, max_seq_len=512), facts,
-                 machine=Machine(ZERO))
+                 machine=BARE)
     assert e.peak_phase == "step"
     assert e.breakdown["transients"] == transient
 
@@ -159,14 +160,14 @@ def test_galore_step_holds_the_embeddings_fp32_update_and_the_last_matrix_update
 def test_chunked_loss_backward_holds_two_fp32_head_gradients_when_the_head_trains():
     facts = catalog_facts("gemma-3-1b-pt") if _has("gemma-3-1b-pt") else catalog_facts("Qwen2.5-0.5B")
     c = cfg({"name": "full"}, gradient_checkpointing="on", loss_impl="chunked", batch_size=2, max_seq_len=512)
-    e = estimate(c, facts, machine=Machine(ZERO))
+    e = estimate(c, facts, machine=BARE)
     vh = facts.vocab_size * facts.hidden_size
     # the loss node's instant: saved fp32 head gradient and its scaled copy (8 B) + the bf16 .grad (2 B)
     persistent = e.breakdown["weights"] + e.breakdown["trainable"] + e.breakdown["optimizer"]
     assert e.phases["backward_start"] >= persistent + 10 * vh
     assert e.peak_phase == "backward_start"  # on a 262k (or 152k) vocabulary this instant is the peak
     lora = estimate(cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=2, max_seq_len=512),
-                    facts, machine=Machine(ZERO))
+                    facts, machine=BARE)
     assert lora.breakdown["logits"] == 0 or lora.peak_phase == "loss"  # a frozen head has no such term
 
 
@@ -198,11 +199,11 @@ def test_lora_working_set_under_checkpointing_grows_with_fused_projections():
                                   "intermediate_size": 128, "vocab_size": 100, "tie_word_embeddings": False})
     c = cfg(gradient_checkpointing="on", adapter_compute="fp32")
     llama, phi3 = fused("llama", "LlamaForCausalLM"), fused("phi3", "Phi3ForCausalLM")
-    e_l = estimate(c, llama, machine=Machine(ZERO), recipe=PLAIN)
-    e_p = estimate(c, phi3, machine=Machine(ZERO), recipe=PLAIN)
+    e_l = estimate(c, llama, machine=BARE, recipe=PLAIN)
+    e_p = estimate(c, phi3, machine=BARE, recipe=PLAIN)
     assert e_p.breakdown["transients"] > e_l.breakdown["transients"]
     # autocast keeps the branch in bf16: a smaller working set
-    auto = estimate(cfg(gradient_checkpointing="on", adapter_compute="auto"), phi3, machine=Machine(ZERO), recipe=PLAIN)
+    auto = estimate(cfg(gradient_checkpointing="on", adapter_compute="auto"), phi3, machine=BARE, recipe=PLAIN)
     assert auto.phases["backward_start"] < e_p.phases["backward_start"]
 
 
@@ -276,7 +277,7 @@ def test_chunked_loss_holds_one_and_a_half_slices_however_many_it_computes():
 
     def loss_part(tokens: int) -> int:
         e = estimate(cfg(gradient_checkpointing="on", loss_impl="chunked", batch_size=1, max_seq_len=tokens),
-                     facts, machine=Machine(ZERO))
+                     facts, machine=BARE)
         assert e.peak_phase == "loss"
         return e.breakdown["logits"] - 3 * 2 * facts.hidden_size * tokens
 

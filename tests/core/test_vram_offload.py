@@ -10,7 +10,7 @@ from studio.core.vram.setup import resolve_setup
 from studio.core.vram.suggest import suggest
 
 LLAMA8 = catalog_facts("Llama-3.1-8B")
-OV = Overheads()
+MACHINE = Machine(Overheads())  # the reference machine, stated
 
 
 def saver(**training) -> RunConfig:
@@ -23,7 +23,8 @@ def saver(**training) -> RunConfig:
 
 
 def test_offload_takes_all_checkpoints_but_one_off_the_gpu():
-    on, off = estimate(saver(), LLAMA8, machine=Machine(OV)), estimate(saver(offload_checkpoints="off"), LLAMA8, machine=Machine(OV))
+    on = estimate(saver(), LLAMA8, machine=MACHINE)
+    off = estimate(saver(offload_checkpoints="off"), LLAMA8, machine=MACHINE)
     assert on.setup.offload and on.setup.gc and not off.setup.offload
     checkpoint = 2 * LLAMA8.hidden_size * 4 * 1024  # one layer's bf16 input: 32 MiB
     assert checkpoint == 32 * 2 ** 20
@@ -51,31 +52,32 @@ def test_offload_follows_the_workers_rule():
 def test_the_plain_hf_recipe_never_offloads():
     c = saver(offload_checkpoints="on")
     assert not resolve_setup(c, LLAMA8, recipe=hf_peft_recipe(kbit_prep=False)).offload
-    both = estimate_recipes(c, LLAMA8, machine=Machine(OV))
+    both = estimate_recipes(c, LLAMA8, machine=MACHINE)
     assert both["studio"].setup.offload and not both["hf_peft_noprep"].setup.offload
 
 
 def test_offload_is_suggested_after_checkpointing_when_it_helps():
     c = saver(preset="fastest", gradient_checkpointing="on")
-    need = estimate(c, LLAMA8, machine=Machine(OV))
+    need = estimate(c, LLAMA8, machine=MACHINE)
     budget = need.device_used - int(0.5 * GIB)  # half a GiB short: offloading saves ~0.9 GiB
-    sugs = suggest(c, LLAMA8, budget, machine=Machine(OV))
+    sugs = suggest(c, LLAMA8, budget, machine=MACHINE)
     offload = next(s for s in sugs if s.changes == {"training.offload_checkpoints": "on"})
     assert offload.fits and offload.cost_rank == 2 and offload.title == "Offload checkpoints to CPU memory"
     assert offload.saves == need.device_used - estimate(c.replace("training.offload_checkpoints", "on"), LLAMA8,
-                                                        machine=Machine(OV)).device_used
+                                                        machine=MACHINE).device_used
     ranks = [s.cost_rank for s in sugs if s.cost_rank <= 5]
     assert ranks == sorted(ranks)
     # Without checkpointing, checkpointing comes first and offloading is not offered on its own.
     plain = saver(preset="fastest", gradient_checkpointing="off")
     small = budget_for(int(24 * GIB))
-    sugs = suggest(plain, LLAMA8, small, machine=Machine(OV))
+    sugs = suggest(plain, LLAMA8, small, machine=MACHINE)
     assert any(s.changes == {"training.gradient_checkpointing": "on"} for s in sugs)
     assert not any(s.changes == {"training.offload_checkpoints": "on"} for s in sugs)
     # Already offloading, or training on the CPU: nothing to offer.
     for done in (saver(), saver(device="cpu", offload_checkpoints="off")):
-        short = estimate(done, LLAMA8, machine=Machine(OV)).device_used - GIB
-        assert not any("training.offload_checkpoints" in s.changes for s in suggest(done, LLAMA8, short, machine=Machine(OV)))
+        short = estimate(done, LLAMA8, machine=MACHINE).device_used - GIB
+        offers = suggest(done, LLAMA8, short, machine=MACHINE)
+        assert not any("training.offload_checkpoints" in s.changes for s in offers)
 
 
 def test_the_estimate_follows_the_workers_cost_rule():

@@ -18,7 +18,8 @@ def layer_params(facts: ModelFacts) -> int:
     return max(0, (facts.params_from_config - heads - facts.hidden_size) // max(1, facts.num_layers))
 
 
-def model_tensors(facts: ModelFacts, layers: int, embeddings: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+def model_tensors(facts: ModelFacts, layers: int,
+                  embeddings: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
     """The trained tensors of ``layers`` decoder layers (each linear, experts included, and the
     layer's small tensors together), then ``embeddings`` (the input embedding and an untied head)
     and the final norm."""

@@ -124,7 +124,8 @@ def config_as_ran(config: RunConfig, choices: dict[str, Choice]) -> RunConfig:
     return config
 
 
-def estimate_vs_measured(run: "Run", machine: Optional[Machine] = None) -> tuple[Optional[Estimate], Optional[Measured]]:
+def estimate_vs_measured(run: "Run",
+                         machine: Optional[Machine] = None) -> tuple[Optional[Estimate], Optional[Measured]]:
     """(estimate, measured) for a run on ``machine`` (this one when None: its calibration, and the
     allocator and kernels where the run recorded none); either is None when it cannot be known (no
     GPU peaks recorded, model no longer resolvable)."""

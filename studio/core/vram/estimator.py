@@ -400,7 +400,8 @@ def _adapter_tokens(s: Setup, f: ModelFacts, p_adapter_in: int) -> int:
                 adapter_tok += share * p * m.in_features
             adapter_tok += share * p * m_.rank
         elif s.family == "lora":
-            adapter_tok += share * (p_adapter_in * (m.in_features + m_.rank) + (m.in_features if m_.dropout > 0 else 0))
+            dropout_mask = m.in_features if m_.dropout > 0 else 0
+            adapter_tok += share * (p_adapter_in * (m.in_features + m_.rank) + dropout_mask)
         if s.family == "lora" and m_.dora:
             # PEFT's DoRA keeps the adapter result (in the adapter's compute dtype) and the base
             # result for the magnitude's gradient (tests/core/test_vram_activations.py: within 1 %).
