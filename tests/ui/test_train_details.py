@@ -48,3 +48,16 @@ def test_compare_curves_end_in_their_method_names_with_their_own_line_styles(qtb
     assert all(v.pos().x() == 5.0 for v in curves._labels.values())
     styles = {curves._items[k][1].opts["pen"].style() for k in ("r0", "r1", "r2")}
     assert len(styles) == 3
+
+
+def test_compare_plots_span_every_step_not_only_the_evaluated_ones(qtbot):
+    curves = OverlayCurves()
+    qtbot.addWidget(curves)
+    rows = [MethodResult(run_id="r0", method="lora", title="LoRA", state="completed", learning_rate=1e-4,
+                         loss_curve=[(s, 3.0 / s) for s in range(5, 101, 5)], val_curve=[(50, 2.0), (100, 1.5)])]
+    curves.resize(900, 300)
+    curves.show()
+    curves.redraw(rows, {"lora": "#7c6cff"})
+    qtbot.wait(50)
+    low, high = curves.loss_plot.getPlotItem().getViewBox().viewRange()[0]
+    assert low < 5 and high >= 100  # the validation points (50, 100) once narrowed both plots to 47..100

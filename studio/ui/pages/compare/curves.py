@@ -101,8 +101,11 @@ class OverlayCurves(QWidget):
         self._merge_close_labels(rows)
         _show_empty(self.loss_plot, self.empty_text, not any(r.loss_curve for r in rows))
         _show_empty(self.val_plot, self.val_empty, not any(r.val_curve for r in rows))
-        # the validation plot follows the loss plot's steps (X-linked); its own few points must not set them
-        self.val_plot.getPlotItem().getViewBox().enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+        last = max((s for r in rows for s, _ in r.loss_curve), default=None)
+        if last:  # every step on both plots; auto-range let the few evaluated steps narrow both (X-linked)
+            for plot in (self.loss_plot, self.val_plot):
+                plot.getPlotItem().getViewBox().enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+                plot.setXRange(0, last, padding=0.02)
 
     def _merge_close_labels(self, rows: list[MethodResult]) -> None:
         """Curves that end together get one label naming them all, instead of names printed over each other."""
