@@ -47,8 +47,9 @@ def test_cli_estimate_reports_against_the_limit(tmp_path, capsys):
 def test_the_worker_enforces_the_limit_only_on_a_gpu():
     from studio.worker.engine import apply_memory_limit
 
-    assert "no limit" in apply_memory_limit(0.0, "cuda")
-    assert "not enforced on the CPU" in apply_memory_limit(12.0, "cpu")
+    none = apply_memory_limit(0.0, "cuda")
+    assert none.value == "none" and "free memory minus a margin" in none.reason
+    assert "not enforced on the CPU" in apply_memory_limit(12.0, "cpu").reason
 
 
 def test_fp16_full_training_is_estimated_with_fp32_master_weights():
