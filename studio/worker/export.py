@@ -1,6 +1,7 @@
 """``--worker export RUN_DIR --kind adapter|merged --out DIR``: hand the trained result over.
 
-``adapter`` copies the trained weights (PEFT format for adapter methods) with a small model card.
+``adapter`` copies the trained weights (PEFT format for adapter methods) with the model card
+(README.md and curves.png, studio.core.model_card).
 ``merged`` loads the base WITHOUT quantization (so QLoRA is dequantized), puts the trained weights
 on it, folds them in through the method's ``merge`` hook and saves a plain transformers model
 (safetensors, tokenizer, generation config) that ``AutoModelForCausalLM.from_pretrained`` loads.
@@ -13,12 +14,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any, Optional
 
 from studio import __version__
+from studio.core.model_card import build_card
 from studio.core.runs import Run
 from studio.worker.errors import WorkerError, classify
 from studio.worker.reporter import Reporter
@@ -80,7 +81,7 @@ def _export_adapter(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter)
         for i, p in enumerate(files, 1):
             shutil.copy2(p, folder / p.name)
             rep.emit("progress", label="copying", current=i, total=len(files))
-        (folder / "README.md").write_text(model_card(cfg, run, "adapter"), encoding="utf-8")
+        build_card(run, "adapter", folder=folder, cfg=cfg).write(folder)
 
     save_atomically(out, write)
 
@@ -116,7 +117,7 @@ def _export_merged(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, 
         tokenizer.save_pretrained(folder)
         if getattr(merged, "generation_config", None) is not None:
             merged.generation_config.save_pretrained(folder)
-        (folder / "README.md").write_text(model_card(cfg, run, "merged"), encoding="utf-8")
+        build_card(run, "merged", folder=folder, cfg=cfg).write(folder)
 
     save_atomically(out, write)
     rep.emit("progress", label="done", current=total, total=total)
@@ -137,48 +138,3 @@ def _merge_dtype(location: str, dtype: str, cfg: Any) -> Any:
     if str(stored).replace("torch.", "") == "float16":
         return torch.float16
     return torch.bfloat16
-
-
-def model_card(cfg: Any, run: Run, kind: str) -> str:
-    info = type(cfg.method).info
-    base = "the studio's demo model" if cfg.model.source == "demo" else cfg.model.path
-    status = run.status()
-    m = cfg.method.model_dump()
-    knobs = ", ".join(f"{k}={v}" for k, v in m.items() if k != "name" and v not in ("", None, {}, []))
-    t = cfg.training
-    lines = [
-        f"# {cfg.name} ({kind})",
-        "",
-        f"Fine-tuned with the studio on {time.strftime('%Y-%m-%d', time.localtime(status.get('ended', time.time())))}.",
-        "",
-        f"- Base model: `{base}`",
-        f"- Method: {info.title} ({knobs})",
-        f"- Training: {status.get('steps', '?')} steps, learning rate {t.learning_rate}, "
-        f"micro-batch {t.batch_size} x accumulation {t.grad_accum}, max length {t.max_seq_len}",
-        f"- Data: `{cfg.data.path or 'demo dataset'}` (format {cfg.data.format}, template {cfg.data.template})",
-    ]
-    if status.get("final_loss") is not None:
-        lines.append(f"- Final training loss: {status['final_loss']:.4f}")
-    if status.get("val_loss") is not None:
-        lines.append(f"- Final validation loss: {status['val_loss']:.4f}")
-    lines += ["", "## Use", "", "```python"]
-    if kind == "merged":
-        lines += ["from transformers import AutoModelForCausalLM, AutoTokenizer",
-                  "model = AutoModelForCausalLM.from_pretrained('PATH')",
-                  "tokenizer = AutoTokenizer.from_pretrained('PATH')"]
-    else:
-        lines += ["from transformers import AutoModelForCausalLM",
-                  "from peft import PeftModel",
-                  f"base = AutoModelForCausalLM.from_pretrained('{_base_location(cfg)}')",
-                  "model = PeftModel.from_pretrained(base, 'PATH')"]
-    lines += ["```", ""]
-    return "\n".join(lines)
-
-
-def _base_location(cfg: Any) -> str:
-    from studio.worker.modeling import model_location
-
-    try:
-        return model_location(cfg)
-    except WorkerError:
-        return cfg.model.path
