@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 
 def register(subparsers: Any) -> None:
@@ -34,21 +34,28 @@ def resolve_run(ref: str):
 
 
 def run(args: Any) -> int:
-    from studio.cli.train import Renderer, worker_lines
-    from studio.core.launcher import spawn_worker
-    from studio.core.protocol import ProtocolError, decode
-
     try:
         run_ = resolve_run(args.run)
     except FileNotFoundError as e:
         print(f"studio export: {e}", file=sys.stderr)
         return 2
     out = Path(args.out).expanduser().resolve() if args.out else run_.exports_dir / args.kind
-    extra = ["--kind", args.kind, "--out", str(out), "--dtype", args.dtype]
-    if args.source:
-        extra += ["--from", str(Path(args.source).expanduser().resolve())]
+    source = Path(args.source).expanduser().resolve() if args.source else None
+    return export(run_, args.kind, out, dtype=args.dtype, source=source, verbose=args.verbose)
+
+
+def export(run_: Any, kind: str, out: Path, dtype: str = "auto", source: Optional[Path] = None,
+           verbose: bool = False) -> int:
+    """Run the export worker for ``run_`` into ``out``, printing its progress; 0 when it completed."""
+    from studio.cli.train import Renderer, worker_lines
+    from studio.core.launcher import spawn_worker
+    from studio.core.protocol import ProtocolError, decode
+
+    extra = ["--kind", kind, "--out", str(out), "--dtype", dtype]
+    if source:
+        extra += ["--from", str(source)]
     proc = spawn_worker(run_, "export", *extra)
-    render = Renderer(sys.stdout, args.verbose)
+    render = Renderer(sys.stdout, verbose)
     for line in worker_lines(proc):
         try:
             event = decode(line)

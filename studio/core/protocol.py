@@ -50,12 +50,18 @@ EVENTS: dict[str, EventSpec] = {
                       ("epoch", "grad_norm", "padded_tokens_per_s", "step_time_s") + _MEMORY),
     "eval": EventSpec("validation loss at a step", ("step", "val_loss")),
     "checkpoint": EventSpec("a resumable checkpoint was written", ("step", "path")),
-    "progress": EventSpec("generic progress (export, download, ...)", ("label", "current", "total")),
+    "progress": EventSpec("generic progress (export, download, upload, ...); unit 'bytes' when current and total "
+                          "count bytes", ("label", "current", "total"), ("unit",)),
     "artifact": EventSpec("a file or folder the job produced: adapter, merged, checkpoint", ("kind", "path")),
     "warning": EventSpec("something the user should know; the job goes on", ("message",), ("step", "kind")),
-    "error": EventSpec("why the job failed; kind: oom, data, model, config, disk, diverged, internal (only "
-                       "internal carries the traceback)", ("message", "kind"), ("traceback",)),
+    "error": EventSpec("why the job failed; kind: oom, data, model, config, disk, diverged, auth (a Hub token "
+                       "refused or without the rights), network, internal (only internal carries the traceback)",
+                       ("message", "kind"), ("traceback",)),
     "done": EventSpec("the job's outcome, last: completed, stopped or failed", ("status",), ("message",)),
+    "push": EventSpec("an upload to the Hugging Face Hub starts (``--worker push``): what goes where",
+                      ("repo_id", "folder", "kind", "private", "files", "bytes"), ("account",)),
+    "pushed": EventSpec("the upload completed: sent = files uploaded now, kept = files the repo already had",
+                        ("repo_id", "url", "private", "sent", "kept", "sent_bytes"), ("commit",)),
     "genspeed": EventSpec("generation speed of the trained result (``--worker genspeed``): adapter = unmerged, "
                           "hot-swappable; merged = folded in",
                           ("mode", "tokens_per_s", "ms_per_token", "new_tokens", "batch", "prompt_tokens", "device"),
@@ -63,7 +69,7 @@ EVENTS: dict[str, EventSpec] = {
 }
 EVENT_TYPES = frozenset(EVENTS)
 DONE_STATUSES = ("completed", "stopped", "failed")
-ERROR_KINDS = ("oom", "data", "model", "config", "disk", "diverged", "internal")
+ERROR_KINDS = ("oom", "data", "model", "config", "disk", "diverged", "auth", "network", "internal")
 
 
 class ProtocolError(ValueError):

@@ -3,6 +3,7 @@
     python -m studio --worker train RUN_DIR [--resume]
     python -m studio --worker export RUN_DIR --kind adapter|merged --out DIR [--from DIR] [--dtype auto|bf16|fp16|fp32]
     python -m studio --worker genspeed RUN_DIR [--from DIR] [--new-tokens N] [--batch B]
+    python -m studio --worker push RUN_DIR --folder DIR --repo ID [--public] [--kind adapter|merged|gguf]
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     genspeed.add_argument("--batch", type=int, default=1, help="sequences generated at once")
     genspeed.add_argument("--prompt-tokens", type=int, default=64, help="prompt length")
     genspeed.add_argument("--repeats", type=int, default=3, help="timed repeats (the median counts)")
+    push = sub.add_parser("push", help="upload an exported folder to the Hugging Face Hub with a model card")
+    push.add_argument("run_dir")
+    push.add_argument("--folder", required=True, help="the exported folder to upload")
+    push.add_argument("--repo", required=True, help="namespace/name on the Hub (a bare name: your account's)")
+    push.add_argument("--public", action="store_true", help="create the repo public (default: private)")
+    push.add_argument("--kind", choices=("adapter", "merged", "gguf"), default=None,
+                      help="what the folder holds (default: read from its files)")
     return parser
 
 
@@ -42,6 +50,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     from studio.worker.engine import configure_allocator
 
     configure_allocator()  # before torch touches the GPU
+    if args.job == "push":
+        from studio.worker.push import main as push_main
+
+        return push_main(args.run_dir, args.folder, args.repo, public=args.public, kind=args.kind)
     if args.job == "train":
         from studio.worker.train import main as train_main
 
