@@ -33,6 +33,7 @@ import hashlib
 import io
 import logging
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +146,7 @@ def _push(folder: Path, files: list[UploadFile], repo_id: str, token: Optional[s
     operations: list[Any] = []
     logging.getLogger("huggingface_hub._commit_api").addFilter(_xet_fallback_note)
     try:
-        with _quiet_progress_bars():
+        with _quiet_library():
             for f in sorted(to_send, key=lambda f: (f.path == "README.md", -f.size)):
                 if cancel():
                     raise PushCancelled()
@@ -286,14 +287,17 @@ def _causes(error: BaseException) -> list[BaseException]:
 
 
 @contextmanager
-def _quiet_progress_bars() -> Iterator[None]:
-    """huggingface_hub's own progress bars off while pushing: the studio reports progress itself."""
+def _quiet_library() -> Iterator[None]:
+    """huggingface_hub's own progress bars off while pushing (the studio reports progress itself), and
+    httpx's deprecation note about how huggingface_hub hands it a file to PUT (not ours to change)."""
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     was_disabled = are_progress_bars_disabled()
     disable_progress_bars()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Use 'content=<...>'", category=DeprecationWarning)
+            yield
     finally:
         if not was_disabled:
             enable_progress_bars()

@@ -132,6 +132,14 @@ def test_offline_mode_says_so(hub, export, monkeypatch):
         push(export, "alice/x", token=WRITE_TOKEN)
 
 
+def test_a_hub_that_cannot_be_reached_says_so(hub, export, monkeypatch):
+    _no_retry_pauses(monkeypatch)
+    hub.down = True
+    with pytest.raises(HubError) as e:
+        push(export, "alice/x", token=WRITE_TOKEN)
+    assert e.value.kind == "network" and "connection to the Hugging Face Hub (127.0.0.1) dropped" in e.value.message
+
+
 def test_a_connection_dropped_mid_upload_resumes_without_resending_finished_files(hub, export, monkeypatch):
     _no_retry_pauses(monkeypatch)
     hub.cut_puts_from, hub.cut_after_bytes = 1, 20_000  # the second weight file never gets through
