@@ -29,7 +29,8 @@ def register(subparsers: Any) -> None:
                                           "login`. Pushing again resumes an interrupted upload.")
     p.add_argument("run", help="a run folder, or a run id from `studio runs`")
     p.add_argument("--repo", required=True, help="namespace/name on the Hub (a bare name goes to your account)")
-    p.add_argument("--export", help="the exported folder to push (default: RUN_DIR/exports/<kind>)")
+    p.add_argument("--export", help="the exported folder to push (default: RUN_DIR/exports/<kind>, for gguf the "
+                                    "run's one exports/gguf-<quant> folder)")
     p.add_argument("--kind", choices=("adapter", "merged", "gguf"),
                    help="what to push (default: adapter, or what --export holds)")
     p.add_argument("--public", action="store_true", help="create the repo public (default: private)")
