@@ -139,6 +139,40 @@ def test_a_killed_push_resumes_without_resending_finished_files(run, hub, monkey
     assert hub.repo("alice/killed").files["adapter_model.safetensors"] == weights
 
 
+def test_a_full_disk_does_not_stop_the_upload(run, hub, monkeypatch, capsys):
+    """The push only reads the export; its own record failing to write (ENOSPC) loses nothing on the Hub."""
+    import errno
+
+    from studio.worker import reporter
+
+    folder = _export(run)
+    monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
+
+    def full(_event):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(reporter, "encode_json", full)
+    assert push_main(run.path, folder, "alice/full-disk") == 0
+    assert set(hub.repo("alice/full-disk").files) >= {p.name for p in folder.iterdir()}
+    assert "cannot write events.jsonl" in capsys.readouterr().out, "the live stream says the record is not kept"
+
+
+def test_saving_a_token_on_a_full_disk_says_so(hub, monkeypatch):
+    import errno
+
+    import huggingface_hub
+
+    from studio.core.hub_auth import HubError, login
+
+    def full(**_kw):
+        raise OSError(errno.ENOSPC, "No space left on device", "/home/me/.cache/huggingface/token")
+
+    monkeypatch.setattr(huggingface_hub, "login", full)
+    with pytest.raises(HubError) as e:
+        login(WRITE_TOKEN)
+    assert e.value.kind == "disk" and "The disk is full" in e.value.message and WRITE_TOKEN not in e.value.message
+
+
 def _studio(*args: str, env: dict, stdin: str = "", timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "studio", *args], input=stdin, capture_output=True, text=True,
                           env=env, timeout=timeout)
