@@ -78,7 +78,7 @@ def test_invalid_settings_block_training_with_the_reason(qtbot, window, fake_wor
     w, page = _train(window)
     w.config_model.set("training.batch_size", 0)
     assert page.start_run() is None
-    assert "training.batch_size" in page.banner.text() and page.banner.tone == "error"
+    assert "Micro-batch (Method page)" in page.banner.text() and page.banner.tone == "error"
     assert RunStore(w.store_root).list() == []
 
 
