@@ -8,6 +8,11 @@ the text an assistant turn adds after the generation prompt is exactly the part 
 
 EOS is explicit: with ``add_eos`` the tokenizer's EOS token ends every example unless the text
 already ends with it, and it carries loss when the example ends with an answer.
+
+``render_prompt`` is the same rendering for generation (chat, evaluation): a conversation that ends
+with the user's turn, plus the assistant's generation prompt, tokenized piece by piece exactly as
+training tokenized the text before an answer. ``check_template`` validates a template a user
+typed (a name, or a Jinja chat template for a base model that has none).
 """
 
 from __future__ import annotations
@@ -179,3 +184,123 @@ def render_example(conv: list[dict[str, str]], tokenizer: Any, *, template: str 
     ((ids, labels),) = tokenize_segments([pieces], tok, wants_bos(name, tok))
     truncated = len(ids) > max_len
     return Example(ids[:max_len], labels[:max_len], truncated)
+
+
+# ---- generation: the prompt the model reads before its answer ---------------------------------
+
+@dataclass
+class Prompt:
+    text: str  # what the model reads, BOS not included
+    input_ids: list[int]  # BOS included where training put one
+    template: str  # the template used: "tokenizer" (the model's own or a custom Jinja one) or a fallback name
+    stop_texts: tuple[str, ...]  # what ends an answer: the end-of-turn marker, EOS
+
+
+def is_jinja(template: str) -> bool:
+    return "{{" in template or "{%" in template
+
+
+def template_tokenizer(template: str, tokenizer: Any) -> tuple[str, Any]:
+    """(resolved template name, tokenizer adapter) for a name ("auto", chatml, ...) or a Jinja chat template.
+
+    A Jinja template replaces the tokenizer's own on a copy of the adapter; DataError for an unknown name.
+    """
+    from studio.core.data.tokenizer import wrap_tokenizer
+
+    tok = wrap_tokenizer(tokenizer)
+    if is_jinja(template):
+        return "tokenizer", tok.with_chat_template(template)
+    if template != "auto" and template not in TEMPLATES:
+        raise DataError(f"unknown chat template {template!r}; use auto, {', '.join(TEMPLATE_NAMES)} "
+                        "or a Jinja chat template.")
+    return resolve_template(template, tok), tok
+
+
+def render_prompt(conv: list[dict[str, str]], tokenizer: Any, template: str = "auto",
+                  train_on: str = "completion") -> Prompt:
+    """The prompt for the assistant's next answer to ``conv`` (system?, user, assistant, ..., user).
+
+    The text before an answer is tokenized in the same pieces as in training (``segments``), so the
+    ids equal the training example's ids up to that answer's first token. A raw-text conversation
+    (``[{"role": "text", ...}]``, a continued-pre-training run) is continued as it is.
+    """
+    name, tok = template_tokenizer(template, tokenizer)
+    raw = len(conv) == 1 and conv[0].get("role") == "text"
+    if raw:
+        pieces = [(conv[0]["content"], True)]
+    else:
+        _check_prompt_turns(conv)
+        loss = train_on == "all"
+        pieces = segments(conv, name, train_on, "", tok)
+        if name == "tokenizer":
+            head = "".join(t for t, _ in pieces)
+            text = tok.apply_chat_template(conv, add_generation_prompt=True)
+            # A template that re-renders earlier turns does not extend the conversation's text: one piece.
+            pieces = pieces + [(text[len(head):], loss)] if text.startswith(head) else [(text, loss)]
+        else:
+            pieces.append((TEMPLATES[name]["assistant"][0], loss))
+        pieces = _merge(pieces)
+    ((ids, _),) = tokenize_segments([pieces], tok, wants_bos(name, tok))
+    stops = () if raw else stop_texts(name, tok)
+    return Prompt("".join(t for t, _ in pieces), ids, name, stops)
+
+
+def _check_prompt_turns(conv: list[dict[str, str]]) -> None:
+    roles = [t.get("role") for t in conv]
+    if not roles or roles[-1] != "user":
+        raise DataError("a prompt is a conversation that ends with the user's turn.")
+    unknown = sorted({r for r in roles if r not in ("system", "user", "assistant")}, key=str)
+    if unknown:
+        raise DataError(f"unknown role {unknown[0]!r} in the conversation (use system, user or assistant).")
+
+
+_ANSWER_PROBE = "Okay"
+
+
+def stop_texts(name: str, tokenizer: Any) -> tuple[str, ...]:
+    """The end-of-turn marker a template writes after an answer (its first word), and EOS.
+
+    Generation stops on them, and they are not part of the answer's text.
+    """
+    from studio.core.data.tokenizer import wrap_tokenizer
+
+    tok = wrap_tokenizer(tokenizer)
+    if name == "tokenizer":
+        try:
+            full = tok.apply_chat_template([{"role": "user", "content": "Hi"},
+                                            {"role": "assistant", "content": _ANSWER_PROBE}])
+        except DataError:
+            full = ""
+        at = full.rfind(_ANSWER_PROBE)
+        after = full[at + len(_ANSWER_PROBE):].strip() if at >= 0 else ""
+    else:
+        after = TEMPLATES.get(name, TEMPLATES["chatml"])["assistant"][1].strip()
+    marks = [after.split()[0] if after else "", tok.eos_token or ""]
+    return tuple(dict.fromkeys(m for m in marks if m))
+
+
+def check_template(template: str, tokenizer: Any = None) -> str:
+    """Why ``template`` cannot render chats ("" when it can): an unknown name, broken Jinja, or a
+    template that loses the turns' text or cannot place an answer's loss exactly."""
+    from studio.core.data.tokenizer import TokenizerAdapter
+
+    template = (template or "").strip()
+    if not template:
+        return "the template is empty."
+    try:
+        name, tok = template_tokenizer(template, tokenizer if tokenizer is not None else TokenizerAdapter())
+        if name != "tokenizer" or not is_jinja(template):
+            return ""
+        probe = [{"role": "system", "content": "SYS-1"}, {"role": "user", "content": "USER-2"},
+                 {"role": "assistant", "content": "ANSWER-3"}, {"role": "user", "content": "USER-4"}]
+        text = tok.apply_chat_template(probe, add_generation_prompt=True)
+        missing = [t["content"] for t in probe if t["content"] not in text]
+        if missing:
+            return (f"the template leaves out the text of some turns ({', '.join(missing)}); it must print "
+                    "each message's content.")
+        pieces = segments(probe[:3], "tokenizer", "completion", "", tok)
+        if [t for t, loss in pieces if loss] and "ANSWER-3" not in "".join(t for t, loss in pieces if loss):
+            return "the answer's text cannot be found in the rendered template, so its loss cannot be placed."
+    except DataError as e:
+        return str(e)
+    return ""

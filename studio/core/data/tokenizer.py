@@ -9,6 +9,7 @@ produce the same tokens.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from datetime import datetime
@@ -73,6 +74,13 @@ class TokenizerAdapter:
         return h.hexdigest()[:16]
 
     # ---- chat template -------------------------------------------------------------------
+    def with_chat_template(self, source: str) -> "TokenizerAdapter":
+        """The same tokenizer with another chat template (a user's, for a base model that has none)."""
+        other = copy.copy(self)
+        other.chat_template = source or None
+        other._compiled = None
+        return other
+
     def apply_chat_template(self, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
         """The template rendered to text, with the same jinja settings transformers uses."""
         if not self.chat_template:
