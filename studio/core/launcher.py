@@ -7,6 +7,10 @@ directory, unbuffered UTF-8 output and stdout piped (stderr merged into it) as b
 training job the launcher clears a stop request left by an earlier attempt and records the
 worker's pid and start time in status.json at once, so a GUI restarted in the next second still
 finds it and a reused pid is never mistaken for it.
+
+A chat worker is interactive: it reads JSON commands on stdin (studio.core.chat), so it is started
+with ``interactive=True`` (stdin a pipe the caller writes). Chatting with a plain model has no run
+folder: ``run`` is None and the worker starts in the studio's home folder.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 from studio.core.diagnostics import app_command
 from studio.core.runs import Run, RunState, process_started
 
 
-def worker_command(job: str, run_dir: Path | str, *args: str) -> list[str]:
-    """The command line of a worker for ``job`` on ``run_dir``."""
-    return app_command("--worker", job, str(run_dir), *args)
+def worker_command(job: str, run_dir: Optional[Path | str], *args: str) -> list[str]:
+    """The command line of a worker for ``job`` on ``run_dir`` (None: a job on no run, e.g. chat --model)."""
+    return app_command("--worker", job, *([] if run_dir is None else [str(run_dir)]), *args)
 
 
 def worker_env() -> dict[str, str]:
@@ -35,18 +40,28 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def spawn_worker(run: Run, job: str, *args: str) -> subprocess.Popen:
-    """Start the worker; its stdout (bytes, stderr merged) is the caller's to drain. Raises OSError."""
-    if job == "train":
+def spawn_worker(run: Optional[Run], job: str, *args: str, interactive: bool = False) -> subprocess.Popen:
+    """Start the worker; its stdout (bytes, stderr merged) is the caller's to drain. Raises OSError.
+
+    ``interactive``: the worker's stdin is a pipe for its commands (bytes, one JSON line each).
+    """
+    if job == "train" and run is not None:
         run.clear_stale_stop(before=time.time())
     kwargs: dict = {}
     if os.name == "nt":  # pragma: no cover - Windows has no sessions
         kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
     else:
         kwargs["start_new_session"] = True
-    proc = subprocess.Popen(worker_command(job, run.path, *args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, cwd=str(run.path), env=worker_env(), bufsize=0, **kwargs)
-    if job == "train":
+    if run is not None:
+        cwd = run.path
+    else:
+        from studio.core.paths import studio_home
+
+        cwd = studio_home()
+    proc = subprocess.Popen(worker_command(job, run.path if run is not None else None, *args),
+                            stdin=subprocess.PIPE if interactive else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=str(cwd), env=worker_env(), bufsize=0, **kwargs)
+    if job == "train" and run is not None:
         try:
             run.write_status(state=RunState.RUNNING, pid=proc.pid, pid_started=process_started(proc.pid))
         except OSError:

@@ -54,9 +54,11 @@ EVENTS: dict[str, EventSpec] = {
                           "count bytes", ("label", "current", "total"), ("unit",)),
     "artifact": EventSpec("a file or folder the job produced: adapter, merged, checkpoint", ("kind", "path")),
     "warning": EventSpec("something the user should know; the job goes on", ("message",), ("step", "kind")),
-    "error": EventSpec("why the job failed; kind: oom, data, model, config, disk, diverged, auth (a Hub token "
-                       "refused or without the rights), network, internal (only internal carries the traceback)",
-                       ("message", "kind"), ("traceback",)),
+    "error": EventSpec("why the job failed; kind: oom, data, model, config, disk, diverged, command (a chat "
+                       "command the worker cannot read), auth (a Hub token refused or without the rights), "
+                       "network, internal (only internal carries the traceback). A chat "
+                       "worker stays alive after an error with an id (the request) or kind command; path: where "
+                       "a missing base model was looked for", ("message", "kind"), ("traceback", "id", "side", "path")),
     "done": EventSpec("the job's outcome, last: completed, stopped or failed", ("status",), ("message",)),
     "push": EventSpec("an upload to the Hugging Face Hub starts (``--worker push``): what goes where",
                       ("repo_id", "folder", "kind", "private", "files", "bytes"), ("account",)),
@@ -66,10 +68,39 @@ EVENTS: dict[str, EventSpec] = {
                           "hot-swappable; merged = folded in",
                           ("mode", "tokens_per_s", "ms_per_token", "new_tokens", "batch", "prompt_tokens", "device"),
                           ("dtype", "method", "seconds")),
+    # ---- the chat worker (``--worker chat``; its stdin commands: studio.core.chat.COMMANDS) ----
+    "ready": EventSpec("the chat worker loaded its model and reads commands. sides: {base|tuned: {available, "
+                       "note}}; mode: adapter (PEFT, base = adapter switched off), swap (full-parameter weights "
+                       "swapped with the base's from CPU memory) or plain (a model without trained weights); "
+                       "template: the chat template (tokenizer = the model's own or a custom one, chatml, alpaca, "
+                       "llama3, text = plain continuation); adapter: the tuned side's name",
+                       ("model", "sides", "device", "load_s"),
+                       ("precision", "quantized", "mode", "method", "adapter", "adapters", "checkpoint", "source",
+                        "template", "notes")),
+    "token": EventSpec("new text of an answer being generated (request id, side)", ("id", "side", "text")),
+    "reply": EventSpec("one side of a generate request finished (always exactly one per side, last). stop_reason: "
+                       "end (EOS or end of turn), length (max new tokens), stopped, error (an error event came "
+                       "first); first_token_s includes reading the prompt; tokens_per_s is the speed after the "
+                       "first token",
+                       ("id", "side", "text", "tokens", "first_token_s", "tokens_per_s", "stop_reason"),
+                       ("seconds", "prompt_tokens", "seed", "adapter")),
+    # ---- the evaluation worker (``--worker eval``; its result file: studio.core.evaluation) ----
+    "eval_row": EventSpec("one row of the evaluation table as it fills in (again once its answers are scored): "
+                          "label base, step-N or final; path: its trained weights (export --from); scores 0-100",
+                          ("label", "step", "val_loss", "perplexity"),
+                          ("path", "loss_tokens", "samples", "exact_match", "rouge_l", "bleu", "chrf")),
+    "eval_sample": EventSpec("one held-out prompt with the reference and each generated label's answer "
+                             "(scores: {label: {exact_match, rouge_l, bleu, chrf}} when there is a reference)",
+                             ("index", "prompt", "reference", "answers"), ("scores",)),
+    "eval_result": EventSpec("the evaluation's table, last before done; path: the JSON file written (also "
+                             "eval/latest.json); best: the lowest validation loss; generated: the labels that answered",
+                             ("path", "rows", "best", "generated"), ("throughput",)),
+    "switched": EventSpec("the tuned side now uses this adapter; ms: the switch, load_ms: reading it from disk "
+                          "(load_adapter only)", ("adapter", "ms"), ("load_ms", "path", "adapters")),
 }
 EVENT_TYPES = frozenset(EVENTS)
 DONE_STATUSES = ("completed", "stopped", "failed")
-ERROR_KINDS = ("oom", "data", "model", "config", "disk", "diverged", "auth", "network", "internal")
+ERROR_KINDS = ("oom", "data", "model", "config", "disk", "diverged", "command", "auth", "network", "internal")
 
 
 class ProtocolError(ValueError):

@@ -102,16 +102,17 @@ class Reporter:
     """Owns the run directory's record while a worker runs. Use as a context manager."""
 
     def __init__(self, run_dir: str | Path, *, capture: bool = True, events_path: Optional[Path] = None,
-                 log_path: Optional[Path] = None):
+                 log_path: Optional[Path] = None, record: bool = True):
         """Events and log go to the run's events.jsonl and worker.log unless other files are given
-        (an export keeps its own record so the training record stays as it was)."""
+        (an export keeps its own record so the training record stays as it was). With ``record``
+        False events go to stdout only (a chat's token stream is nothing to keep)."""
         self.run = Run(Path(run_dir))
         self.run.path.mkdir(parents=True, exist_ok=True)
         self._stdout = _Stdout(sys.stdout)
         self.events_path = Path(events_path or self.run.events_path)
         self.log_path = Path(log_path or self.run.log_path)
         self.events_path.parent.mkdir(parents=True, exist_ok=True)
-        self._events = open(self.events_path, "a", encoding="utf-8")
+        self._events = open(self.events_path if record else os.devnull, "a", encoding="utf-8")
         self._log = open(self.log_path, "a", encoding="utf-8")
         self._lock = threading.Lock()
         self._capture = capture
