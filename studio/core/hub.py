@@ -13,6 +13,7 @@ import os
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Optional
 from urllib.parse import quote, urlparse
 
@@ -47,26 +48,37 @@ def offline_reason(timeout_s: float = 2.0) -> Optional[str]:
         return f"The Hugging Face hub ({host}) cannot be reached: {e.strerror or e}."
 
 
-def fetch_problem(repo_id: str, timeout_s: float = 3.0) -> Optional[str]:
-    """Why ``repo_id`` cannot be downloaded now (offline, unknown id, gated), or None when it can."""
+def fetch_problem(repo_id: str, timeout_s: float = 3.0, repo_type: str = "model") -> Optional[str]:
+    """Why ``repo_id`` (a model, or a dataset) cannot be downloaded now (offline, unknown id, gated), or None."""
     reason = offline_reason(timeout_s)
     if reason:
         return reason
-    status, info = _get_json(f"{endpoint()}/api/models/{quote(repo_id, safe='/')}", timeout_s)
+    kind = "datasets" if repo_type == "dataset" else "models"
+    status, info = _get_json(f"{endpoint()}/api/{kind}/{quote(repo_id, safe='/')}", timeout_s)
     if status is None:
         return f"The Hugging Face hub ({urlparse(endpoint()).hostname}) did not answer: {info}."
     if status in (401, 403, 404):
         login = "" if _token() else " If it is private, log in first (huggingface-cli login, or set HF_TOKEN)."
-        return f"The hub has no model '{repo_id}' that this computer may read; check the id.{login}"
+        return f"The hub has no {repo_type} '{repo_id}' that this computer may read; check the id.{login}"
     if status >= 400:
         return f"The Hugging Face hub answered {status} for '{repo_id}'; try again later."
-    if isinstance(info, dict) and info.get("gated"):
+    if isinstance(info, dict) and info.get("gated") and repo_type == "model":
         probe, _ = _get_json(f"{endpoint()}/{quote(repo_id, safe='/')}/resolve/main/config.json", timeout_s,
                              head=True)
         if probe in (401, 403):
             return (f"'{repo_id}' is gated: accept its license at {endpoint()}/{repo_id} with your account, "
                     "then log in here (huggingface-cli login, or set HF_TOKEN).")
     return None
+
+
+def dataset_cached(repo_id: str) -> bool:
+    """Is a hub dataset in the local Hugging Face cache (downloaded before, so no hub is needed)?"""
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        return False
+    folder = Path(HF_HUB_CACHE) / ("datasets--" + repo_id.replace("/", "--"))
+    return (folder / "snapshots").is_dir() and any((folder / "snapshots").iterdir())
 
 
 def _token() -> Optional[str]:

@@ -70,25 +70,29 @@ def _check_model(cfg: Any, problems: list[str]) -> Any:
     return facts
 
 
-def _hub_fetch_problem(repo_id: str) -> Optional[str]:
-    """Why a hub model that is not in the cache cannot be downloaded now (a few seconds at most), or None.
+def _hub_fetch_problem(repo_id: str, repo_type: str = "model") -> Optional[str]:
+    """Why a hub model (or dataset) that is not in the cache cannot be downloaded now (a few seconds at most).
 
     The hub's answer is kept for HUB_ANSWER_TTL_S: a comparison checks one config per method."""
     import time
 
     from studio.core import hub
 
-    key = (repo_id, hub.endpoint(), hub.offline_mode())
+    key = (repo_id, repo_type, hub.endpoint(), hub.offline_mode())
     asked_at, reason = _HUB_ANSWERS.get(key, (None, None))
     if asked_at is None or time.monotonic() - asked_at > HUB_ANSWER_TTL_S:
-        reason = hub.fetch_problem(repo_id, timeout_s=HUB_TIMEOUT_S)
+        reason = hub.fetch_problem(repo_id, timeout_s=HUB_TIMEOUT_S, repo_type=repo_type)
         _HUB_ANSWERS[key] = (time.monotonic(), reason)
     if reason is None:
         return None
-    have = "pick a model you have (the demo, a local folder, or one from your Hugging Face cache)"
+    if repo_type == "dataset":
+        have = "pick a dataset file or folder you have"
+        where = "try again once the hub can be reached"
+    else:
+        have = "pick a model you have (the demo, a local folder, or one from your Hugging Face cache)"
+        where = "Download it on the Model page once the hub can be reached"
     if hub.offline_mode() or "cannot be reached" in reason or "did not answer" in reason:
-        return (f"{repo_id} is not downloaded, and it cannot be downloaded now. {reason} Download it on the "
-                f"Model page once the hub can be reached, or {have}.")
+        return f"{repo_id} is not downloaded, and it cannot be downloaded now. {reason} {where}, or {have}."
     return f"{repo_id} is not downloaded and cannot be downloaded: {reason} Or {have}."
 
 
@@ -97,7 +101,14 @@ def _check_data(cfg: Any, problems: list[str]) -> None:
 
     spec = cfg.data
     if spec.source == "hub":
-        return  # reading a hub dataset may mean downloading it; the worker reports its problems
+        from studio.core.hub import dataset_cached
+
+        # Reading it may mean downloading it (the worker reports what is wrong inside); one that is not
+        # here and cannot be fetched is refused now instead of after the worker's retries.
+        problem = None if dataset_cached(spec.path) else _hub_fetch_problem(spec.path, "dataset")
+        if problem:
+            problems.append(problem)
+        return
     specs = [spec]
     if spec.validation_path:
         specs.append(spec.model_copy(update={"path": spec.validation_path, "source": "file"}))

@@ -98,3 +98,26 @@ def test_an_unknown_id_is_named(fake_hub):
 def test_a_gated_model_without_access_says_how_to_get_it(fake_hub):
     problems = preflight(_hub_cfg("someone/gated-model"), has_cuda=False)
     assert len(problems) == 1 and "gated" in problems[0] and "accept its license" in problems[0]
+
+
+def _hub_data(repo: str):
+    return demo_config().replace("data", {"source": "hub", "path": repo})
+
+
+def test_a_hub_dataset_that_cannot_be_fetched_is_refused_before_a_worker_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    problems = preflight(_hub_data("someone/not-downloaded-data"), has_cuda=False)  # offline (tests' default)
+    assert len(problems) == 1 and "someone/not-downloaded-data is not downloaded" in problems[0]
+    assert "HF_HUB_OFFLINE" in problems[0] and "dataset file or folder" in problems[0]
+
+
+def test_a_hub_dataset_in_the_cache_needs_no_hub(tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    (tmp_path / "hub" / "datasets--someone--cached-data" / "snapshots" / "abc").mkdir(parents=True)
+    assert preflight(_hub_data("someone/cached-data"), has_cuda=False) == []
+
+
+def test_an_unknown_hub_dataset_is_named(fake_hub, tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    problems = preflight(_hub_data("someone/typo-data"), has_cuda=False)
+    assert len(problems) == 1 and "no dataset 'someone/typo-data'" in problems[0]
