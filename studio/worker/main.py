@@ -4,6 +4,8 @@
     python -m studio --worker export RUN_DIR --kind adapter|merged --out DIR [--from DIR] [--dtype auto|bf16|fp16|fp32]
     python -m studio --worker genspeed RUN_DIR [--from DIR] [--new-tokens N] [--batch B]
     python -m studio --worker push RUN_DIR --folder DIR --repo ID [--public] [--kind adapter|merged|gguf]
+    python -m studio --worker chat RUN_DIR [--checkpoint N | --from DIR] [--base-path DIR] [--template T]
+    python -m studio --worker chat --model PATH [--template T]     (then JSON commands on stdin)
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     genspeed.add_argument("--batch", type=int, default=1, help="sequences generated at once")
     genspeed.add_argument("--prompt-tokens", type=int, default=64, help="prompt length")
     genspeed.add_argument("--repeats", type=int, default=3, help="timed repeats (the median counts)")
+    chat = sub.add_parser("chat", help="keep a run's tuned model and its base loaded; answer JSON commands on stdin")
+    chat.add_argument("run_dir", nargs="?", help="the run folder (or --model for a plain model)")
+    chat.add_argument("--checkpoint", type=int, default=None, help="the checkpoint at step N instead of the final adapter")
+    chat.add_argument("--from", dest="source", default=None, help="these trained weights (a folder) instead")
+    chat.add_argument("--model", default=None, help="a plain model (folder or hub id), no run")
+    chat.add_argument("--base-path", default=None, help="the run's base model is in this folder now (it moved)")
+    chat.add_argument("--template", default="auto",
+                      help="chat template: auto (the run's), chatml, alpaca, llama3 or a Jinja template")
     push = sub.add_parser("push", help="upload an exported folder to the Hugging Face Hub with a model card")
     push.add_argument("run_dir")
     push.add_argument("--folder", required=True, help="the exported folder to upload")
@@ -58,6 +68,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         from studio.worker.train import main as train_main
 
         return train_main(args.run_dir, resume=args.resume)
+    if args.job == "chat":
+        if bool(args.run_dir) == bool(args.model):
+            build_parser().error("chat: give a run folder or --model PATH (one of them)")
+        from studio.worker.chat import main as chat_main
+
+        return chat_main(args.run_dir, checkpoint=args.checkpoint, source=args.source, model=args.model,
+                         base_path=args.base_path, template=args.template)
     if args.job == "genspeed":
         from studio.worker.gen_speed import main as genspeed_main
 
