@@ -6,6 +6,7 @@
     python -m studio --worker push RUN_DIR --folder DIR --repo ID [--public] [--kind adapter|merged|gguf]
     python -m studio --worker chat RUN_DIR [--checkpoint N | --from DIR] [--base-path DIR] [--template T]
     python -m studio --worker chat --model PATH [--template T]     (then JSON commands on stdin)
+    python -m studio --worker eval RUN_DIR [--checkpoint N|final|best|all] [--prompts FILE] [--max-prompts K]
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--base-path", default=None, help="the run's base model is in this folder now (it moved)")
     chat.add_argument("--template", default="auto",
                       help="chat template: auto (the run's), chatml, alpaca, llama3 or a Jinja template")
+    evaluate = sub.add_parser("eval", help="validation loss of every checkpoint and the base; generations with metrics")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--checkpoint", default="best",
+                          help="whose answers to score against the base: N (a step), final, best (lowest "
+                               "validation loss) or all")
+    evaluate.add_argument("--prompts", default=None,
+                          help="held-out prompts: a data file (prompt/answer rows or any training format) "
+                               "instead of the run's validation split")
+    evaluate.add_argument("--max-prompts", type=int, default=100, help="generate for at most this many prompts")
+    evaluate.add_argument("--max-new-tokens", type=int, default=None,
+                          help="longest generated answer (default: a little over the longest reference)")
+    evaluate.add_argument("--base-path", default=None, help="the run's base model is in this folder now (it moved)")
     push = sub.add_parser("push", help="upload an exported folder to the Hugging Face Hub with a model card")
     push.add_argument("run_dir")
     push.add_argument("--folder", required=True, help="the exported folder to upload")
@@ -75,6 +88,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         return chat_main(args.run_dir, checkpoint=args.checkpoint, source=args.source, model=args.model,
                          base_path=args.base_path, template=args.template)
+    if args.job == "eval":
+        from studio.worker.evaluate import main as eval_main
+
+        return eval_main(args.run_dir, checkpoint=args.checkpoint, prompts=args.prompts,
+                         max_prompts=args.max_prompts, max_new_tokens=args.max_new_tokens, base_path=args.base_path)
     if args.job == "genspeed":
         from studio.worker.gen_speed import main as genspeed_main
 
