@@ -1,4 +1,4 @@
-"""The headless command line: `studio train|export|push|hub|data|estimate|plan|runs ...`.
+"""The headless command line: `studio train|export|chat|eval|push|hub|data|estimate|plan|runs ...`.
 
 Each subcommand lives in its own module under studio.cli and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (taking the parsed args, returning an exit status).
@@ -18,6 +18,8 @@ from studio import __version__
 COMMAND_MODULES = [
     "studio.cli.train",
     "studio.cli.export",
+    "studio.cli.chat",
+    "studio.cli.evaluate",
     "studio.cli.push",
     "studio.cli.hub",
     "studio.cli.runs",
