@@ -39,7 +39,8 @@ class EventSpec:
 _MEMORY = ("mem_allocated", "mem_reserved", "mem_peak_allocated", "mem_peak_reserved")
 
 EVENTS: dict[str, EventSpec] = {
-    "hello": EventSpec("a worker started", ("pid", "version", "argv")),
+    "hello": EventSpec("a worker started (pid_started: its process start time, so a reused pid is not it)",
+                       ("pid", "version", "argv"), ("pid_started",)),
     "phase": EventSpec("what the worker is doing now: loading_data, loading_model, resuming, training, evaluating, "
                        "saving, exporting, measuring", ("phase",), ("detail",)),
     "plan": EventSpec("the run's shape, once before training; choices = engine decisions (studio.core.engine_choice)",

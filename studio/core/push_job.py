@@ -74,7 +74,7 @@ def last_push(run: Run) -> Optional[PushRecord]:
     progress = [e for e in after if e.get("type") == "progress" and e.get("unit") == "bytes"]
     if done is not None:
         status, message = done.get("status", "failed"), done.get("message", "")
-    elif hello.get("pid") and pid_alive(int(hello["pid"])):
+    elif hello.get("pid") and pid_alive(int(hello["pid"]), hello.get("pid_started")):
         status, message = "running", ""
     else:
         status, message = "interrupted", "The upload stopped without finishing (killed, or the computer went down)."

@@ -32,7 +32,7 @@ from studio.core.hub_auth import HubError, whoami
 from studio.core.hub_upload import PushCancelled, export_kind, folder_problem, full_repo_id, local_files, push
 from studio.core.model_card import build_card
 from studio.core.push_job import EVENTS_FILE, LOG_FILE
-from studio.core.runs import Run
+from studio.core.runs import Run, process_started
 from studio.worker.reporter import Reporter
 
 
@@ -44,7 +44,8 @@ def main(run_dir: str | Path, folder: str | Path, repo: str, *, public: bool = F
     started = time.time()
     stop = threading.Event()
     with Reporter(run.path, events_path=run.exports_dir / EVENTS_FILE, log_path=run.exports_dir / LOG_FILE) as rep:
-        rep.emit("hello", pid=os.getpid(), version=__version__, argv=sys.argv)
+        rep.emit("hello", pid=os.getpid(), pid_started=process_started(os.getpid()), version=__version__,
+                 argv=sys.argv)
 
         def cancelled() -> bool:
             return stop.is_set() or _stop_file_since(run, started)
