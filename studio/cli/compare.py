@@ -63,7 +63,7 @@ def run(args: Any) -> int:
             for p in problems:
                 print(f"  - {name}: {p}", file=sys.stderr)
         return 2
-    store = RunStore(Path(base.output_dir).expanduser() if base.output_dir else None)
+    store = RunStore.for_config(base)
     cid = new_comparison_id()
     runs = create_comparison(store, configs, cid)
     print(f"comparison {cid}: {len(runs)} methods, {configs[0].training.max_steps or 'config'} steps each")

@@ -25,12 +25,10 @@ def register(subparsers: Any) -> None:
 
 
 def resolve_run(ref: str):
-    from studio.core.runs import CONFIG_FILE, Run, RunStore
+    """A run folder, or a run id from `studio runs` (in any folder runs were written to)."""
+    from studio.core.run_roots import find_run
 
-    path = Path(ref).expanduser()
-    if (path / CONFIG_FILE).exists():
-        return Run(path.resolve())
-    return RunStore().get(ref)
+    return find_run(ref)
 
 
 def run(args: Any) -> int:

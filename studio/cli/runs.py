@@ -1,4 +1,8 @@
-"""`studio runs [--json]`: list the runs in the studio's runs folder (id, name, state, method, final loss)."""
+"""`studio runs [--dir DIR] [--json]`: list runs (id, name, state, method, final loss), newest first.
+
+Without --dir it lists every folder runs were written to: the studio's runs folder and each output
+folder a run used (studio.core.run_roots, the same list the GUI's Runs page shows).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("runs", help="list runs", description="List runs, newest first.")
-    p.add_argument("--dir", help="a runs folder other than the studio's")
+    p.add_argument("--dir", help="only the runs in this folder (default: the studio's runs folder and every "
+                                 "output folder a run was written to)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -32,16 +37,16 @@ def summarize(run_: Any) -> dict[str, Any]:
 
 
 def run(args: Any) -> int:
-    from studio.core.runs import RunStore
+    from studio.core.run_roots import all_runs, known_roots
 
-    store = RunStore(Path(args.dir).expanduser() if args.dir else None)
-    rows = [summarize(r) for r in store.list()]
+    roots = [Path(args.dir).expanduser().resolve()] if args.dir else known_roots()
+    rows = [summarize(r) for r in all_runs(roots=[r for r in roots if r.is_dir()])]
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
         return 0
     if not rows:
-        print(f"no runs in {store.root}")
+        print(f"no runs in {', '.join(map(str, roots))}")
         return 0
     print(format_table(rows), end="")
     return 0

@@ -81,8 +81,7 @@ def run(args: Any) -> int:
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
         return 2
-    store = RunStore(Path(cfg.output_dir).expanduser() if cfg.output_dir else None)
-    run_ = store.create(cfg)
+    run_ = RunStore.for_config(cfg).create(cfg)  # an --output-dir folder is remembered: `studio runs` lists it
     print(f"run {run_.id}  ({run_.path})")
     return supervise(run_, verbose=args.verbose)
 

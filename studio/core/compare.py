@@ -109,19 +109,24 @@ def create_comparison(store: RunStore, configs: list[RunConfig], comparison_id: 
     return runs
 
 
-def comparison_runs(store: RunStore, comparison_id: str) -> list[Run]:
-    runs = [r for r in store.list() if r.status().get("comparison") == comparison_id]
+def comparison_runs(store: RunStore | Iterable[Run], comparison_id: str) -> list[Run]:
+    """The runs of one comparison, in launch order, from a store or a list of runs (run_roots.all_runs)."""
+    runs = [r for r in _runs_of(store) if r.status().get("comparison") == comparison_id]
     return sorted(runs, key=lambda r: r.status().get("comparison_index", 0))
 
 
-def comparison_ids(store: RunStore) -> list[str]:
-    """Comparisons in the store, newest first."""
+def comparison_ids(store: RunStore | Iterable[Run]) -> list[str]:
+    """Comparisons in the store (or among the runs, newest first), newest first."""
     seen: dict[str, None] = {}
-    for r in store.list():
+    for r in _runs_of(store):
         cid = r.status().get("comparison")
         if cid:
             seen.setdefault(cid, None)
     return list(seen)
+
+
+def _runs_of(store: RunStore | Iterable[Run]) -> Iterable[Run]:
+    return store.list() if isinstance(store, RunStore) else store
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import Any, Optional
 from studio.core.config import RunConfig
 from studio.core.paths import runs_root
 from studio.core.protocol import read_events
+from studio.core.run_roots import remember_root
 
 
 
@@ -213,7 +214,13 @@ class RunStore:
         self.root = Path(root).expanduser().resolve() if root else runs_root()
         self.root.mkdir(parents=True, exist_ok=True)
 
+    @classmethod
+    def for_config(cls, config: RunConfig, default: Optional[Path] = None) -> "RunStore":
+        """Where ``config``'s runs go: its ``output_dir``, else ``default`` (else the studio's runs folder)."""
+        return cls(Path(config.output_dir).expanduser() if config.output_dir else default)
+
     def create(self, config: RunConfig) -> Run:
+        """A new run folder holding ``config``; a folder the config names is remembered (run_roots)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", config.name).strip("-") or "run"
         path = self.root / f"{stamp}-{slug}"
@@ -227,7 +234,9 @@ class RunStore:
                 path = self.root / f"{stamp}-{slug}-{n}"
         run = Run(path)
         config.with_absolute_paths().save(run.config_path)
-        run.write_status(state="created", created=time.time(), name=config.name)
+        run.write_status(state=RunState.CREATED, created=time.time(), name=config.name)
+        if config.output_dir:  # listed by the GUI and `studio runs` from now on, wherever they were started
+            remember_root(self.root)
         return run
 
     def list(self) -> list[Run]:

@@ -20,11 +20,11 @@ from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainW
 
 from studio import __version__
 from studio.core.paths import studio_home
-from studio.core.runs import Run, RunStore
+from studio.core.run_roots import active_runs
+from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor, describe
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S
-from studio.ui.run_roots import known_roots
 from studio.ui.theme import icon, nav_icon
 from studio.ui.widgets.wheel_guard import guard_fields
 
@@ -406,7 +406,7 @@ class MainWindow(QMainWindow):
     # ---- live runs across restarts ------------------------------------------------------
     def reattach_live_runs(self) -> list[Run]:
         """Follow a run that kept training while the studio was closed; returns the live runs."""
-        live = [r for root in known_roots(self.store_root) for r in RunStore(root).active()]
+        live = active_runs(self.store_root)
         if live:
             train = self.page("train")
             train.attach(live[0])

@@ -50,3 +50,34 @@ def test_reconcile_leaves_live_and_finished_runs_alone(tmp_path):
     done.write_status(state="completed", pid=999_999_999)
     assert alive.reconcile() == "running" and done.reconcile() == "completed"
     assert [r.id for r in store.active()] == [alive.id]
+
+
+def test_a_run_in_an_output_folder_is_remembered_and_listed_with_the_others(tmp_path, monkeypatch):
+    """The GUI and `studio runs` list the same runs: the default folder's and every output folder's."""
+    from studio.core import run_roots
+
+    monkeypatch.setattr(run_roots, "_path", lambda: tmp_path / "run_roots.json")
+    default = RunStore(tmp_path / "runs")
+    home_run = default.create(RunConfig(name="at-home"))
+    elsewhere = tmp_path / "elsewhere"
+    away_run = RunStore.for_config(RunConfig(name="away", output_dir=str(elsewhere)), default.root).create(
+        RunConfig(name="away", output_dir=str(elsewhere)))
+    assert away_run.path.parent == elsewhere.resolve()
+    assert run_roots.known_roots(default.root) == [default.root, elsewhere.resolve()]
+    assert {r.id for r in run_roots.all_runs(default.root)} == {home_run.id, away_run.id}
+    assert [r.id for r in run_roots.all_runs(roots=[default.root])] == [home_run.id]
+    assert run_roots.find_run(away_run.id, default.root).path == away_run.path
+    assert run_roots.find_run(str(home_run.path)).path == home_run.path
+    # A run created without an output folder remembers nothing; a folder that is gone is skipped.
+    RunStore(tmp_path / "scratch").create(RunConfig(name="scratch"))
+    assert len(run_roots.known_roots(default.root)) == 2
+    import shutil
+
+    shutil.rmtree(elsewhere)
+    assert run_roots.known_roots(default.root) == [default.root]
+    try:
+        run_roots.find_run(away_run.id, default.root)
+    except FileNotFoundError as e:
+        assert away_run.id in str(e)
+    else:
+        raise AssertionError("a deleted run was found")

@@ -36,6 +36,14 @@ def fake_worker(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def own_run_roots(monkeypatch, tmp_path):
+    """Each test remembers its own custom run folders: another test's would show up in the run lists."""
+    from studio.core import run_roots
+
+    monkeypatch.setattr(run_roots, "_path", lambda: tmp_path / run_roots.FILE)
+
+
+@pytest.fixture(autouse=True)
 def no_gpu():
     """GUI tests see no NVIDIA GPU unless they install a fake one."""
     gpu.use_fake(None)

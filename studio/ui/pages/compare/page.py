@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, Q
 from studio.core.compare import (MethodResult, comparison_configs, comparison_ids, comparison_runs,
                                  create_comparison, new_comparison_id, summarise_events, summarise_run)
 from studio.core.methods import METHOD_CLASSES
+from studio.core.run_roots import all_runs
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.compare.curves import OverlayCurves, color_for
@@ -206,8 +207,7 @@ class ComparePage(QWidget):
         if problems:
             self.banner.show_message("Cannot start the comparison:\n" + "\n".join(f"• {p}" for p in problems), "error")
             return None
-        cfg = self._model.config
-        store = RunStore(Path(cfg.output_dir).expanduser() if cfg.output_dir else self._store_root)
+        store = RunStore.for_config(self._model.config, self._store_root)
         self.comparison_id = new_comparison_id()
         self.runs = create_comparison(store, configs, self.comparison_id)
         self._events = {r.id: [] for r in self.runs}
@@ -232,9 +232,8 @@ class ComparePage(QWidget):
         """Load a finished (or earlier) comparison from the run store into the table and curves."""
         if self.is_running():
             return
-        store = RunStore(self._store_root)
         self.comparison_id = comparison_id
-        self.runs = comparison_runs(store, comparison_id)
+        self.runs = comparison_runs(all_runs(self._store_root), comparison_id)
         self._events = {r.id: r.events() for r in self.runs}
         self._current = -1
         self._pick_like(self.runs)
@@ -259,7 +258,7 @@ class ComparePage(QWidget):
             self.steps_spin.setValue(steps)
 
     def refresh_history(self, select: Optional[str] = None) -> None:
-        ids = comparison_ids(RunStore(self._store_root))
+        ids = comparison_ids(all_runs(self._store_root))
         self.history_combo.blockSignals(True)
         self.history_combo.clear()
         if not ids:

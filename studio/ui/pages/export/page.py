@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout
 
 from studio.core.config import ConfigError
 from studio.core.log_filter import LogFilter
-from studio.core.runs import Run, RunStore
+from studio.core.run_roots import all_runs
+from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
 from studio.ui.process import WorkerProcess, split_log_tail
-from studio.ui.run_roots import known_roots
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, scroll_page, section_label
 
 EXPORTABLE_STATES = ("completed", "stopped")
@@ -156,7 +156,7 @@ class ExportPage(QWidget):
         current = self.selected_run()
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
-        for run in (r for root in known_roots(self._root) for r in RunStore(root).list()):
+        for run in all_runs(self._root):
             status = run.status()
             if status.get("state") in EXPORTABLE_STATES and run.adapter_dir.exists():
                 self.run_combo.addItem(f"{status.get('name') or run.id}  ·  {status.get('state')}  ·  {run.id}", run)

@@ -14,8 +14,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from studio.core.config import ConfigError
-from studio.core.runs import Run, RunStore
-from studio.ui.run_roots import known_roots
+from studio.core.run_roots import all_runs
+from studio.core.runs import Run
 from studio.ui.theme import COLORS
 from studio.ui.widgets.card import fmt_duration
 from studio.ui.widgets.list_table import ListTableModel
@@ -70,7 +70,7 @@ class RunsTableModel(ListTableModel):
         self._root = store_root
 
     def refresh(self) -> None:
-        runs = [r for root in known_roots(self._root) for r in RunStore(root).list()]
+        runs = all_runs(self._root)
         for r in runs:
             r.reconcile()  # a worker that died unseen is marked failed, never "running" forever
         rows = sorted((summarize(r) for r in runs), key=lambda s: s.started or 0, reverse=True)

@@ -23,7 +23,6 @@ from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess, split_log_tail
-from studio.ui.run_roots import remember_root
 from studio.ui.theme import icon
 from studio.ui.widgets.card import (Badge, Banner, Card, MetricTile, fmt_bytes, fmt_duration, fmt_params, muted, page_layout,
                                     scroll_page)
@@ -170,10 +169,7 @@ class TrainPage(QWidget):
             self.banner.show_message(problem, "error")
             return None
         try:
-            store = RunStore(Path(config.output_dir).expanduser() if config.output_dir else self._store_root)
-            run = store.create(config)
-            if config.output_dir:
-                remember_root(store.root)
+            run = RunStore.for_config(config, self._store_root).create(config)
         except OSError as e:
             self.banner.show_message(f"Could not create the run folder: {e.strerror or e}. Choose another output folder "
                                      "on the Method page.", "error")
