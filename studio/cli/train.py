@@ -227,6 +227,19 @@ class Renderer:
     def _on_progress(self, e: dict) -> None:
         self._print(f"{e.get('label', '')} ({e.get('current')}/{e.get('total')})")
 
+    def _on_estimate(self, e: dict) -> None:
+        self._print(f"estimate ({e.get('quant') or e['kind']}): {e.get('detail') or e['size_bytes']}")
+
+    def _on_verification(self, e: dict) -> None:
+        """The verdict in a box: a failed check must not scroll past unnoticed."""
+        rule = "=" * 72
+        self._print(rule)
+        self._print(e["summary"])
+        for c in e.get("checks") or []:
+            self._print(f"  {'ok    ' if c.get('passed') else 'FAILED'}  {c.get('name')}: {c.get('detail')}")
+        self._print(f"  verdict saved: {e['path']}")
+        self._print(rule)
+
     def _on_warning(self, e: dict) -> None:
         self._print(f"warning: {e['message']}")
 

@@ -76,8 +76,9 @@ def classify_tokenizer(tj: dict[str, Any]) -> TokenizerPlan:
             return TokenizerPlan("", "", problem="its SentencePiece-style tokenizer splits text in a way llama.cpp "
                                                  f"does not ({', '.join(odd)}); GGUF export supports {TOKENIZERS_TEXT}")
         meta = [p for p in parts if p.get("type") == "Metaspace"]
-        prepend = any(n.get("type") == "Prepend" for n in norms) or bool(
-            meta and (meta[0].get("prepend_scheme", "always") in ("first", "always") or meta[0].get("add_prefix_space")))
+        scheme = meta[0].get("prepend_scheme", "always") if meta else ""
+        prepend = any(n.get("type") == "Prepend" for n in norms) or scheme in ("first", "always") or bool(
+            meta and meta[0].get("add_prefix_space"))
         return TokenizerPlan("llama", "default", add_space_prefix=prepend)
     if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
         return TokenizerPlan("", "", problem="its BPE marks word pieces with a prefix or suffix, which llama.cpp "

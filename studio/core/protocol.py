@@ -53,7 +53,13 @@ EVENTS: dict[str, EventSpec] = {
     "checkpoint": EventSpec("a resumable checkpoint was written", ("step", "path")),
     "progress": EventSpec("generic progress (export, download, upload, ...); unit 'bytes' when current and total "
                           "count bytes", ("label", "current", "total"), ("unit",)),
-    "artifact": EventSpec("a file or folder the job produced: adapter, merged, checkpoint", ("kind", "path")),
+    "artifact": EventSpec("a file or folder the job produced: adapter, merged, gguf, checkpoint", ("kind", "path")),
+    "estimate": EventSpec("what an export will weigh and take, before any work (GGUF: studio.core.gguf_plan); "
+                          "detail: the same in words", ("kind", "size_bytes", "seconds"), ("quant", "detail")),
+    "verification": EventSpec("the export reloaded as its users will and compared with its source "
+                              "(studio.worker.verify): passed, a one-line summary (FAILED or PASSED first), the "
+                              "verification.json written, checks [{name, passed, detail}]",
+                              ("kind", "passed", "summary", "path"), ("checks",)),
     "warning": EventSpec("something the user should know; the job goes on", ("message",), ("step", "kind")),
     "error": EventSpec("why the job failed; kind: oom, data, model, config, disk, diverged, command (a chat "
                        "command the worker cannot read), auth (a Hub token refused or without the rights), "

@@ -1,7 +1,8 @@
 """The worker's command line (what the GUI and the CLI launch as a child process).
 
     python -m studio --worker train RUN_DIR [--resume]
-    python -m studio --worker export RUN_DIR --kind adapter|merged --out DIR [--from DIR] [--dtype auto|bf16|fp16|fp32]
+    python -m studio --worker export RUN_DIR --kind adapter|merged|gguf --out DIR [--from DIR] [--dtype auto|bf16|fp16|fp32]
+                                     [--quant f16|bf16|q8_0|q4_k_m|...] [--no-verify]
     python -m studio --worker genspeed RUN_DIR [--from DIR] [--new-tokens N] [--batch B]
     python -m studio --worker push RUN_DIR --folder DIR --repo ID [--public] [--kind adapter|merged|gguf]
     python -m studio --worker chat RUN_DIR [--checkpoint N | --from DIR] [--base-path DIR] [--template T]
@@ -15,6 +16,8 @@ import argparse
 import sys
 from typing import Optional
 
+from studio.core.gguf_plan import QUANT_NAMES
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio --worker", description="The studio's training/export process.")
@@ -23,14 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("run_dir")
     train.add_argument("--resume", action="store_true",
                        help="continue from the run's newest checkpoint (RUN_DIR/checkpoints/step-N)")
-    export = sub.add_parser("export", help="export a trained run as an adapter or a merged model")
+    export = sub.add_parser("export", help="export a trained run as an adapter, a merged model or a GGUF file")
     export.add_argument("run_dir")
-    export.add_argument("--kind", choices=("adapter", "merged"), required=True)
+    export.add_argument("--kind", choices=("adapter", "merged", "gguf"), required=True)
     export.add_argument("--out", required=True, help="a new (or empty) folder to write")
     export.add_argument("--from", dest="source", default=None,
                         help="trained weights to export (default RUN_DIR/adapter; e.g. a checkpoint folder)")
     export.add_argument("--dtype", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
                         help="precision of a merged model (auto: bf16, or fp32 when the base is fp32)")
+    export.add_argument("--quant", default="f16", type=str.lower, choices=QUANT_NAMES, help="GGUF type")
+    export.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip reloading the export and comparing it with its source")
+    check = sub.add_parser("llama-check", help="(internal) run a GGUF file in llama.cpp for an export's verification")
+    check.add_argument("spec")
+    check.add_argument("result")
     genspeed = sub.add_parser("genspeed", help="generation tokens/s of the trained result, unmerged vs merged")
     genspeed.add_argument("run_dir")
     genspeed.add_argument("--from", dest="source", default=None, help="trained weights (default RUN_DIR/adapter)")
@@ -70,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.job == "llama-check":  # no torch in this child: it only runs llama.cpp
+        from studio.worker.llama_check import main as check_main
+
+        return check_main(args.spec, args.result)
     from studio.worker.engine import configure_allocator
 
     configure_allocator()  # before torch touches the GPU
@@ -100,4 +113,5 @@ def main(argv: Optional[list[str]] = None) -> int:
                              prompt_tokens=args.prompt_tokens, repeats=args.repeats)
     from studio.worker.export import main as export_main
 
-    return export_main(args.run_dir, args.kind, args.out, source=args.source, dtype=args.dtype)
+    return export_main(args.run_dir, args.kind, args.out, source=args.source, dtype=args.dtype, quant=args.quant,
+                       verify=args.verify)

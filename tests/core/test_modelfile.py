@@ -87,8 +87,9 @@ def test_the_demo_modelfile():
     jinja = (demo_model_dir() / "chat_template.jinja").read_text()
     t = translate(jinja, bos_token="<s>", eos_token="</s>")
     gen = {"do_sample": False, "eos_token_id": [2, 5]}
-    text = modelfile("demo-F16.gguf", run_name="Demo run", translation=t, template_source="the tokenizer's chat "
-                     "template", stops=["<|im_end|>", "</s>", "<|im_end|>"], sampling=sampling_from_generation_config(gen))
+    source = "the tokenizer's chat template"
+    text = modelfile("demo-F16.gguf", run_name="Demo run", translation=t, template_source=source,
+                     stops=["<|im_end|>", "</s>", "<|im_end|>"], sampling=sampling_from_generation_config(gen))
     lines = text.splitlines()
     assert "FROM ./demo-F16.gguf" in lines
     assert "# Create the model:  ollama create demo-run -f Modelfile" in lines
