@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from studio.core.config import RunConfig
 from studio.core.methods import method_class, method_names
 from studio.core.runs import Run, RunStore
+from studio.core.training_defaults import scaled_lr
 
 DEFAULT_METHODS = ("lora", "dora", "ia3", "prompt_tuning")
 
@@ -81,17 +82,6 @@ def model_facts(cfg: RunConfig) -> Any:
         return resolve_facts(cfg.model.source, cfg.model.path)
     except (ModelError, OSError, ValueError):
         return None
-
-
-def scaled_lr(base: RunConfig, name: str) -> float:
-    """The base's learning rate moved by the ratio of the two methods' recommended rates.
-
-    The user's rate carries their calibration for this model and data (a tiny model wants a
-    larger rate than an 8B one); the ratio carries what differs between methods (IA3 ~15x LoRA,
-    full fine-tuning ~1/20). Capped to the config's valid range.
-    """
-    ratio = method_class(name).recommended_lr / type(base.method).recommended_lr
-    return float(f"{min(base.training.learning_rate * ratio, 1.0):.3g}")
 
 
 def new_comparison_id() -> str:

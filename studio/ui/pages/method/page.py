@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QP
 from studio.core import gpu
 from studio.core.config import RunConfig, TrainingSpec
 from studio.core.methods import METHOD_CLASSES
+from studio.core.training_defaults import scaled_lr
 from studio.ui.config_model import ConfigModel
 from studio.ui.widgets.card import Banner, Card, muted, page_layout, scroll_page, section_label
 from studio.ui.widgets.config_form import ConfigForm
@@ -214,13 +215,11 @@ class MethodPage(QWidget):
 
     def _on_method_clicked(self, key: str) -> None:
         """Switch method; keep the learning rate in proportion to what each method recommends."""
-        old = type(self._model.config.method)
-        if _method_key(old) == key:
+        before = self._model.config
+        if _method_key(type(before.method)) == key:
             return
         self._model.set_method(key)
-        new = type(self._model.config.method)
-        lr = self._model.config.training.learning_rate * new.recommended_lr / old.recommended_lr
-        self._model.set("training.learning_rate", float(f"{min(lr, 1.0):.3g}"))
+        self._model.set("training.learning_rate", scaled_lr(before, self._model.config.method.name))
 
     def _apply_module_choices(self) -> None:
         method = self._model.config.method

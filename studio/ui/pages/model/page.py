@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QGr
                                QLineEdit, QProgressBar, QSizePolicy, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from studio.core.config import RunConfig
+from studio.core.training_defaults import suggested_settings
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.model.cache_table import CacheTableModel
-from studio.ui.pages.model.defaults import suggested_settings
 from studio.ui.tasks import start_task
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, fmt_params, muted, page_layout, scroll_page
 
