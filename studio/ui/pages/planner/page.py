@@ -23,7 +23,7 @@ from studio.core.vram import machine_here
 from studio.core.vram.gpus import GPU_CATALOG, Target, detected_target, find_gpu, target_for_spec
 from studio.core.vram.plan import PLAN_METHODS, PlanTable, gpu_fits, plan_table
 from studio.ui.pages.planner.table_model import PlanCellDelegate, PlanTableModel
-from studio.ui.tasks import start_task
+from studio.ui.tasks import JobSlot
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, fmt_params, muted, page_layout, scroll_page
 
 CURRENT = "current"  # model-combo data: "current", "catalog:<id>", "cache:<id>", "folder:<path>"
@@ -43,6 +43,7 @@ class PlannerPage(QWidget):
         self._target: Optional[Target] = None
         self._cache_paths: dict[str, str] = {}
         self._folders: list[str] = []
+        self._cache_scan = JobSlot()
         self.plan: Optional[PlanTable] = None
 
         content = QWidget()
@@ -167,10 +168,14 @@ class PlannerPage(QWidget):
     def _scan_cache(self) -> None:
         from studio.core.models import scan_hf_cache
 
-        start_task(lambda _progress: scan_hf_cache(), on_done=self._on_cache_scanned, on_failed=lambda _m: None)
+        self._cache_scan.start(lambda _state: scan_hf_cache(), self._on_cache_scanned, self._on_cache_scan_failed)
 
     def _on_cache_scanned(self, models: list[Any]) -> None:
         self._fill_models(models)
+
+    def _on_cache_scan_failed(self, message: str) -> None:
+        self.banner.show_message(f"The Hugging Face cache could not be read ({message}); the catalog models and "
+                                 "this run's model are listed.", "warn")
 
     def set_target_name(self, name: str) -> None:
         spec = find_gpu(name) if name != DETECTED else None
