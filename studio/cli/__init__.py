@@ -1,4 +1,4 @@
-"""The headless command line: `studio train|export|chat|eval|push|hub|data|estimate|plan|runs ...`.
+"""The headless command line: `studio train|export|chat|eval|push|hub|download|data|estimate|plan|runs ...`.
 
 Each subcommand lives in its own module under studio.cli and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (taking the parsed args, returning an exit status).
@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "studio.cli.evaluate",
     "studio.cli.push",
     "studio.cli.hub",
+    "studio.cli.download",
     "studio.cli.runs",
     "studio.cli.data",
     "studio.cli.estimate",

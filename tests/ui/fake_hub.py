@@ -1,6 +1,6 @@
 """A stand-in for huggingface_hub.snapshot_download, run in the download's child process.
 
-hub.download calls "module:function" from hub.SNAPSHOT_DOWNLOAD in a spawned child, where a
+studio.core.hub_download.download calls "module:function" from its SNAPSHOT_DOWNLOAD in a spawned child, where a
 monkeypatch in the test process does not reach; tests point it at ``fake_hub:snapshot_download``
 and steer it with environment variables (the child inherits them):
 FAKE_HUB_FILES bars to count, FAKE_HUB_STEP_S sleep before each update, FAKE_HUB_SNAPSHOT the

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from studio.ui.pages.model import hub
+from studio.core import hub_download as hub
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_cancel_stops_the_download_and_a_new_one_can_start(qtbot, window, fake_h
 
     clicked = time.monotonic()
     page._cancel_download_button.click()
-    qtbot.waitUntil(lambda: page._download_task is None, timeout=5_000)
+    qtbot.waitUntil(lambda: not page.downloading, timeout=5_000)
     assert time.monotonic() - clicked < 2.0
     assert page._hub_banner.text() == hub.CANCELLED_MESSAGE and page._hub_banner.tone == "warn"
     assert page._hub_progress_row.isHidden() and page._download_button.isEnabled()
@@ -62,7 +62,7 @@ def test_cancel_stops_the_download_and_a_new_one_can_start(qtbot, window, fake_h
     fake_hub(files=3)
     page._hub_edit.setText("acme/small-model")
     page._download_button.click()
-    qtbot.waitUntil(lambda: page._download_task is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not page.downloading, timeout=10_000)
     assert page._hub_banner.tone == "ok" and "Downloaded" in page._hub_banner.text()
     assert (w.config_model.config.model.source, w.config_model.config.model.path) == ("hub", "acme/small-model")
     assert page._hub_progress_row.isHidden()

@@ -76,7 +76,7 @@ def test_empty_cache_says_so(qtbot, window, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "nothing"))
     page = window().page("model")
     page._source_buttons["cache"].click()
-    qtbot.waitUntil(lambda: page._scan_task is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not page.scanning, timeout=10_000)
     assert "No models in the Hugging Face cache" in page._cache_banner.text()
 
 
@@ -86,7 +86,7 @@ def test_hub_download_offline_says_so_plainly(qtbot, window, monkeypatch):
     page._source_buttons["hub"].click()
     page._hub_edit.setText("Qwen/Qwen2.5-0.5B")
     page._download_button.click()
-    qtbot.waitUntil(lambda: page._download_task is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not page.downloading, timeout=10_000)
     assert "Offline" in page._hub_banner.text() and page._hub_banner.tone == "error"
     assert page._model.config.model.source == "demo"
 
@@ -111,7 +111,7 @@ def test_bad_hub_id_is_explained(qtbot, window):
 
 def test_hub_download_reports_progress_and_uses_the_model(qtbot, window, tmp_path, monkeypatch):
     """The download path with the hub faked: progress arrives, the model is selected by its id."""
-    from studio.ui.pages.model import hub
+    from studio.core import hub_download as hub
 
     # the download runs in a child process: the fake is named, not monkeypatched (tests/ui/fake_hub.py)
     monkeypatch.setattr(hub, "SNAPSHOT_DOWNLOAD", "fake_hub:snapshot_download")
@@ -124,7 +124,7 @@ def test_hub_download_reports_progress_and_uses_the_model(qtbot, window, tmp_pat
     page._hub_progress.valueChanged.connect(progress.append)
     page._hub_edit.setText("acme/new-model")
     page._download_button.click()
-    qtbot.waitUntil(lambda: page._download_task is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not page.downloading, timeout=10_000)
     assert page._hub_banner.tone == "ok" and "Downloaded" in page._hub_banner.text()
     assert 3 in progress
     assert (w.config_model.config.model.source, w.config_model.config.model.path) == ("hub", "acme/new-model")

@@ -8,7 +8,6 @@ model, and publishes the model's facts (``sig_model_facts_changed``) for other p
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from studio.core.config import RunConfig
 from studio.core.training_defaults import suggested_settings
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.model.cache_table import CacheTableModel
-from studio.ui.tasks import start_task
+from studio.ui.tasks import JobSlot
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, fmt_params, muted, page_layout, scroll_page
 
 SOURCES = (
@@ -46,9 +45,10 @@ class ModelPage(QWidget):
         self._model = config_model
         self._facts: Any = None
         self._facts_key: tuple[str, str] | None = None
-        self._scan_task = None
-        self._download_task = None
-        self._download_cancel: threading.Event | None = None  # set by Cancel; the download task watches it
+        self._scan = JobSlot()  # the HF cache scan
+        self._download = JobSlot()  # a hub download: Cancel ends its child process
+        self._hub_check = JobSlot()  # is the hub reachable (asked when the hub panel opens)
+        self._download_cancelled = False
         self._applying = False
 
         content = QWidget()
@@ -195,12 +195,12 @@ class ModelPage(QWidget):
         self._show_panel(key)
         if key == "demo":
             self._apply_model("demo", "", None)
-        elif key == "cache" and self._cache_model.rowCount() == 0 and self._scan_task is None:
+        elif key == "cache" and self._cache_model.rowCount() == 0 and not self._scan.busy:
             self.scan_cache()
-        elif key == "hub" and self._download_task is None:
-            from studio.ui.pages.model import hub
+        elif key == "hub" and not self._download.busy:
+            from studio.core import hub_download
 
-            start_task(lambda _progress: hub.offline_reason(), on_done=self._on_offline_check_done)
+            self._hub_check.start(lambda _state: hub_download.offline_reason(), self._on_offline_check_done)
 
     def _show_panel(self, key: str) -> None:
         for k, panel in self._panels.items():
@@ -231,13 +231,20 @@ class ModelPage(QWidget):
         self._cache_banner.show_message("")
         models = _models()
 
-        def scan(_progress):
+        def scan(_state):
             return models.hf_cache_dir(), models.scan_hf_cache_detailed()
 
-        self._scan_task = start_task(scan, self._on_scan_done, self._on_scan_failed)
+        self._scan.start(scan, self._on_scan_done, self._on_scan_failed)
+
+    @property
+    def scanning(self) -> bool:
+        return self._scan.busy
+
+    @property
+    def downloading(self) -> bool:
+        return self._download.busy
 
     def _on_scan_done(self, result) -> None:
-        self._scan_task = None
         cache_dir, scan = result
         self._cache_model.set_facts(scan.models)
         n = len(scan.models)
@@ -250,7 +257,6 @@ class ModelPage(QWidget):
             self._cache_banner.show_message(f"Skipped {len(scan.skipped)} entr{'ies' if len(scan.skipped) > 1 else 'y'}: {skipped}", "warn")
 
     def _on_scan_failed(self, message: str) -> None:
-        self._scan_task = None
         self._cache_label.setText("")
         self._cache_banner.show_message(f"Could not scan the cache: {message}", "error")
 
@@ -261,29 +267,29 @@ class ModelPage(QWidget):
         self._apply_model("local", facts.path, facts)
 
     def _on_download_clicked(self) -> None:
-        repo_id = self._hub_edit.text().strip()
-        if not repo_id or repo_id.count("/") != 1 or " " in repo_id:
-            self._hub_banner.show_message("Enter a hub id like organisation/model (e.g. Qwen/Qwen2.5-0.5B-Instruct).", "warn")
-            return
-        if self._download_task is not None:
-            return
-        models = _models()
-        cached = models.find_in_hf_cache(repo_id)
-        if cached is not None:
-            self._finish_hub(repo_id, str(cached), "Already in the Hugging Face cache.")
-            return
-        from studio.ui.pages.model import hub
+        from studio.core import hub_download
 
-        cancel = self._download_cancel = threading.Event()
+        repo_id = self._hub_edit.text().strip()
+        problem = hub_download.repo_id_problem(repo_id)
+        if problem:
+            self._hub_banner.show_message(problem, "warn")
+            return
+        if self._download.busy:
+            return
+        cached = hub_download.cached_snapshot(repo_id)
+        if cached is not None:
+            self._finish_hub(repo_id, cached, "Already in the Hugging Face cache.")
+            return
+        self._download_cancelled = False
         self._set_downloading(True)
         self._hub_banner.show_message(f"Connecting to the hub for {repo_id}…", "info")
-        self._download_task = start_task(
-            lambda progress: hub.download(repo_id, None, progress, cancel),
+        self._download.start(
+            lambda state: hub_download.download(repo_id, None, state, state.cancel_event),
             on_done=lambda folder: self._finish_hub(repo_id, folder, "Downloaded into the Hugging Face cache."),
             on_failed=self._on_download_failed, on_progress=self._on_download_progress)
 
-    def _on_offline_check_done(self, reason) -> None:
-        if reason and self._download_task is None and not self._hub_banner.text():
+    def _on_offline_check_done(self, reason: str | None) -> None:
+        if reason and not self._download.busy and not self._hub_banner.text():
             self._hub_banner.show_message(f"{reason} Models already in the Hugging Face cache can still be chosen by id.",
                                           "warn")
 
@@ -294,35 +300,29 @@ class ModelPage(QWidget):
         self._hub_progress_row.setVisible(on)
 
     def _on_cancel_download_clicked(self) -> None:
-        if self._download_task is None or self._download_cancel is None:
+        if not self._download.busy:
             return
-        self._download_cancel.set()
+        self._download_cancelled = True
+        self._download.stop()  # the child process ends; DownloadCancelled arrives as the failure
         self._cancel_download_button.setEnabled(False)
         self._hub_banner.show_message("Cancelling the download…", "info")
 
     def _on_download_progress(self, current: int, total: int, label: str) -> None:
-        if self._download_cancel is not None and self._download_cancel.is_set():
-            return  # a report that was on its way when Cancel was clicked
         if total:
             self._hub_progress.setRange(0, total)
             self._hub_progress.setValue(current)
         self._hub_banner.show_message(f"Downloading {label}", "info")
 
     def _on_download_failed(self, message: str) -> None:
-        cancelled = self._download_cancel is not None and self._download_cancel.is_set()
-        self._download_task = None
-        self._download_cancel = None
         self._set_downloading(False)
-        if cancelled:
-            from studio.ui.pages.model import hub
+        if self._download_cancelled:
+            from studio.core.hub_download import CANCELLED_MESSAGE
 
-            self._hub_banner.show_message(hub.CANCELLED_MESSAGE, "warn")
+            self._hub_banner.show_message(CANCELLED_MESSAGE, "warn")
         else:
             self._hub_banner.show_message(message, "error")
 
     def _finish_hub(self, repo_id: str, folder: str, note: str) -> None:
-        self._download_task = None
-        self._download_cancel = None
         self._set_downloading(False)
         try:
             facts = _models().inspect_model(folder, name=repo_id, hub_id=repo_id)
@@ -357,7 +357,7 @@ class ModelPage(QWidget):
             self._local_edit.setText(path)
         elif key == "hub":
             self._hub_edit.setText(path)
-            if self._download_task is None:
+            if not self._download.busy:
                 missing = _models().find_in_hf_cache(path) is None
                 self._hub_banner.show_message(f"{path} is not downloaded yet: Download fetches it into the Hugging Face "
                                               "cache (Train cannot start without it)." if missing else "",

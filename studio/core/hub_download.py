@@ -1,10 +1,11 @@
-"""Hub access for the model page: is the hub reachable, and download a model into the HF cache.
+"""Download a model from the Hugging Face hub into its cache, with progress and a prompt cancel (no Qt).
 
-Plain functions run by a background task (no Qt here). Being offline is an ordinary answer,
-with the reason, not an exception.
+The Model page runs ``download`` in a background task and shows its progress; `studio download
+HUB_ID` runs it in the terminal (Ctrl-C cancels). Being offline is an ordinary answer, with the
+reason, not an exception.
 
 A download runs ``snapshot_download`` in a child process (multiprocessing "spawn"; the frozen
-app's entry calls ``freeze_support``) so that Cancel can end it at once: the task thread waits on
+app's entry calls ``freeze_support``) so that Cancel can end it at once: the calling thread waits on
 the child's progress pipe in short polls and terminates the child when the user cancels. A
 cooperative cancel (raising from the progress bar's ``update``) is not prompt: plain HTTP
 downloads update the bar once per 10 MB chunk (seconds, or minutes, on a slow line), Xet
@@ -22,7 +23,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from studio.core.hub import offline_reason  # noqa: F401 (the model page asks it through this module)
+from studio.core.hub import offline_reason
 
 # What a model needs to load and train; skips other-format duplicates (pytorch .bin next to
 # safetensors, GGUF, ONNX, TF/Flax weights).
@@ -41,6 +42,23 @@ PROGRESS_EVERY_S = 0.15  # the child reports at most this often (plus every fini
 
 class DownloadCancelled(OSError):
     """The user cancelled; an OSError so the task reports it as a plain message."""
+
+
+def repo_id_problem(repo_id: str) -> str:
+    """Why ``repo_id`` is not a hub model id (organisation/model), or ""."""
+    if not repo_id or repo_id.count("/") != 1 or " " in repo_id:
+        return "Enter a hub id like organisation/model (e.g. Qwen/Qwen2.5-0.5B-Instruct)."
+    return ""
+
+
+def cached_snapshot(repo_id: str, revision: Optional[str] = None) -> Optional[str]:
+    """The model's folder when it is already in the Hugging Face cache (its default revision), else None."""
+    if revision:
+        return None  # the cache scan knows snapshots, not which branch or tag each one is
+    from studio.core.models import find_in_hf_cache
+
+    found = find_in_hf_cache(repo_id)
+    return str(found) if found is not None else None
 
 
 def download(repo_id: str, revision: Optional[str], progress: Callable[[int, int, str], None],
