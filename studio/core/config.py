@@ -44,31 +44,39 @@ class ModelSpec(_Section):
 
 
 DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "prompt_completion", "text"]
+FORMAT_TITLES = {"alpaca": "Alpaca (instruction / input / output)", "sharegpt": "ShareGPT (conversations: from/value)",
+                 "messages": "OpenAI messages (role/content)", "prompt_completion": "Prompt / completion",
+                 "text": "Raw text (continued pre-training)"}
 
 
 class DataSpec(_Section):
     source: Literal["demo", "file", "hub"] = Field("demo", title="Source")
     path: str = Field("", title="Dataset", description="A .jsonl/.json/.csv/.tsv/.parquet/.txt file, a folder, or a hub dataset id.")
-    format: DataFormat = Field("auto", title="Format",
-                               description="Shape of the rows. 'auto' detects it and shows the evidence.")
+    format: DataFormat = Field("auto", title="Shape",
+                               description="Shape of the rows. 'auto' detects it and shows the evidence.",
+                               json_schema_extra={"choice_labels": {"auto": "Detect automatically", **FORMAT_TITLES}})
     column_map: dict[str, str] = Field(default_factory=dict, title="Column mapping",
                                        description="Your column -> studio field, e.g. question -> instruction.")
     subset: Optional[str] = Field(None, description="Hub dataset configuration (subset), hub ids only.")
     split: str = Field("train", description="Split to train on (hub datasets and save_to_disk folders).")
     template: Literal["auto", "chatml", "alpaca", "llama3"] = Field(
         "auto", title="Chat template",
-        description="How turns become text: 'auto' uses the tokenizer's own chat template, else ChatML.")
+        description="How turns become text: 'auto' uses the tokenizer's own chat template, else ChatML.",
+        json_schema_extra={"choice_labels": {"auto": "The model's own (else ChatML)", "chatml": "ChatML",
+                                             "alpaca": "Alpaca", "llama3": "Llama 3"}})
     train_on: Literal["completion", "all"] = Field(
         "completion", title="Train on",
-        description="'completion': loss only on answers/assistant turns (recommended). 'all': on every token.")
-    add_eos: bool = Field(True, title="Append EOS",
+        description="'completion': loss only on answers/assistant turns (recommended). 'all': on every token.",
+        json_schema_extra={"choice_labels": {"completion": "Answers only (recommended)", "all": "Every token"}})
+    add_eos: bool = Field(True, title="End each example with EOS",
                           description="End every example with the tokenizer's end-of-sequence token so the model learns to stop.")
     validation_split: float = Field(0.0, ge=0.0, le=0.5, title="Validation share",
-                                    description="Share of rows held out to measure validation loss (0 = none).")
+                                    description="Share of rows held out to measure validation loss (0 = none).",
+                                    json_schema_extra={"percent": True})
     validation_path: str = Field("", title="Validation file", description="A separate validation file (overrides the share).")
     shuffle_seed: int = Field(42, ge=0, title="Shuffle seed")
     dedup: bool = Field(True, title="Drop exact duplicates")
-    packing: bool = Field(False, title="Pack sequences",
+    packing: bool = Field(False, title="Pack short examples into full sequences",
                           description="Concatenate short examples into full-length sequences to waste no compute on padding.")
     max_rows: Optional[int] = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
 

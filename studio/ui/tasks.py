@@ -136,16 +136,18 @@ class JobSlot:
 
     def __init__(self) -> None:
         self._task: Optional[Task] = None
+        self.key: Any = None  # what the newest job was started for (its inputs), for a page to compare
 
     def start(self, fn: Callable[[TaskState], Any], on_done: Callable[[Any], None],
               on_failed: Optional[Callable[[str], None]] = None,
-              on_progress: Optional[Progress] = None) -> Task:
+              on_progress: Optional[Progress] = None, key: Any = None) -> Task:
         """Start ``fn(state)``; the job running in this slot before is cancelled and its outcome dropped.
 
         Without ``on_failed`` a failure goes to ``report_unhandled``; a stale job's failure is dropped."""
         self.cancel()
         task = Task(fn)
         self._task = task
+        self.key = key
 
         def finished(callback: Callable[[Any], None]) -> Callable[[Any], None]:
             def call(value: Any) -> None:

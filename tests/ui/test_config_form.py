@@ -86,3 +86,31 @@ def test_every_method_gets_a_form(qtbot):
         assert model.config.method.name == name
         assert set(form.field_names()) <= set(cls.model_fields) - {"name"}
         assert not model.errors()
+
+
+def test_a_bound_field_is_the_forms_editor_for_a_page_that_places_it(qtbot):
+    """The Data page's fields: labels and choices from DataSpec, edits into the config, the config shown back."""
+    from PySide6.QtWidgets import QWidget
+
+    from studio.ui.widgets.config_form import BoundField
+
+    model = ConfigModel()
+    host = QWidget()
+    qtbot.addWidget(host)
+    fmt, share, eos = (BoundField(model, f"data.{n}") for n in ("format", "validation_split", "add_eos"))
+    for field in (fmt, share, eos):
+        field.widget.setParent(host)
+        field.error.setParent(host)
+    assert fmt.label.text() == "Shape" and fmt.widget.itemText(0) == "Detect automatically"
+    fmt.widget.setCurrentIndex(fmt.widget.findData("sharegpt"))
+    assert model.config.data.format == "sharegpt"
+    assert isinstance(share.widget, QDoubleSpinBox) and share.widget.suffix() == " %"
+    assert share.widget.maximum() == 50.0
+    share.widget.setValue(12.5)
+    assert model.config.data.validation_split == 0.125
+    assert isinstance(eos.widget, QCheckBox) and eos.widget.text() == "End each example with EOS"
+    model.set("data.add_eos", False)  # the config, changed elsewhere, is shown
+    model.set("data.validation_split", 0.05)
+    assert not eos.widget.isChecked() and share.widget.value() == 5.0
+    assert not share.commit(0.9) and "less than or equal to 0.5" in share.error.text()
+    assert model.config.data.validation_split == 0.05

@@ -26,12 +26,12 @@ def test_demo_preview_shows_the_loss_mask_and_statistics(qtbot):
                     timeout=20000)
     html = page.sample_html()
     assert LOSS[0] in html and MASKED[0] in html and "lantern-42" in html
-    page._tokens_check.setChecked(True)
+    page.preview_card.tokens_check.setChecked(True)
     assert page.sample_html().count(LOSS[0]) >= 2  # token by token now
     s = page.stats
     assert s.train_rows == 240 and s.detection.format == "alpaca"
-    assert page.stats_view.tiles["rows"].value.text() == "240"
-    assert "240 of 240 rows have instruction/output" in page._detect_banner.text()
+    assert page.stats_card.view.tiles["rows"].value.text() == "240"
+    assert "240 of 240 rows have instruction/output" in page.format_card.detect_banner.text()
 
 
 def test_bad_rows_are_listed_with_locations_and_settings_survive(qtbot, tmp_path):
@@ -54,8 +54,8 @@ def test_bad_rows_are_listed_with_locations_and_settings_survive(qtbot, tmp_path
     assert model.config.data.column_map["question"] == "prompt"
     # A missing file is an error message, not a crash, is not kept as the data, and keeps every setting.
     page.use_path(str(tmp_path / "missing.jsonl"))
-    qtbot.waitUntil(lambda: "file not found" in page._source_banner.text(), timeout=10000)
-    assert "the run keeps qa.jsonl" in page._source_banner.text()
+    qtbot.waitUntil(lambda: "file not found" in page.source.banner.text(), timeout=10000)
+    assert "the run keeps qa.jsonl" in page.source.banner.text()
     d = model.config.data
     assert d.path == str(f) and page.preview is not None
     assert d.validation_split == 0.2 and d.shuffle_seed == 7 and d.column_map["question"] == "prompt"
@@ -69,9 +69,9 @@ def test_statistics_can_be_cancelled(qtbot, tmp_path, monkeypatch):
     f.write_text("".join(json.dumps({"instruction": f"question number {i}", "output": f"answer {i}"}) + "\n"
                          for i in range(60000)))
     page, _ = make_page(qtbot, RunConfig().replace("data", {"source": "file", "path": str(f)}))
-    qtbot.waitUntil(lambda: page._stats_progress is not None, timeout=20000)
-    page._on_cancel_clicked()
-    qtbot.waitUntil(lambda: page._stats_label.text() == "cancelled", timeout=20000)
+    qtbot.waitUntil(page.stats_running, timeout=20000)
+    page.stats_card.cancel_button.click()
+    qtbot.waitUntil(lambda: page.stats_card.label.text() == "cancelled", timeout=20000)
     assert page.stats is None
 
 
@@ -100,9 +100,9 @@ def test_the_page_never_imports_torch_or_transformers():
 def test_model_without_tokenizer_still_previews_text(qtbot, tmp_path):
     config = RunConfig().replace("model", {"source": "local", "path": str(tmp_path)})
     page, _ = make_page(qtbot, config)
-    qtbot.waitUntil(lambda: bool(page._tokenizer_error and page.rendered), timeout=20000)
-    assert "no tokenizer.json" in page._stats_banner.text()
-    assert "lantern-42" in page.sample_html() and "can't be read" in page._sample_info.text()
+    qtbot.waitUntil(lambda: bool(page.tokenizer_error and page.rendered), timeout=20000)
+    assert "no tokenizer.json" in page.stats_card.banner.text()
+    assert "lantern-42" in page.sample_html() and "can't be read" in page.preview_card.sample_info.text()
 
 
 def test_an_unreadable_file_is_not_adopted_as_the_runs_data(qtbot, tmp_path):
@@ -112,17 +112,35 @@ def test_an_unreadable_file_is_not_adopted_as_the_runs_data(qtbot, tmp_path):
     page, model = make_page(qtbot, RunConfig())
     qtbot.waitUntil(lambda: page.preview is not None, timeout=20000)
     page.use_path(str(png))
-    qtbot.waitUntil(lambda: "not used" in page._source_banner.text(), timeout=20000)
-    assert model.config.data.source == "demo" and page._source_banner.tone == "error"
-    assert "the run keeps the demo dataset" in page._source_banner.text()
-    assert page._source_buttons["demo"].isChecked()
+    qtbot.waitUntil(lambda: "not used" in page.source.banner.text(), timeout=20000)
+    assert model.config.data.source == "demo" and page.source.banner.tone == "error"
+    assert "the run keeps the demo dataset" in page.source.banner.text()
+    assert page.source.buttons["demo"].isChecked()
 
 
 def test_a_hub_dataset_that_cannot_be_read_is_not_adopted(qtbot):
     page, model = make_page(qtbot, RunConfig())
     qtbot.waitUntil(lambda: page.preview is not None, timeout=20000)
-    page._source_buttons["hub"].click()
-    page._hub_edit.setText("tatsu-lab/alpaca")  # the tests run with HF_HUB_OFFLINE=1
-    page._on_hub_load_clicked()
-    qtbot.waitUntil(lambda: "not used" in page._source_banner.text(), timeout=20000)
-    assert model.config.data.source == "demo" and "tatsu-lab/alpaca" in page._source_banner.text()
+    page.source.buttons["hub"].click()
+    page.source.hub_edit.setText("tatsu-lab/alpaca")  # the tests run with HF_HUB_OFFLINE=1
+    page.source.load_hub()
+    qtbot.waitUntil(lambda: "not used" in page.source.banner.text(), timeout=20000)
+    assert model.config.data.source == "demo" and "tatsu-lab/alpaca" in page.source.banner.text()
+
+
+def test_a_newer_setting_cancels_the_stale_statistics(qtbot, tmp_path, monkeypatch):
+    """Each job has one slot: a new statistics run cancels the one the old settings started (it used to run on)."""
+    import studio.core.data.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "SMALL_BYTES", 0)
+    f = tmp_path / "big.jsonl"
+    f.write_text("".join(json.dumps({"instruction": f"question number {i}", "output": f"answer {i}"}) + "\n"
+                         for i in range(60000)))
+    page, model = make_page(qtbot, RunConfig().replace("data", {"source": "file", "path": str(f)}))
+    qtbot.waitUntil(page.stats_running, timeout=20000)
+    stale = page._jobs["stats"].state
+    model.set("data.shuffle_seed", 7)
+    qtbot.waitUntil(lambda: stale.cancelled, timeout=5000)
+    assert page.stats_running() and page._jobs["stats"].state is not stale
+    qtbot.waitUntil(lambda: page.stats is not None, timeout=120000)
+    assert page.stats.train_rows == 60000

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Optional
 
+from studio.core.config import FORMAT_TITLES  # the shapes' names, beside the DataSpec.format they label
 from studio.core.data.errors import DataError, Problem
 
 ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -28,9 +29,6 @@ FORMAT_FIELDS = {
     "prompt_completion": (("prompt", "completion"), ()),
     "text": (("text",), ()),
 }
-FORMAT_TITLES = {"alpaca": "Alpaca (instruction / input / output)", "sharegpt": "ShareGPT (conversations: from/value)",
-                 "messages": "OpenAI messages (role/content)", "prompt_completion": "Prompt / completion",
-                 "text": "Raw text (continued pre-training)"}
 
 # Column names people use for the canonical fields, tried when no shape matches as-is.
 _SYNONYMS = [

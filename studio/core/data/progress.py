@@ -16,9 +16,11 @@ class Cancelled(Exception):
 
 
 class Progress:
-    def __init__(self, callback: Optional[Callable[[float, str], None]] = None, min_interval: float = 0.1):
+    def __init__(self, callback: Optional[Callable[[float, str], None]] = None, min_interval: float = 0.1,
+                 cancel: Optional[threading.Event] = None):
+        """``cancel``: an event the caller sets to cancel (a GUI task's), instead of calling ``cancel()``."""
         self._callback = callback
-        self._cancel = threading.Event()
+        self._cancel = cancel if cancel is not None else threading.Event()
         self._min_interval = min_interval
         self._last = 0.0
         self.fraction = 0.0

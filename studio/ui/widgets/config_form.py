@@ -3,9 +3,13 @@
 One definition per knob: the field's ``title`` is the label, its ``description`` the tooltip,
 ``ge``/``gt``/``le``/``lt`` the spin range, a ``Literal`` becomes a combo box (values labelled by the field's
 ``json_schema_extra["choice_labels"]``, else by a shared table), ``bool`` a check
-box and ``list[str] | "all-linear"`` the module picker. Edits go through ``ConfigModel.set``; a
+box, a float with ``json_schema_extra["percent"]`` a spin box in percent, and ``list[str] | "all-linear"``
+the module picker. Edits go through ``ConfigModel.set``; a
 rejected value stays visible with the reason under it, and the config keeps its last valid value.
 When the section's class changes (another method was chosen) the form rebuilds itself.
+
+``BoundField`` is one such editor, bound the same way, for a page that lays its fields out itself
+(the Data page's cards).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, Callable, Iterable, Literal, Optional
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSizePolicy, QSpinBox, QWidget)
 
@@ -117,8 +121,10 @@ def _is_module_list(ann: Any) -> bool:
     return any(typing.get_origin(a) is list for a in args) and any(typing.get_origin(a) is Literal for a in args)
 
 
-def make_editor(info: FieldInfo, path_kind: str = "") -> Optional[FieldEditor]:
-    """The editor for one field, or None for types the form does not edit (maps, nested models)."""
+def make_editor(info: FieldInfo, path_kind: str = "", text: str = "") -> Optional[FieldEditor]:
+    """The editor for one field, or None for types the form does not edit (maps, nested models).
+
+    ``text``: a check box's own text (a form's check boxes have their label beside them instead)."""
     ann, optional = _unwrap_optional(info.annotation)
     if _is_module_list(ann):
         keyword = next(typing.get_args(a)[0] for a in typing.get_args(ann) if typing.get_origin(a) is Literal)
@@ -139,7 +145,7 @@ def make_editor(info: FieldInfo, path_kind: str = "") -> Optional[FieldEditor]:
         return FieldEditor(combo, show_choice,
                            lambda cb: combo.currentIndexChanged.connect(lambda i: cb(combo.itemData(i))))
     if ann is bool:
-        box = QCheckBox()
+        box = QCheckBox(text)
         return FieldEditor(box, lambda v: box.setChecked(bool(v)), lambda cb: box.toggled.connect(cb))
     if ann is int:
         spin = QSpinBox()
@@ -161,6 +167,8 @@ def make_editor(info: FieldInfo, path_kind: str = "") -> Optional[FieldEditor]:
             spin.valueChanged.connect(lambda v: cb(None if optional and v == lo_i else v))
 
         return FieldEditor(spin, show_int, connect_int)
+    if ann is float and _field_extra(info).get("percent"):
+        return _percent_editor(info)
     if ann is float:
         spin = FloatSpinBox()
         spin.set_bounds(*_bounds(info))
@@ -198,10 +206,25 @@ def _set_text(edit: QLineEdit, v: Any) -> None:
         edit.setText("" if v is None else str(v))
 
 
+def _percent_editor(info: FieldInfo) -> FieldEditor:
+    """A share (0..1) shown and typed in percent, with one decimal."""
+    spin = QDoubleSpinBox()
+    lo, hi, _lo_open, _hi_open = _bounds(info)
+    spin.setRange(100 * (lo if lo is not None else 0.0), 100 * (hi if hi is not None else 1.0))
+    spin.setDecimals(1)
+    spin.setSuffix(" %")
+    spin.setKeyboardTracking(False)
+    return FieldEditor(spin, lambda v: spin.setValue(float(v) * 100),
+                       lambda cb: spin.valueChanged.connect(lambda v: cb(round(v / 100, 4))))
+
+
+def _field_extra(info: FieldInfo) -> dict:
+    return info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+
+
 def _field_choice_labels(info: FieldInfo) -> dict:
     """A field's own labels for its values: ``Field(json_schema_extra={"choice_labels": {"fp32": "fp32 (PEFT)"}})``."""
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    labels = extra.get("choice_labels")
+    labels = _field_extra(info).get("choice_labels")
     return labels if isinstance(labels, dict) else {}
 
 
@@ -218,6 +241,90 @@ def _choice_label(v: Any) -> str:
 
 def _title(name: str, info: FieldInfo) -> str:
     return info.title or name.replace("_", " ").capitalize()
+
+
+def show_quietly(editor: FieldEditor, value: Any) -> None:
+    """Show a value from the config without the editor reporting it back as an edit."""
+    widgets = [editor.widget, *editor.widget.findChildren(QWidget)]
+    blocked = [w.blockSignals(True) for w in widgets]
+    try:
+        editor.show(value)
+    finally:
+        for w, was in zip(widgets, blocked):
+            w.blockSignals(was)
+
+
+def show_error(editor: QWidget, label: QLabel, message: str) -> None:
+    """The reason under a field whose last edit was rejected ("" hides it), and the field marked invalid."""
+    label.setText(message)
+    label.setVisible(bool(message))
+    editor.setProperty("invalid", bool(message))
+    editor.style().unpolish(editor)
+    editor.style().polish(editor)
+
+
+def _label(text: str, tip: str, role: str = "field-label") -> QLabel:
+    label = QLabel(text)
+    label.setProperty("role", role)
+    label.setToolTip(tip)
+    return label
+
+
+def _error_label() -> QLabel:
+    error = QLabel()
+    error.setProperty("role", "field-error")
+    error.setWordWrap(True)
+    error.hide()
+    return error
+
+
+# ---- one field, placed by a page ---------------------------------------------------------------
+
+class BoundField(QObject):
+    """One field's generated editor bound to the ConfigModel by dotted path, for a page that lays it out.
+
+    ``widget`` edits the field (a check box shows the field's title as its text), ``label`` names it
+    and ``error`` says why the last edit was rejected (hidden while there is nothing to say). It
+    lives as long as its editor does.
+    """
+
+    def __init__(self, config_model: ConfigModel, path: str):
+        super().__init__()
+        section, _, name = path.rpartition(".")
+        owner = config_model.get(section) if section else config_model.config
+        info = type(owner).model_fields[name]
+        self.title = _title(name, info)
+        editor = make_editor(info, text=self.title)
+        if editor is None:
+            raise TypeError(f"{path}: the form has no editor for {info.annotation}")
+        self.setParent(editor.widget)
+        self._model = config_model
+        self._path = path
+        self._name = name
+        self._section = section
+        self._editor = editor
+        self.widget = editor.widget
+        self.widget.setToolTip(info.description or "")
+        self.widget.setObjectName(f"field_{path.replace('.', '_')}")
+        self.label = _label(self.title, info.description or "")
+        self.error = _error_label()
+        editor.show(getattr(owner, name))
+        editor.connect(self.commit)
+        config_model.sig_config_changed.connect(self._on_config_changed)
+        config_model.sig_field_error.connect(self._on_model_field_error)
+
+    def commit(self, value: Any) -> bool:
+        """Write a value into the config (what an edit does); False, with the reason shown, if rejected."""
+        return self._model.set(self._path, value)
+
+    def _on_config_changed(self, _config) -> None:
+        if self._path not in self._model.errors():  # keep showing what the user typed next to the reason
+            owner = self._model.get(self._section) if self._section else self._model.config
+            show_quietly(self._editor, getattr(owner, self._name))
+
+    def _on_model_field_error(self, path: str, message: str) -> None:
+        if path == self._path:
+            show_error(self.widget, self.error, message)
 
 
 # ---- the form --------------------------------------------------------------------------------
@@ -294,16 +401,11 @@ class ConfigForm(QWidget):
         rows_per_col = math.ceil(len(fields) / self._columns) if fields else 0
         for k, (name, info, editor) in enumerate(fields):
             col, row = divmod(k, rows_per_col) if rows_per_col else (0, k)
-            label = QLabel(_title(name, info))
-            label.setProperty("role", "field-label")
             tip = info.description or ""
-            label.setToolTip(tip)
+            label = _label(_title(name, info), tip)
             editor.widget.setToolTip(tip)
             editor.widget.setObjectName(f"field_{self._path(name).replace('.', '_')}")
-            error = QLabel()
-            error.setProperty("role", "field-error")
-            error.setWordWrap(True)
-            error.hide()
+            error = _error_label()
             editor.show(getattr(obj, name))
             editor.connect(lambda value, n=name: self._on_editor_edited(n, value))
             tall = isinstance(editor.widget, ModulePicker)
@@ -340,13 +442,7 @@ class ConfigForm(QWidget):
         for name, editor in self._editors.items():
             if self._path(name) in errors:
                 continue  # keep showing what the user typed next to the reason
-            widgets = [editor.widget, *editor.widget.findChildren(QWidget)]
-            blocked = [w.blockSignals(True) for w in widgets]
-            try:
-                editor.show(getattr(obj, name))
-            finally:
-                for w, was in zip(widgets, blocked):
-                    w.blockSignals(was)
+            show_quietly(editor, getattr(obj, name))
 
     def _on_model_field_error(self, path: str, message: str) -> None:
         prefix = f"{self._section}." if self._section else ""
@@ -357,10 +453,4 @@ class ConfigForm(QWidget):
             self._show_error(name, message)
 
     def _show_error(self, name: str, message: str) -> None:
-        label = self._errors[name]
-        label.setText(message)
-        label.setVisible(bool(message))
-        editor = self._editors[name].widget
-        editor.setProperty("invalid", bool(message))
-        editor.style().unpolish(editor)
-        editor.style().polish(editor)
+        show_error(self._editors[name].widget, self._errors[name], message)

@@ -7,6 +7,7 @@ thread. None of them imports torch or transformers: the tokenizer is read with t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -44,9 +45,10 @@ def stats_job(config: RunConfig, tokenizer: Any, progress: Progress) -> StatsRes
         return StatsResult(cancelled=True)
 
 
-def progress_for(report: Callable[[int, int, str], None]) -> Progress:
-    """A core Progress that forwards to a task's (current, total, label) reporter."""
-    return Progress(lambda fraction, message: report(int(fraction * 1000), 1000, message), min_interval=0.1)
+def progress_for(report: Callable[[int, int, str], None], cancel: Optional[threading.Event] = None) -> Progress:
+    """A core Progress that forwards to a task's (current, total, label) reporter and stops when ``cancel`` is set."""
+    return Progress(lambda fraction, message: report(int(fraction * 1000), 1000, message), min_interval=0.1,
+                    cancel=cancel)
 
 
 def data_key(config: RunConfig) -> tuple:
