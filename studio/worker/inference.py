@@ -190,7 +190,20 @@ class Loaded:
             except (ValueError, TypeError, KeyError) as e:
                 raise WorkerError(f"{folder} cannot be loaded next to the current adapter: {e}", kind="config") from e
             self._peft_names[name] = peft_name
+        self._compute_dtype(self._peft_names[name])
         self.model.eval()
+
+    def _compute_dtype(self, peft_name: str) -> None:
+        """Adapter weights in the base's half precision on a GPU, as training computed them (bf16 autocast over
+        fp32 master weights); PEFT would keep them fp32 and cast every adapter input up to fp32."""
+        import torch
+
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        if dtype is None or self.device != "cuda":
+            return
+        for name, p in self.model.named_parameters():
+            if (f".{peft_name}." in name or name.endswith(f".{peft_name}")) and p.dtype == torch.float32:
+                p.data = p.data.to(dtype)
 
     # ---- swap mode --------------------------------------------------------------------------
     def _swap_to(self, side: str) -> None:
@@ -266,6 +279,7 @@ def load_for_inference(target: Target, log: Callable[[str], None] = print) -> Lo
             loaded.model = runtime.load_trained(model, target.trained)  # PEFT's adapter name: "default"
             loaded.mode = "adapter"
             loaded._peft_names[target.label] = "default"
+            loaded._compute_dtype("default")
             loaded.adapters[target.label] = target.trained
             loaded.active = target.label
     loaded.model.eval()
