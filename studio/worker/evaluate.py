@@ -204,8 +204,9 @@ def _use(loaded: Any, w: Weights) -> None:
         loaded.load_adapter(w.label, w.path)
 
 
-def validation_loss(loaded: Any, side: str, examples: Any, batch_size: int, pad_id: int) -> tuple[float, int]:
-    """Mean token loss over the examples' loss tokens, and how many there were."""
+def validation_loss(loaded: Any, side: str, examples: Any, batch_size: int, pad_id: int,
+                    read: Optional[list[int]] = None) -> tuple[float, int]:
+    """Mean token loss over the examples' loss tokens, and how many there were (``read`` gets the tokens read)."""
     import torch
 
     from studio.worker.batching import EvalBatches
@@ -217,6 +218,8 @@ def validation_loss(loaded: Any, side: str, examples: Any, batch_size: int, pad_
         for mb in EvalBatches(examples, batch_size, pad_id):
             total += float(loss_sum(model, mb.to(loaded.device), "standard", loaded.logits_offset(side)))
             count += mb.loss_tokens
+            if read is not None:
+                read.append(mb.useful_tokens)
     return total / max(1, count), count
 
 
