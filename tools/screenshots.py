@@ -102,7 +102,7 @@ def main() -> int:
     train = window.page("train")  # the run's log is in runs.png; here, what the engine chose for it
     train.details_tabs.setCurrentWidget(train.engine_tab)
 
-    for key in window._specs:
+    for key in window.page_keys():
         window.navigate(key)
         pump(0.6)
         path = out / f"{key}.png"

@@ -1,8 +1,10 @@
 """MainWindow: assembles the sidebar, header, pages and status bar, and wires pages together.
 
-Pages never talk to each other; every cross-page connection is made here. Only the first page
-is built before the window shows; the others (the curve pages pull in pyqtgraph) are built
-right after, one per event-loop turn, or at once when the user navigates to one.
+Pages never talk to each other; every cross-page connection is made here, generically: each page
+package declares a PageSpec (studio.ui.pages.spec: title, icon, what its constructor needs, which
+run actions it performs) and the window connects the signals a page has. Only the first page is
+built before the window shows; the others (the curve pages pull in pyqtgraph) are built right
+after, one per event-loop turn, or at once when the user navigates to one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import importlib
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Optional
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -19,29 +21,28 @@ from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainW
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from studio import __version__
+from studio.core.config import RunConfig
 from studio.core.paths import studio_home
 from studio.core.run_roots import active_runs
 from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor, describe
+from studio.ui.pages.spec import PageSpec, Work
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S
 from studio.ui.theme import icon, nav_icon
 from studio.ui.widgets.wheel_guard import guard_fields
 
-# key, label, header subtitle, icon, module, class
-PAGES = (
-    ("model", "Model", "The base model you fine-tune", "model", "studio.ui.pages.model.page", "ModelPage"),
-    ("data", "Data", "Your examples: format, preview and checks", "data", "studio.ui.pages.data.page", "DataPage"),
-    ("method", "Method", "How the model learns, and every training setting", "method", "studio.ui.pages.method.page", "MethodPage"),
-    ("planner", "Planner", "What fits your GPU, and how fast", "planner", "studio.ui.pages.planner.page", "PlannerPage"),
-    ("train", "Train", "Run it and watch it learn", "train", "studio.ui.pages.train.page", "TrainPage"),
-    ("compare", "Compare", "Several methods on your data, side by side", "compare", "studio.ui.pages.compare.page",
-     "ComparePage"),
-    ("runs", "Runs", "Every run, its curves, config and log", "runs", "studio.ui.pages.runs.page", "RunsPage"),
-    ("export", "Export", "Take the result with you", "export", "studio.ui.pages.export.page", "ExportPage"),
-)
+if TYPE_CHECKING:  # the model catalog is imported when the Model page is built, after the first paint
+    from studio.core.models import ModelFacts
+
+PAGE_PACKAGES = ("model", "data", "method", "planner", "train", "compare", "runs", "export")  # sidebar order
 CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
-PLOT_PAGES = ("train", "runs", "planner", "compare")  # pages that draw with pyqtgraph
+
+
+def page_specs() -> list[PageSpec]:
+    """The pages, in sidebar order, whose module is installed (each package's ``PAGE``)."""
+    specs = [importlib.import_module(f"studio.ui.pages.{name}").PAGE for name in PAGE_PACKAGES]
+    return [spec for spec in specs if _available(spec.module)]
 
 
 def _import_plotting() -> None:
@@ -66,9 +67,9 @@ class MainWindow(QMainWindow):
         self.gpu_monitor = GpuMonitor(parent=self)
         self.pages: dict[str, QWidget] = {}
         self._holders: dict[str, QWidget] = {}
-        self._specs = {p[0]: p for p in PAGES if _available(p[4])}
+        self._specs = {spec.key: spec for spec in page_specs()}
         self._nav: dict[str, QToolButton] = {}
-        self._model_facts: Any = None
+        self._model_facts: Optional["ModelFacts"] = None
         self._close_after_stop = False
         self._closed = False
         self._plot_import: Optional[threading.Thread] = None
@@ -102,7 +103,7 @@ class MainWindow(QMainWindow):
         self.config_model.sig_config_changed.connect(self._on_config_changed)
         self._on_config_changed(self.config_model.config)
         self.gpu_monitor.sig_snapshot_taken.connect(self._on_gpu_snapshot_taken)
-        self.navigate("model")
+        self.navigate(next(iter(self._specs)))
         if build_all:
             for key in self._specs:
                 self.page(key)
@@ -112,46 +113,39 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
 
     # ---- pages --------------------------------------------------------------------------
+    def page_keys(self) -> list[str]:
+        """Every page's key, in sidebar order (built or not)."""
+        return list(self._specs)
+
     def page(self, key: str) -> QWidget:
         """The page for a key, built on first use."""
         if key not in self.pages:
-            _, _, _, _, module, cls_name = self._specs[key]
-            cls = getattr(importlib.import_module(module), cls_name)
-            page = self._construct(key, cls)
+            spec = self._specs[key]
+            cls = getattr(importlib.import_module(spec.module), spec.cls)
+            context = {"store_root": self.store_root, "stop_timeout_s": self.stop_timeout_s,
+                       "gpu_monitor": self.gpu_monitor}
+            page = cls(self.config_model, **{need: context[need] for need in spec.needs})
             self._holders[key].setWidget(_PageFrame(page))
             self.pages[key] = page
-            self._wire(key, page)
+            self._wire(page)
             guard_fields(page)  # fields built later (forms rebuilt, column maps) guard themselves
         return self.pages[key]
 
-    def _construct(self, key: str, cls: Callable[..., QWidget]) -> QWidget:
-        if key == "train":
-            return cls(self.config_model, gpu_monitor=self.gpu_monitor, stop_timeout_s=self.stop_timeout_s,
-                       store_root=self.store_root)
-        if key in ("runs", "export"):
-            return cls(self.config_model, store_root=self.store_root)
-        if key == "compare":
-            return cls(self.config_model, store_root=self.store_root, stop_timeout_s=self.stop_timeout_s)
-        return cls(self.config_model)
-
-    def _wire(self, key: str, page: QWidget) -> None:
-        if key == "model":
+    def _wire(self, page: QWidget) -> None:
+        """Connect whichever of the signals of studio.ui.pages.spec the page has."""
+        if hasattr(page, "sig_model_facts_changed"):
             page.sig_model_facts_changed.connect(self._on_model_facts_changed)
             self._model_facts = page.facts
-        elif key == "method":
+        if hasattr(page, "set_model_facts"):
             page.set_model_facts(self._model_facts)
-        elif key == "train":
-            page.sig_run_started.connect(self._on_train_run_started)
-            page.sig_run_finished.connect(self._on_train_run_finished)
-        elif key == "runs":
-            page.sig_export_requested.connect(self._on_runs_export_requested)
-            page.sig_resume_requested.connect(self._on_runs_resume_requested)
-        elif key == "compare":
-            page.sig_comparison_started.connect(self._on_compare_comparison_started)
-            page.sig_comparison_finished.connect(self._on_compare_comparison_finished)
-            page.set_model_facts(self._model_facts)
-        elif key == "planner" and hasattr(page, "set_model_facts"):
-            page.set_model_facts(self._model_facts)
+        if hasattr(page, "sig_status_changed"):
+            page.sig_status_changed.connect(self.run_status.setText)
+        if hasattr(page, "sig_runs_changed"):
+            page.sig_runs_changed.connect(self._on_page_runs_changed)
+        if hasattr(page, "sig_work_finished"):
+            page.sig_work_finished.connect(self._on_page_work_finished)
+        if hasattr(page, "sig_run_action_requested"):
+            page.sig_run_action_requested.connect(lambda action, run, asker=page: self._run_action(action, run, asker))
 
     def build_remaining_pages(self) -> None:
         """Build the pages not yet built, one per event-loop turn so the window stays responsive.
@@ -168,7 +162,7 @@ class MainWindow(QMainWindow):
         if not missing:
             return
         importing = self._plot_import.is_alive()
-        ready = [k for k in missing if not (importing and k in PLOT_PAGES)]
+        ready = [k for k in missing if not (importing and self._specs[k].plots)]
         if ready:
             self.page(ready[0])
         QTimer.singleShot(0 if ready else 50, self.build_remaining_pages)
@@ -179,9 +173,8 @@ class MainWindow(QMainWindow):
         self.page(key)
         self.stack.setCurrentWidget(self._holders[key])
         self._nav[key].setChecked(True)
-        _, label, subtitle, *_ = self._specs[key]
-        self.header_title.setText(label)
-        self.header_subtitle.setText(subtitle)
+        self.header_title.setText(self._specs[key].title)
+        self.header_subtitle.setText(self._specs[key].subtitle)
 
     def current_page_key(self) -> str:
         return next(k for k, h in self._holders.items() if h is self.stack.currentWidget())
@@ -204,10 +197,10 @@ class MainWindow(QMainWindow):
         lay.addLayout(brand)
         lay.addSpacing(18)
         group = QButtonGroup(self)
-        for key, label, _sub, icon_name, *_ in self._specs.values():
+        for key, spec in self._specs.items():
             b = QToolButton()
-            b.setText(f"  {label}")
-            b.setIcon(nav_icon(icon_name))
+            b.setText(f"  {spec.title}")
+            b.setIcon(nav_icon(spec.icon))
             b.setIconSize(icon("model").actualSize(self._icon_size()))
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             b.setCheckable(True)
@@ -218,7 +211,7 @@ class MainWindow(QMainWindow):
             b.clicked.connect(lambda _=False, k=key: self.navigate(k))
             shortcut = QKeySequence(f"Ctrl+{len(self._nav) + 1}")
             b.setShortcut(shortcut)
-            b.setToolTip(f"{label} ({shortcut.toString(QKeySequence.SequenceFormat.NativeText)})")
+            b.setToolTip(f"{spec.title} ({shortcut.toString(QKeySequence.SequenceFormat.NativeText)})")
             group.addButton(b)
             self._nav[key] = b
             lay.addWidget(b)
@@ -308,54 +301,39 @@ class MainWindow(QMainWindow):
         self._pills["model"].setToolTip(config.model.path or "The embedded demo model")
         self._pills["data"].setToolTip(config.data.path or "The embedded demo dataset")
 
-    def _on_model_facts_changed(self, facts: Any) -> None:
+    def _on_model_facts_changed(self, facts: Optional["ModelFacts"]) -> None:
         self._model_facts = facts
-        for key in ("method", "planner", "compare"):
-            page = self.pages.get(key)
-            if page is not None and hasattr(page, "set_model_facts"):
+        for page in self.pages.values():
+            if hasattr(page, "set_model_facts"):
                 page.set_model_facts(facts)
 
     def _on_gpu_snapshot_taken(self, snapshot) -> None:
         self.gpu_status.setText(describe(snapshot))
 
-    def _on_train_run_started(self, run: Run) -> None:
-        self.run_status.setText(f"Training “{run.status().get('name') or run.id}”")
-        if "runs" in self.pages:
-            self.pages["runs"].refresh()
+    def _on_page_runs_changed(self) -> None:
+        """A run was created or has finished: refresh the pages that list runs."""
+        for key, page in self.pages.items():
+            if self._specs[key].lists_runs:
+                page.refresh()
 
-    def _on_train_run_finished(self, run: Run, state: str) -> None:
-        self._after_work_finished(f"Last run “{run.status().get('name') or run.id}”: {state}")
-
-    def _on_compare_comparison_started(self, comparison_id: str) -> None:
-        self.run_status.setText(f"Comparing methods ({comparison_id})")
-        if "runs" in self.pages:
-            self.pages["runs"].refresh()
-
-    def _on_compare_comparison_finished(self, comparison_id: str, state: str) -> None:
-        self._after_work_finished(f"Comparison {comparison_id}: {state}")
-
-    def _after_work_finished(self, status_text: str) -> None:
-        """A run or a comparison ended: refresh what lists runs, and finish a close that waited for it."""
-        self.run_status.setText(status_text)
-        for key in ("runs", "export"):
-            if key in self.pages:
-                self.pages[key].refresh()
-        if self._close_after_stop and not self._busy_training():
+    def _on_page_work_finished(self) -> None:
+        """A run or a comparison ended: finish a close that waited for it."""
+        if self._close_after_stop and not self._pages_with(Work.TRAINING):
             self._close_after_stop = False
             self.close()
 
-    def _on_runs_export_requested(self, run: Run) -> None:
-        export = self.page("export")
-        export.refresh()
-        export.select_run(run)
-        self.navigate("export")
-
-    def _on_runs_resume_requested(self, run: Run) -> None:
-        problem = self.page("train").resume_run(run)
-        if problem:
-            self.pages["runs"].show_resume_refused(run, problem)
+    def _run_action(self, action: str, run: Run, asker: Optional[QWidget] = None) -> None:
+        """Have the page that performs ``action`` ("export", "resume", "attach") do it and show it; or tell the
+        asking page why not."""
+        key = next((k for k, spec in self._specs.items() if action in spec.run_actions), None)
+        if key is None:
             return
-        self.navigate("train")
+        problem = self.page(key).run_action(action, run)
+        if problem:
+            if asker is not None and hasattr(asker, "show_action_refused"):
+                asker.show_action_refused(action, run, problem)
+            return
+        self.navigate(key)
 
     def open_config(self, path: str) -> str:
         """Load a run config file into the pages; returns "" or the reason it could not (also shown)."""
@@ -408,10 +386,7 @@ class MainWindow(QMainWindow):
         """Follow a run that kept training while the studio was closed; returns the live runs."""
         live = active_runs(self.store_root)
         if live:
-            train = self.page("train")
-            train.attach(live[0])
-            self.run_status.setText(f"Training “{live[0].status().get('name') or live[0].id}” (re-attached)")
-            self.navigate("train")
+            self._run_action("attach", live[0])
             if len(live) > 1:
                 self.navigate("runs")
         return live
@@ -432,20 +407,18 @@ class MainWindow(QMainWindow):
         clicked = box.clickedButton()
         return CLOSE_KEEP if clicked is keep else CLOSE_STOP if clicked is stop else CLOSE_CANCEL
 
-    def _busy_training(self) -> list[str]:
-        """Pages with a live training worker ("train" and/or "compare")."""
-        train, compare = self.pages.get("train"), self.pages.get("compare")
-        busy = []
-        if train is not None and train.is_training():
-            busy.append("train")
-        if compare is not None and compare.is_running():
-            busy.append("compare")
-        return busy
+    def ask_cancel_jobs(self) -> bool:
+        """Ask whether to cancel a running export and quit; tests replace this method."""
+        answer = QMessageBox.question(self, "An export is running", "An export is still running. Cancel it and quit?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _pages_with(self, work: Work) -> list[QWidget]:
+        """The built pages that have this kind of live work (studio.ui.pages.spec)."""
+        return [p for p in self.pages.values() if hasattr(p, "busy_work") and p.busy_work() == work]
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        export = self.pages.get("export")
-        busy = self._busy_training()
-        if busy:
+        training = self._pages_with(Work.TRAINING)
+        if training:
             if self._close_after_stop:  # already stopping; the window closes when the worker has exited
                 event.ignore()
                 return
@@ -455,23 +428,20 @@ class MainWindow(QMainWindow):
                 return
             if choice == CLOSE_STOP:
                 self._close_after_stop = True
-                if "train" in busy:
-                    self.pages["train"].stop_run()
-                if "compare" in busy:
-                    self.pages["compare"].stop()
+                for page in training:
+                    page.stop_work()
                 self.run_status.setText("Stopping the run; the studio closes once the adapter is saved…")
                 event.ignore()
                 return
-            if "train" in busy:
-                self.pages["train"].detach()
-            if "compare" in busy:  # the current method's run carries on; the queue ends with the studio
-                self.pages["compare"].worker.detach()
-        if export is not None and export.worker is not None and export.worker.is_running():
-            answer = QMessageBox.question(self, "An export is running", "An export is still running. Cancel it and quit?")
-            if answer != QMessageBox.StandardButton.Yes:
+            for page in training:
+                page.detach_work()
+        jobs = self._pages_with(Work.JOB)
+        if jobs:
+            if not self.ask_cancel_jobs():
                 event.ignore()
                 return
-            export.worker.kill()
+            for page in jobs:
+                page.kill_work()
         self._settings.setValue("geometry", self.saveGeometry())
         self._closed = True
         event.accept()

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from studio.ui.main_window import PAGES
+from studio.ui.main_window import page_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,12 +18,12 @@ def test_sidebar_lists_pages_that_exist_and_navigates(qtbot, window):
     keys = list(w._nav)
     assert keys[:1] == ["model"] and {"method", "train", "runs", "export"} <= set(keys)
     for key in keys:
-        spec = next(p for p in PAGES if p[0] == key)
+        spec = next(p for p in page_specs() if p.key == key)
         w._nav[key].click()
         assert w.current_page_key() == key
-        assert w.header_title.text() == spec[1]
+        assert w.header_title.text() == spec.title and w.header_subtitle.text() == spec.subtitle
         page = w.pages[key]
-        assert type(page).__name__ == spec[5]
+        assert type(page).__name__ == spec.cls
 
 
 def test_data_page_is_hosted_when_it_exists(qtbot, window):
@@ -38,7 +38,7 @@ def test_remaining_pages_build_after_show(qtbot, window):
     w = window(build_all=False)
     assert set(w.pages) == {"model"}
     w.build_remaining_pages()
-    qtbot.waitUntil(lambda: set(w.pages) == set(w._specs), timeout=20_000)
+    qtbot.waitUntil(lambda: set(w.pages) == set(w.page_keys()), timeout=20_000)
 
 
 def test_status_bar_says_no_gpu(qtbot, window):
@@ -105,3 +105,32 @@ def test_gui_cold_start_is_quick(tmp_path):
     shown = float(line.split()[3])
     print(f"window shown after {shown:.2f} s; process wall time {wall:.2f} s")
     assert shown < 4.0  # ~1.3 s on an idle 2-core machine; generous for a loaded CI box
+
+
+def test_every_page_declares_itself_and_has_what_its_spec_promises():
+    """The window knows pages only by their PageSpec and the optional methods of studio.ui.pages.spec."""
+    import importlib
+
+    for spec in page_specs():
+        assert importlib.import_module(f"studio.ui.pages.{spec.key}").PAGE is spec
+        cls = getattr(importlib.import_module(spec.module), spec.cls)
+        if spec.run_actions:
+            assert hasattr(cls, "run_action"), spec.key
+        if spec.lists_runs:
+            assert hasattr(cls, "refresh"), spec.key
+        if hasattr(cls, "busy_work"):
+            assert hasattr(cls, "kill_work") or (hasattr(cls, "stop_work") and hasattr(cls, "detach_work")), spec.key
+
+
+def test_closing_during_an_export_asks_and_ends_it(qtbot, window, monkeypatch):
+    from studio.ui.pages.spec import Work
+
+    w = window()
+    export = w.page("export")
+    killed = []
+    monkeypatch.setattr(export, "busy_work", lambda: Work.NONE if killed else Work.JOB)
+    monkeypatch.setattr(export, "kill_work", lambda: killed.append(1))
+    w.ask_cancel_jobs = lambda: False
+    assert not w.close() and not killed  # "No": the export goes on, the window stays
+    w.ask_cancel_jobs = lambda: True
+    assert w.close() and killed == [1]

@@ -34,7 +34,7 @@ def test_every_page_fits_the_width_of_a_1280_window(qtbot, window, themed):
     w.show()
     qtbot.waitUntil(lambda: w.pages["data"].preview is not None, timeout=20000)  # its column mapping is drawn then
     too_wide = []
-    for key in w._specs:
+    for key in w.page_keys():
         w.navigate(key)
         qtbot.wait(50)
         for area in w.pages[key].findChildren(QScrollArea) + [w._holders[key]]:

@@ -36,7 +36,7 @@ def test_building_the_pages_shows_no_window_but_the_main_one(qtbot, window):
     try:
         w = window(build_all=True)
         w.show()
-        for key in list(w._specs):
+        for key in w.page_keys():
             w.navigate(key)
     finally:
         QApplication.instance().removeEventFilter(spy)

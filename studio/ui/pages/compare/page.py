@@ -24,6 +24,7 @@ from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.compare.curves import OverlayCurves, color_for
 from studio.ui.pages.compare.table_model import ComparisonTableModel
+from studio.ui.pages.spec import Work
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess
 from studio.ui.theme import icon
 from studio.ui.widgets.card import Banner, Card, fmt_params, muted, page_layout
@@ -43,8 +44,10 @@ def _name(cls: Any) -> str:
 
 
 class ComparePage(QWidget):
-    sig_comparison_started = Signal(str)  # comparison id
     sig_comparison_finished = Signal(str, str)  # comparison id, "completed" | "stopped" | "failed"
+    sig_status_changed = Signal(str)  # for the status bar
+    sig_runs_changed = Signal()  # the comparison's runs were created, or it ended
+    sig_work_finished = Signal()  # the comparison ended
 
     def __init__(self, config_model: ConfigModel, store_root: Optional[Path] = None,
                  stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, has_cuda: Optional[bool] = None,
@@ -216,7 +219,8 @@ class ComparePage(QWidget):
         self.curves.clear()
         self.banner.show_message("")
         self.refresh_history(select=self.comparison_id)
-        self.sig_comparison_started.emit(self.comparison_id)
+        self.sig_status_changed.emit(f"Comparing methods ({self.comparison_id})")
+        self.sig_runs_changed.emit()
         self._launch(0)
         return self.comparison_id
 
@@ -227,6 +231,18 @@ class ComparePage(QWidget):
         self.stop_button.setEnabled(False)
         self.progress_label.setText("Stopping after the current step…")
         self.worker.stop()
+
+    # ---- for the window (studio.ui.pages.spec) --------------------------------------------
+    def busy_work(self) -> Work:
+        return Work.TRAINING if self.is_running() else Work.NONE
+
+    def stop_work(self) -> None:
+        self.stop()
+
+    def detach_work(self) -> None:
+        """The studio exits: the current method's run carries on; the queue ends with the studio."""
+        if self.worker is not None:
+            self.worker.detach()
 
     def show_comparison(self, comparison_id: str) -> None:
         """Load a finished (or earlier) comparison from the run store into the table and curves."""
@@ -344,6 +360,9 @@ class ComparePage(QWidget):
         else:
             self.progress_label.setText("Done: " + _describe(self.runs))
         self.sig_comparison_finished.emit(self.comparison_id or "", outcome)
+        self.sig_status_changed.emit(f"Comparison {self.comparison_id or ''}: {outcome}")
+        self.sig_runs_changed.emit()
+        self.sig_work_finished.emit()
 
     # ---- drawing ------------------------------------------------------------------------
     def _assign_colors(self) -> None:

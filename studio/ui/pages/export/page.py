@@ -25,6 +25,7 @@ from studio.core.log_filter import LogFilter
 from studio.core.run_roots import all_runs
 from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
+from studio.ui.pages.spec import Work
 from studio.ui.process import WorkerProcess, split_log_tail
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, scroll_page, section_label
 
@@ -166,6 +167,20 @@ class ExportPage(QWidget):
         if current is not None:
             self.select_run(current)
         self._on_run_combo_changed()
+
+    # ---- for the window (studio.ui.pages.spec) --------------------------------------------
+    def run_action(self, action: str, run: Run) -> str:
+        """"export": show this run, ready to export."""
+        self.refresh()
+        self.select_run(run)
+        return ""
+
+    def busy_work(self) -> Work:
+        return Work.JOB if self.worker is not None and self.worker.is_running() else Work.NONE
+
+    def kill_work(self) -> None:
+        if self.worker is not None:
+            self.worker.kill()
 
     def select_run(self, run: Run) -> None:
         for i in range(self.run_combo.count()):

@@ -23,8 +23,7 @@ from studio.ui.widgets.engine_choices import EngineChoicesView, read_engine_json
 
 
 class RunsPage(QWidget):
-    sig_export_requested = Signal(object)  # Run
-    sig_resume_requested = Signal(object)  # Run: continue it from its newest checkpoint on the Train page
+    sig_run_action_requested = Signal(str, object)  # "export" | "resume" (from its newest checkpoint), Run
 
     def __init__(self, config_model: ConfigModel, store_root=None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -201,15 +200,15 @@ class RunsPage(QWidget):
 
     def _on_resume_clicked(self) -> None:
         if self._selected is not None:
-            self.sig_resume_requested.emit(self._selected)
+            self.sig_run_action_requested.emit("resume", self._selected)
 
-    def show_resume_refused(self, run: Run, reason: str) -> None:
-        """The Train page could not resume the run: say why here, where the user asked."""
-        self.message.show_message(f"Cannot resume {run.status().get('name') or run.id}: {reason}", "error")
+    def show_action_refused(self, action: str, run: Run, reason: str) -> None:
+        """The page that was asked could not export or resume the run: say why here, where the user asked."""
+        self.message.show_message(f"Cannot {action} {run.status().get('name') or run.id}: {reason}", "error")
 
     def _on_export_clicked(self) -> None:
         if self._selected is not None:
-            self.sig_export_requested.emit(self._selected)
+            self.sig_run_action_requested.emit("export", self._selected)
 
     def confirm_delete(self, run: Run) -> bool:
         """Ask before deleting; tests replace this method."""

@@ -22,6 +22,7 @@ from studio.core.log_filter import LogFilter
 from studio.core.runs import Run, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor
+from studio.ui.pages.spec import Work
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess, split_log_tail
 from studio.ui.theme import icon
 from studio.ui.widgets.card import (Badge, Banner, Card, MetricTile, fmt_bytes, fmt_duration, fmt_params, muted, page_layout,
@@ -39,8 +40,9 @@ PHASES = {"loading_model": "Loading the model…", "loading_data": "Preparing th
 
 
 class TrainPage(QWidget):
-    sig_run_started = Signal(object)  # Run
-    sig_run_finished = Signal(object, str)  # Run, final state
+    sig_status_changed = Signal(str)  # for the status bar
+    sig_runs_changed = Signal()  # a run folder was created, or its run ended
+    sig_work_finished = Signal()  # the worker this page followed has exited
 
     def __init__(self, config_model: ConfigModel, gpu_monitor: Optional[GpuMonitor] = None,
                  stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, store_root: Optional[Path] = None,
@@ -208,7 +210,8 @@ class TrainPage(QWidget):
             self._show_finished("failed", f"The worker could not start: {e}")
             return False
         self._phase = "Starting the worker…"
-        self.sig_run_started.emit(run)
+        self.sig_status_changed.emit(f"Training “{_name(run)}”")
+        self.sig_runs_changed.emit()
         return True
 
     def attach(self, run: Run) -> None:
@@ -219,6 +222,7 @@ class TrainPage(QWidget):
         self._follow(run, worker)
         self.banner.show_message("Re-attached to a run that kept training while the studio was closed.", "info")
         worker.attach()
+        self.sig_status_changed.emit(f"Training “{_name(run)}” (re-attached)")
 
     def stop_run(self) -> None:
         if self.is_training():
@@ -233,6 +237,23 @@ class TrainPage(QWidget):
         """The studio exits and leaves the run training; nothing is killed."""
         if self.worker is not None:
             self.worker.detach()
+
+    # ---- for the window (studio.ui.pages.spec) --------------------------------------------
+    def run_action(self, action: str, run: Run) -> str:
+        """"resume" a run from its checkpoint or "attach" to a live one; why not, or ""."""
+        if action == "attach":
+            self.attach(run)
+            return ""
+        return self.resume_run(run)
+
+    def busy_work(self) -> Work:
+        return Work.TRAINING if self.is_training() else Work.NONE
+
+    def stop_work(self) -> None:
+        self.stop_run()
+
+    def detach_work(self) -> None:
+        self.detach()
 
     # ---- starting -----------------------------------------------------------------------
     def _preflight(self, config: RunConfig) -> str:
@@ -334,7 +355,9 @@ class TrainPage(QWidget):
         if run is not None:
             if self.buffer.final_loss is not None and run.status().get("final_loss") is None:
                 run.write_status(final_loss=self.buffer.final_loss)
-            self.sig_run_finished.emit(run, state)
+            self.sig_status_changed.emit(f"Last run “{_name(run)}”: {state}")
+            self.sig_runs_changed.emit()
+            self.sig_work_finished.emit()
 
     def _show_finished(self, state: str, message: str) -> None:
         self.train_button.setEnabled(True)
@@ -443,6 +466,10 @@ class TrainPage(QWidget):
     def _on_open_clicked(self) -> None:
         if self.run is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run.path)))
+
+
+def _name(run: Run) -> str:
+    return run.status().get("name") or run.id
 
 
 def _shorten(text: str, limit: int) -> str:
