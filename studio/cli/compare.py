@@ -43,7 +43,7 @@ def run(args: Any) -> int:
                                      model_facts, new_comparison_id, summarise_run)
     from studio.core.config import ConfigError
     from studio.core.preflight import preflight
-    from studio.core.runs import RunStore
+    from studio.core.runs import RunState, RunStore
 
     if args.steps is not None and args.steps < 1:
         print("studio compare: --steps must be at least 1", file=sys.stderr)
@@ -71,7 +71,7 @@ def run(args: Any) -> int:
     for i, (cfg, run_) in enumerate(zip(configs, runs), start=1):
         print(f"\n== [{i}/{len(runs)}] {cfg.method.info.title}  (run {run_.id}, lr {cfg.training.learning_rate:g})")
         rc = supervise(run_, verbose=args.verbose)
-        if run_.state in ("stopped", "killed"):
+        if run_.state in (RunState.STOPPED, RunState.KILLED):
             print("comparison stopped; the remaining methods were not run")
             for later in runs[i:]:  # never started: only a config; keep the run history clean
                 shutil.rmtree(later.path, ignore_errors=True)

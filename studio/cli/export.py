@@ -82,6 +82,7 @@ def export(run_: Any, kind: str, out: Path, dtype: str = "auto", source: Optiona
     from studio.cli.train import Renderer, worker_lines
     from studio.core.launcher import spawn_worker
     from studio.core.protocol import ProtocolError, decode
+    from studio.core.runs import RunState
 
     extra = ["--kind", kind, "--out", str(out), "--dtype", dtype, "--quant", quant]
     if not verify:
@@ -98,5 +99,5 @@ def export(run_: Any, kind: str, out: Path, dtype: str = "auto", source: Optiona
             continue
         render.log(line.rstrip("\n")) if event is None else render.event(event)
     rc = proc.wait()
-    ok = rc == 0 and render.done is not None and render.done.get("status") == "completed"
+    ok = rc == 0 and render.done is not None and render.done.get("status") == RunState.COMPLETED
     return 0 if ok else 1

@@ -125,6 +125,7 @@ def worker_lines(proc: subprocess.Popen):
 def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None, resume: bool = False) -> int:
     out = out or sys.stdout  # resolved per call: the current stdout, not the one at import
     from studio.core.protocol import ProtocolError, decode
+    from studio.core.runs import RunState
 
     proc = launch(run_, resume=resume)
     interrupts = 0
@@ -137,7 +138,7 @@ def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None, re
             print("\nstopping after the current step (Ctrl-C again to kill)...", file=out, flush=True)
         else:
             proc.kill()
-            run_.write_status(state="killed", ended=time.time(), message="Killed with a second Ctrl-C.")
+            run_.write_status(state=RunState.KILLED, ended=time.time(), message="Killed with a second Ctrl-C.")
             print("\nkilled", file=out, flush=True)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
@@ -163,7 +164,7 @@ def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None, re
         print(f"the worker exited (code {rc}) without finishing; last log lines:\n{run_.log_tail(15)}", file=out)
     elif render.internal_error and not verbose:
         print(f"last log lines ({run_.log_path}):\n{run_.log_tail(15)}", file=out)
-    return 0 if state == "completed" and rc == 0 else 1
+    return 0 if state == RunState.COMPLETED and rc == 0 else 1
 
 
 class Renderer:

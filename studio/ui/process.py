@@ -257,35 +257,35 @@ class WorkerProcess(QObject):
         tail = "\n".join(self._log_tail) or self.run.log_tail(LOG_TAIL_LINES)
         with_tail = (lambda m: f"{m}{LOG_TAIL_MARKER}{tail}") if tail else (lambda m: m)
         if self._killed_after_timeout:
-            return "killed", f"Did not stop within {self.stop_timeout_s:g} s; killed."
+            return RunState.KILLED, f"Did not stop within {self.stop_timeout_s:g} s; killed."
         if self._done is not None:
-            status = self._done.get("status", "failed")
+            status = self._done.get("status", RunState.FAILED)
             message = self._done.get("message") or ""
-            if status == "stopped" and self.kind == "train":
+            if status == RunState.STOPPED and self.kind == "train":
                 saved = any(a.get("kind") == "adapter" for a in self._artifacts) or self.run.adapter_dir.exists()
                 step = f"step {self._last_step}" if self._last_step is not None else "the current step"
                 message = f"Stopped after finishing {step}" + (", adapter saved." if saved else ".")
-            elif status == "completed" and not message:
+            elif status == RunState.COMPLETED and not message:
                 message = "Finished."
-            elif status == "failed":
+            elif status == RunState.FAILED:
                 message = message or (self._error or {}).get("message") or "The worker failed."
-                return "failed", with_tail(message)
+                return RunState.FAILED, with_tail(message)
             return status, message
         if self._attached:
             status = self.run.status()
-            state = status.get("state", "failed")
+            state = status.get("state", RunState.FAILED)
             if RunState.of(state) in ACTIVE_STATES:
-                return "failed", with_tail("The worker stopped without finishing (killed or crashed).")
+                return RunState.FAILED, with_tail("The worker stopped without finishing (killed or crashed).")
             return state, status.get("message") or state
         if self._error is not None:
-            return "failed", with_tail(self._error.get("message") or "The worker failed.")
+            return RunState.FAILED, with_tail(self._error.get("message") or "The worker failed.")
         if returncode is not None and returncode < 0:
             name = _signal_name(-returncode)
             hint = " (the system may have run out of memory)" if -returncode == getattr(signal, "SIGKILL", 9) else ""
-            return "failed", with_tail(f"The worker was killed by {name}{hint}.")
+            return RunState.FAILED, with_tail(f"The worker was killed by {name}{hint}.")
         if returncode:
-            return "failed", with_tail(f"The worker exited with status {returncode} without finishing.")
-        return "failed", with_tail("The worker exited without reporting an outcome.")
+            return RunState.FAILED, with_tail(f"The worker exited with status {returncode} without finishing.")
+        return RunState.FAILED, with_tail("The worker exited without reporting an outcome.")
 
 
 def split_log_tail(message: str) -> tuple[str, str]:

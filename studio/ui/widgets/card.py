@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
+from studio.core.runs import RunState
 from studio.ui.theme import repolish
 
 
@@ -69,8 +70,8 @@ class Banner(QLabel):
         return self.property("tone") or ""
 
 
-STATE_TONES = {"completed": "ok", "running": "run", "stopping": "run", "created": "", "stopped": "warn",
-               "failed": "error", "killed": "error"}
+STATE_TONES = {RunState.COMPLETED: "ok", RunState.RUNNING: "run", RunState.STOPPING: "run", RunState.CREATED: "",
+               RunState.STOPPED: "warn", RunState.FAILED: "error", RunState.KILLED: "error"}
 
 
 class Badge(QLabel):

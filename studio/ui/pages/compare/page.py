@@ -20,7 +20,7 @@ from studio.core.compare import (MethodResult, comparison_configs, comparison_id
                                  create_comparison, new_comparison_id, summarise_events, summarise_run)
 from studio.core.methods import METHOD_CLASSES
 from studio.core.run_roots import all_runs
-from studio.core.runs import Run, RunStore
+from studio.core.runs import Run, RunState, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.compare.curves import OverlayCurves, color_for
 from studio.ui.pages.compare.table_model import ComparisonTableModel
@@ -44,7 +44,7 @@ def _name(cls: Any) -> str:
 
 
 class ComparePage(QWidget):
-    sig_comparison_finished = Signal(str, str)  # comparison id, "completed" | "stopped" | "failed"
+    sig_comparison_finished = Signal(str, str)  # comparison id, RunState: completed, stopped or failed
     sig_status_changed = Signal(str)  # for the status bar
     sig_runs_changed = Signal()  # the comparison's runs were created, or it ended
     sig_work_finished = Signal()  # the comparison ended
@@ -321,7 +321,7 @@ class ComparePage(QWidget):
         except OSError as e:
             self.banner.show_message(f"Cannot start the worker: {e}", "error")
             self.worker = None
-            self._finish("failed")
+            self._finish(RunState.FAILED)
             return
         self.compare_button.setEnabled(False)
         self.stop_button.setEnabled(True)
@@ -335,19 +335,19 @@ class ComparePage(QWidget):
     def _on_worker_finished(self, state: str, message: str) -> None:
         self.worker = None
         self._dirty = True
-        if state != "completed" and not self._stopping:
+        if state != RunState.COMPLETED and not self._stopping:
             title = self.runs[self._current].config().method.info.title
             self.banner.show_message(f"{title} {state}: {message.splitlines()[0] if message else ''} "
                                      "The comparison goes on with the next method.", "warn")
         if self._stopping or self._current + 1 >= len(self.runs):
-            self._finish("stopped" if self._stopping else "completed")
+            self._finish(RunState.STOPPED if self._stopping else RunState.COMPLETED)
         else:
             self._launch(self._current + 1)
 
     def _finish(self, outcome: str) -> None:
         # Runs that never started hold only a config; leaving them would clutter the run history.
         for run in self.runs[self._current + 1:]:
-            if run.state == "created" and not run.events():
+            if run.state == RunState.CREATED and not run.events():
                 shutil.rmtree(run.path, ignore_errors=True)
         self.runs = [r for r in self.runs if r.path.exists()]
         self._current = -1
@@ -355,7 +355,7 @@ class ComparePage(QWidget):
         self.stop_button.setEnabled(False)
         self.progress.hide()
         self._on_redraw_timer_timeout()
-        if outcome == "stopped":
+        if outcome == RunState.STOPPED:
             self.progress_label.setText("Stopped; the methods not yet run were dropped.")
         else:
             self.progress_label.setText("Done: " + _describe(self.runs))
@@ -378,17 +378,17 @@ class ComparePage(QWidget):
             method = status.get("comparison_method", "")
             events = self._events.get(run.id, [])
             if i == self._current:
-                state = "running"
+                state = RunState.RUNNING
             elif self._current >= 0 and i > self._current:
                 state = "queued"
             else:
-                state = status.get("state", "created")
+                state = status.get("state", RunState.CREATED)
             lr = _lr_of(run)
             rows.append(summarise_events(events, run_id=run.id, method=method, state=state, learning_rate=lr)
                         if events or state != "queued" else
                         MethodResult(run_id=run.id, method=method, title=_title(method), state="queued", learning_rate=lr))
-            if state == "running":
-                rows[-1].state = "running"
+            if state == RunState.RUNNING:
+                rows[-1].state = RunState.RUNNING
         self.table_model.set_rows(rows)
         self._fit_table()
         self.curves.redraw(rows, self.table_model.colors)

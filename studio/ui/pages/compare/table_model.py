@@ -8,11 +8,12 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from studio.core.compare import TABLE_COLUMNS, MethodResult, table_cells
+from studio.core.runs import RunState
 from studio.ui.theme import COLORS
 from studio.ui.widgets.list_table import ListTableModel
 
-_STATE_COLORS = {"completed": COLORS["mint"], "failed": COLORS["red"], "killed": COLORS["red"],
-                 "stopped": COLORS["amber"], "running": COLORS["sky"], "created": COLORS["faint"]}
+_STATE_COLORS = {RunState.COMPLETED: COLORS["mint"], RunState.FAILED: COLORS["red"], RunState.KILLED: COLORS["red"],
+                 RunState.STOPPED: COLORS["amber"], RunState.RUNNING: COLORS["sky"], RunState.CREATED: COLORS["faint"]}
 _BEST_LOWER = {"Train time", "Peak mem", "Train loss", "Val loss"}  # columns where the lowest value wins
 _BEST_HIGHER = {"Tokens/s"}
 
@@ -64,8 +65,8 @@ class ComparisonTableModel(ListTableModel):
                "Val loss": "final_val_loss", "Tokens/s": "tokens_per_s"}.get(col)
         if key is None or len(self._rows) < 2:
             return False
-        values = [getattr(x, key) for x in self._rows if x.state == "completed" and getattr(x, key) is not None]
+        values = [getattr(x, key) for x in self._rows if x.state == RunState.COMPLETED and getattr(x, key) is not None]
         mine = getattr(self._rows[r], key)
-        if mine is None or len(values) < 2 or self._rows[r].state != "completed":
+        if mine is None or len(values) < 2 or self._rows[r].state != RunState.COMPLETED:
             return False
         return mine == (min(values) if col in _BEST_LOWER else max(values))

@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout
 from studio.core.config import ConfigError
 from studio.core.log_filter import LogFilter
 from studio.core.run_roots import all_runs
-from studio.core.runs import Run
+from studio.core.runs import Run, RunState
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.spec import Work
 from studio.ui.process import WorkerProcess, split_log_tail
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, scroll_page, section_label
 
-EXPORTABLE_STATES = ("completed", "stopped")
+EXPORTABLE_STATES = frozenset({RunState.COMPLETED, RunState.STOPPED})
 GENSPEED_FILE = "genspeed.json"  # written by studio/worker/gen_speed.py into the run folder
 GENSPEED_NEW_TOKENS = 128
 
@@ -316,7 +316,7 @@ class ExportPage(QWidget):
         try:
             worker.start()
         except OSError as e:
-            on_finished("failed", f"The worker could not start: {e}")
+            on_finished(RunState.FAILED, f"The worker could not start: {e}")
 
     # ---- generation speed ---------------------------------------------------------------
     def _on_speed_clicked(self) -> None:
@@ -342,14 +342,14 @@ class ExportPage(QWidget):
     def _on_speed_finished(self, run: Run, state: str, message: str) -> None:
         self.worker = None
         self.progress.hide()
-        if state == "completed":
+        if state == RunState.COMPLETED:
             self.speed_banner.show_message("")
         else:
             summary, _tail = split_log_tail(message or "The measurement failed.")
             self.speed_banner.show_message(f"{summary} The log below has the details.", "error")
             self.log_card.show()
         self._on_run_combo_changed()  # re-enables the buttons and shows genspeed.json
-        if state != "completed" and self._speed_partial:
+        if state != RunState.COMPLETED and self._speed_partial:
             self.speed_result.setText(genspeed_text(self._speed_partial))  # what was measured before the failure
 
     def _on_worker_log_received(self, line: str) -> None:
@@ -377,7 +377,7 @@ class ExportPage(QWidget):
         self.export_button.setEnabled(True)
         self.speed_button.setEnabled(self.merged_radio.isEnabled())
         self._show_exports(run)
-        if state == "completed":
+        if state == RunState.COMPLETED:
             what = {"adapter": "the adapter", "merged": "the merged model"}.get(kind, kind)
             self.banner.show_message(f"Exported {what} to {out}.", "ok")
             self._exported_to = out

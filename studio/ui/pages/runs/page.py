@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QMessageBox, QPla
                                QSpacerItem, QSplitter, QTableView, QTabWidget, QWidget)
 
 from studio.core.config import ConfigError
-from studio.core.runs import Run
+from studio.core.runs import Run, RunState
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.runs.table import COLUMNS, RunsTableModel
 from studio.ui.process import tail_lines
@@ -135,10 +135,10 @@ class RunsPage(QWidget):
         self._set_detail_enabled(True)
         self.detail.title_label.setText(status.get("name") or run.id)
         self.detail.set_subtitle(str(run.path))
-        state = status.get("state", "created")
+        state = RunState.of(status.get("state"))
         self.state_badge.set_state(state)
         message = status.get("message") or ""
-        tone = {"failed": "error", "killed": "warn", "completed": "ok"}.get(state, "info")
+        tone = {RunState.FAILED: "error", RunState.KILLED: "warn", RunState.COMPLETED: "ok"}.get(state, "info")
         self.message.show_message(message, tone)
         self._tail = _EventsTail(run)
         self._tail.poll()
@@ -151,8 +151,8 @@ class RunsPage(QWidget):
             self.use_button.setEnabled(False)
         self.log_view.setPlainText(run.log_tail(400) or "(no log)")
         self.engine_view.set_choices(read_engine_json(run.path))
-        self.export_button.setEnabled(run.adapter_dir.exists() and state not in ("running", "stopping"))
-        self.delete_button.setEnabled(state not in ("running", "stopping"))
+        self.export_button.setEnabled(run.adapter_dir.exists() and not state.live)
+        self.delete_button.setEnabled(not state.live)
         self._update_resume_button(run)
 
     def _update_resume_button(self, run: Run) -> None:
@@ -166,7 +166,7 @@ class RunsPage(QWidget):
         if not problem:  # say so where the user reads why the run ended
             state = run.state
             message = run.status().get("message") or ""
-            tone = {"failed": "error", "killed": "warn"}.get(state, "info")
+            tone = {RunState.FAILED: "error", RunState.KILLED: "warn"}.get(state, "info")
             self.message.show_message(f"{message}\n{describe(run)} Press Resume to continue.".strip(), tone)
 
     def _set_detail_enabled(self, enabled: bool) -> None:
@@ -180,11 +180,11 @@ class RunsPage(QWidget):
         if not self.isVisible() or run is None or self._tail is None or self._tail.run.path != run.path:
             return
         state = run.state
-        if state in ("running", "stopping") or self.state_badge.text().lower() in ("running", "stopping"):
+        if state.live or RunState.of(self.state_badge.text().lower()).live:
             self._tail.poll()
             if self._tail.buffer.dirty:
                 self.curves.redraw(self._tail.buffer)
-            if state not in ("running", "stopping"):  # it just ended: show its outcome and files
+            if not state.live:  # it just ended: show its outcome and files
                 self._show_run(run)
 
     def _on_use_clicked(self) -> None:
@@ -218,7 +218,7 @@ class RunsPage(QWidget):
 
     def _on_delete_clicked(self) -> None:
         run = self._selected
-        if run is None or run.state in ("running", "stopping") or not self.confirm_delete(run):
+        if run is None or run.state.live or not self.confirm_delete(run):
             return
         try:
             shutil.rmtree(run.path)

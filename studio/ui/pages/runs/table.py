@@ -15,15 +15,16 @@ from PySide6.QtGui import QColor
 
 from studio.core.config import ConfigError
 from studio.core.run_roots import all_runs
-from studio.core.runs import Run
+from studio.core.runs import ACTIVE_STATES, Run, RunState
 from studio.ui.theme import COLORS
 from studio.ui.widgets.card import fmt_duration
 from studio.ui.widgets.list_table import ListTableModel
 
 COLUMNS = ("Name", "Run", "State", "Method", "Model", "Started", "Duration", "Final loss")
 NUMERIC_FROM = 6  # Duration and Final loss are right-aligned
-STATE_COLORS = {"completed": COLORS["mint"], "running": COLORS["accent"], "stopping": COLORS["accent"],
-                "stopped": COLORS["amber"], "failed": COLORS["red"], "killed": COLORS["red"]}
+STATE_COLORS = {RunState.COMPLETED: COLORS["mint"], RunState.RUNNING: COLORS["accent"],
+                RunState.STOPPING: COLORS["accent"], RunState.STOPPED: COLORS["amber"], RunState.FAILED: COLORS["red"],
+                RunState.KILLED: COLORS["red"]}
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,11 @@ def summarize(run: Run) -> RunSummary:
         method, name, model = "?", status.get("name", run.id), "?"
     started = status.get("started") or status.get("created")
     ended = status.get("ended")
-    state = status.get("state", "created")
-    duration = (ended or (time.time() if state in ("running", "stopping") else None))
+    state = RunState.of(status.get("state", RunState.CREATED))
+    duration = (ended or (time.time() if state.live else None))
     duration = duration - started if duration and started else None
     loss = status.get("final_loss")
-    if loss is None and state not in ("running", "stopping", "created"):
+    if loss is None and state not in ACTIVE_STATES:
         steps = [e for e in run.events() if e.get("type") == "step" and isinstance(e.get("loss"), (int, float))]
         loss = steps[-1]["loss"] if steps else None
     return RunSummary(run, name, state, method, model, started, duration, loss)

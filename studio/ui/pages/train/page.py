@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 
 from studio.core.config import RunConfig
 from studio.core.log_filter import LogFilter
-from studio.core.runs import Run, RunStore
+from studio.core.runs import Run, RunState, RunStore
 from studio.ui.config_model import ConfigModel
 from studio.ui.gpu_monitor import GpuMonitor
 from studio.ui.pages.spec import Work
@@ -33,7 +33,7 @@ from studio.ui.widgets.engine_choices import EngineChoicesView, read_engine_json
 REDRAW_MS = 125  # 8 Hz
 MESSAGE_CHARS = 360  # a failure's message in the banner; the whole text (and the traceback) is in the Log tab
 HINT_CHARS = 90  # the newest log line shown beside "Starting…" while nothing else says what happens
-FINAL_TONES = {"completed": "ok", "stopped": "ok", "failed": "error", "killed": "warn"}
+FINAL_TONES = {RunState.COMPLETED: "ok", RunState.STOPPED: "ok", RunState.FAILED: "error", RunState.KILLED: "warn"}
 PHASES = {"loading_model": "Loading the model…", "loading_data": "Preparing the data…", "training": "Training",
           "resuming": "Resuming from the checkpoint…",
           "saving": "Saving the adapter…", "exporting": "Exporting…", "evaluating": "Measuring validation loss…"}
@@ -206,8 +206,8 @@ class TrainPage(QWidget):
             worker.start()
         except OSError as e:
             self.worker = None
-            run.write_status(state="failed", ended=time.time(), message=f"The worker could not start: {e}")
-            self._show_finished("failed", f"The worker could not start: {e}")
+            run.write_status(state=RunState.FAILED, ended=time.time(), message=f"The worker could not start: {e}")
+            self._show_finished(RunState.FAILED, f"The worker could not start: {e}")
             return False
         self._phase = "Starting the worker…"
         self.sig_status_changed.emit(f"Training “{_name(run)}”")
@@ -231,7 +231,7 @@ class TrainPage(QWidget):
             secs = f"{self.stop_timeout_s:g}"
             self.banner.show_message(f"Stopping: the worker finishes its current step and saves the adapter "
                                      f"(it is killed if it has not exited within {secs} s).", "info")
-            self.badge.set_state("stopping")
+            self.badge.set_state(RunState.STOPPING)
 
     def detach(self) -> None:
         """The studio exits and leaves the run training; nothing is killed."""
@@ -285,7 +285,7 @@ class TrainPage(QWidget):
         worker.sig_finished.connect(self._on_worker_finished)
         self.title.setText(run.status().get("name") or run.id)
         self.subtitle.setText(str(run.path))
-        self.badge.set_state("running")
+        self.badge.set_state(RunState.RUNNING)
         self.badge.show()
         self.open_button.show()
         self.train_button.setEnabled(False)
@@ -365,7 +365,7 @@ class TrainPage(QWidget):
         self.badge.set_state(state)
         self.badge.show()
         summary, tail = split_log_tail(message)
-        if state == "failed":
+        if state == RunState.FAILED:
             if tail and tail.splitlines()[-1] not in self.log_view.toPlainText()[-20000:]:
                 self._pending_log.append(tail)  # a re-attached run's log may not have reached the view
             self._pending_log.append(f"[{state}] {summary}")
@@ -376,7 +376,7 @@ class TrainPage(QWidget):
         self.banner.show_message(summary, FINAL_TONES.get(state, "info"))
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
-        if state == "completed":
+        if state == RunState.COMPLETED:
             self.progress.setValue(self.progress.maximum())
         self.progress_label.setText(state.capitalize())
         self.tile_eta.set("—")  # nothing is left once the worker is gone (the detail keeps the elapsed time)
