@@ -115,7 +115,8 @@ def _end(child: Any, grace_s: float) -> None:
         child.join(2.0)
 
 
-def _progress_view(repo_id: str, files: int, files_total: int, done_bytes: int, total_bytes: int) -> tuple[int, int, str]:
+def _progress_view(repo_id: str, files: int, files_total: int, done_bytes: int,
+                   total_bytes: int) -> tuple[int, int, str]:
     """(current, total, label) for the page; bytes when the hub reported sizes, else files."""
     files_text = f"{files} of {files_total} files" if files_total else ""
     if total_bytes:

@@ -119,7 +119,8 @@ class SourceCard(Card):
         if hub_id.count("/") != 1 or " " in hub_id:
             self.banner.show_message("Enter a hub dataset id like owner/name (e.g. tatsu-lab/alpaca).", "warn")
             return
-        self._choose({"data.source": "hub", "data.path": hub_id, "data.subset": self._subset_edit.text().strip() or None,
+        self._choose({"data.source": "hub", "data.path": hub_id,
+                      "data.subset": self._subset_edit.text().strip() or None,
                       "data.split": self._split_edit.text().strip() or "train"})
 
     def _use_path(self, path: str) -> None:
