@@ -95,7 +95,8 @@ def _start(args: Any, template: str) -> Optional["ChatClient"]:
     extra: list[str] = []
     run_ = None
     if args.model:
-        extra += ["--model", args.model]
+        folder = Path(args.model).expanduser()
+        extra += ["--model", str(folder.resolve()) if folder.is_dir() else args.model]  # the worker runs elsewhere
     else:
         try:
             run_ = resolve_run(args.run)

@@ -29,8 +29,8 @@ class CommandSpec:
 
 COMMANDS: dict[str, CommandSpec] = {
     "generate": CommandSpec(
-        "answer a conversation on each side in `sides` (default both available), one after another with the "
-        "same seed: token events stream, then one reply per side. messages: [{role, content}] ending with the "
+        "answer a conversation on each side in `sides` (default: every side the worker has), one after another "
+        "with the same seed: token events stream, then one reply per side. messages: [{role, content}] ending with the "
         "user's turn, or {side: messages} when the sides' histories differ; system: a system prompt put first; "
         "sampling: Sampling fields; template: auto, chatml, alpaca, llama3 or a Jinja chat template",
         ("id", "messages"), ("sides", "system", "sampling", "template")),
@@ -67,7 +67,8 @@ class Sampling(BaseModel):
 def parse_command(line: str) -> dict[str, Any]:
     """The command on one stdin line, checked against COMMANDS (CommandError otherwise).
 
-    ``sampling`` comes back as a Sampling and ``messages`` as {side: conversation}.
+    ``sampling`` comes back as a Sampling; ``sides`` None means every side the worker has
+    (``conversation_for`` gives each side its messages).
     """
     try:
         command = json.loads(line)
@@ -97,15 +98,24 @@ def parse_command(line: str) -> dict[str, Any]:
 
 
 def _generate_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    sides = fields.get("sides") or list(SIDES)
+    sides = fields.get("sides")
     if isinstance(sides, str):
         sides = [sides]
-    if not isinstance(sides, list) or not sides or any(s not in SIDES for s in sides) or len(set(sides)) < len(sides):
+    if sides is not None and (not isinstance(sides, list) or not sides or any(s not in SIDES for s in sides)
+                              or len(set(sides)) < len(sides)):
         raise CommandError(f"generate: sides must be a list of {' and '.join(SIDES)}")
     messages = fields["messages"]
-    per_side = messages if isinstance(messages, dict) else {side: messages for side in sides}
-    for side in sides:
-        conv = per_side.get(side)
+    if isinstance(messages, dict):
+        unknown = sorted(set(messages) - set(SIDES), key=str)
+        if unknown:
+            raise CommandError(f"generate: messages has no side {unknown[0]!r} (the sides are {' and '.join(SIDES)})")
+        missing = [s for s in (sides or []) if s not in messages]
+        if missing:
+            raise CommandError(f"generate: messages has no conversation for {missing[0]}")
+        convs = messages.items()
+    else:
+        convs = [(s, messages) for s in (sides or SIDES[:1])]
+    for side, conv in convs:
         if not isinstance(conv, list) or not conv or not all(
                 isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str)
                 for t in conv):
@@ -117,7 +127,17 @@ def _generate_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
         detail = describe_validation_error(e) if isinstance(e, ValidationError) else str(e)
         raise CommandError(f"generate: sampling.{detail}") from None
-    return {"sides": sides, "messages": {s: per_side[s] for s in sides}, "sampling": sampling}
+    return {"sides": sides, "messages": messages, "sampling": sampling}
+
+
+def conversation_for(command: dict[str, Any], side: str) -> list[dict[str, str]]:
+    """The conversation a parsed generate command gives ``side`` (one for all, or one per side)."""
+    messages = command["messages"]
+    if isinstance(messages, dict):
+        if side not in messages:
+            raise CommandError(f"generate: messages has no conversation for {side}")
+        return messages[side]
+    return messages
 
 
 def command_line(cmd: str, /, **fields: Any) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from studio import __version__
-from studio.core.chat import CommandError, parse_command, with_system
+from studio.core.chat import CommandError, conversation_for, parse_command, with_system
 from studio.worker.errors import WorkerError, classify
 from studio.worker.reporter import Reporter
 
@@ -163,8 +163,9 @@ class ChatSession:
             self._running = request
             if request in self._cancelled:
                 self._stop.set()
+        sides = command["sides"] or [s for s, status in self.loaded.side_status().items() if status["available"]]
         try:
-            for side in command["sides"]:
+            for side in sides:
                 self._answer(request, side, command)
         finally:
             with self._lock:
@@ -185,7 +186,7 @@ class ChatSession:
             problem = check_template(template)
             if problem:
                 raise WorkerError(f"Chat template: {problem}", kind="config")
-            conv = with_system(command["messages"][side], command.get("system"))
+            conv = with_system(conversation_for(command, side), command.get("system"))
             if self.text_mode:
                 conv = [{"role": "text", "content": conv[-1]["content"]}]
             prompt = render_prompt(conv, self.loaded.tokenizer, template, self.train_on)

@@ -60,7 +60,9 @@ def resolve_target(run_dir: Optional[str | Path] = None, checkpoint: Optional[in
     if model:
         from studio.core.config import ModelSpec
 
-        spec = ModelSpec(source="local" if Path(model).expanduser().is_dir() else "hub", path=str(model))
+        folder = Path(model).expanduser()
+        spec = (ModelSpec(source="local", path=str(folder.resolve())) if folder.is_dir()
+                else ModelSpec(source="hub", path=str(model)))
         cfg = RunConfig(name="chat", model=spec)
         if base_path:
             cfg = with_base_path(cfg, base_path)
@@ -128,7 +130,7 @@ class Loaded:
         how = ("the same model with the adapter switched off" if self.mode == "adapter" else
                f"the base values of the {len(self._swapped)} trained tensors swapped in from CPU memory")
         return {"base": {"available": True, "note": how},
-                "tuned": {"available": True, "note": f"the trained weights {self.active}"}}
+                "tuned": {"available": True, "note": f"the trained weights {self.active!r} on the base"}}
 
     @contextlib.contextmanager
     def side(self, side: str) -> Iterator[Any]:

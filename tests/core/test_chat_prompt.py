@@ -14,7 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from data_support import make_tokenizer_dir  # noqa: E402
 
-from studio.core.chat import CommandError, Sampling, command_line, parse_command, with_system  # noqa: E402
+from studio.core.chat import (CommandError, Sampling, command_line, conversation_for, parse_command,  # noqa: E402
+                              with_system)
 from studio.core.data import IGNORE_INDEX, DataError, load_tokenizer, render_example  # noqa: E402
 from studio.core.data.render import check_template, render_prompt  # noqa: E402
 
@@ -101,7 +102,8 @@ def test_a_custom_jinja_template_for_a_base_model(base_tok):
     assert check_template(template, base_tok) == ""
     prompt = render_prompt(CONV[:4], base_tok, template)
     assert prompt.template == "tokenizer"
-    assert prompt.text == "[system] be brief\n[user] what is the capital\n[assistant] paris\n[user] hello world\n[assistant] "
+    assert prompt.text == ("[system] be brief\n[user] what is the capital\n[assistant] paris\n[user] hello world\n"
+                           "[assistant] ")
 
 
 @pytest.mark.parametrize("template, problem", [
@@ -135,10 +137,10 @@ def test_a_generate_command_round_trips_with_its_sampling():
                         sampling=Sampling(greedy=False, temperature=0.5, seed=3))
     command = parse_command(line)
     assert command["id"] == "7" and command["sides"] == ["tuned"]
-    assert command["messages"] == {"tuned": CONV[:2]}
+    assert conversation_for(command, "tuned") == CONV[:2]
     assert command["sampling"].temperature == 0.5 and not command["sampling"].greedy
-    both = parse_command(json.dumps({"cmd": "generate", "id": "1", "messages": CONV[:2]}))
-    assert both["sides"] == ["base", "tuned"] and both["sampling"] == Sampling()
+    every = parse_command(json.dumps({"cmd": "generate", "id": "1", "messages": CONV[:2]}))
+    assert every["sides"] is None and every["sampling"] == Sampling()  # None: every side the worker has
 
 
 def test_each_side_may_have_its_own_history():
@@ -146,7 +148,10 @@ def test_each_side_may_have_its_own_history():
     tuned_history = CONV[:4]
     command = parse_command(json.dumps({"cmd": "generate", "id": "1",
                                         "messages": {"base": base_history, "tuned": tuned_history}}))
-    assert command["messages"] == {"base": base_history, "tuned": tuned_history}
+    assert conversation_for(command, "base") == base_history and conversation_for(command, "tuned") == tuned_history
+    with pytest.raises(CommandError, match="no conversation for tuned"):
+        parse_command(json.dumps({"cmd": "generate", "id": "1", "sides": ["tuned"],
+                                  "messages": {"base": base_history}}))
 
 
 @pytest.mark.parametrize("line, problem", [
@@ -156,6 +161,7 @@ def test_each_side_may_have_its_own_history():
     ('{"cmd": "generate", "id": "1"}', "missing messages"),
     ('{"cmd": "quit", "now": true}', "unknown field now"),
     ('{"cmd": "generate", "id": "1", "messages": [{"role": "user"}]}', "messages for base must be"),
+    ('{"cmd": "generate", "id": "1", "messages": {"left": []}}', "messages has no side 'left'"),
     ('{"cmd": "generate", "id": "1", "messages": [], "sides": ["left"]}', "sides must be a list of base and tuned"),
     ('{"cmd": "generate", "id": "1", "messages": [{"role": "user", "content": "x"}], "sampling": {"top_p": 2}}',
      "sampling.top_p"),

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,9 +17,12 @@ from studio.core.runs import Run
 pytestmark = pytest.mark.slow
 
 
-def _studio(*args, stdin=None, timeout=240):
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _studio(*args, stdin=None, timeout=240, cwd=None):
     return subprocess.run([sys.executable, "-m", "studio", *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ))
+                          timeout=timeout, env=dict(os.environ), cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,12 @@ def test_chat_interactive_keeps_a_conversation_and_resets(demo):
     assert res.returncode == 0, res.stderr
     assert "wheel-23" in res.stdout and "crown-30" in res.stdout
     assert "(new conversation)" in res.stderr and "adapter step-140" in res.stderr
+
+
+def test_chat_with_a_plain_model_named_by_a_relative_folder():
+    res = _studio("chat", "--model", "resources/demo/model", "--prompt", "hi", "--max-new-tokens", "3", cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert "[base: 3 tokens" in res.stderr and str(ROOT / "resources" / "demo" / "model") in res.stderr
 
 
 def test_chat_with_a_moved_base_model_says_where_it_looked(demo, tmp_path):

@@ -188,3 +188,20 @@ def test_a_soft_prompt_adapter_switches_off_for_the_base_side(tmp_path):
             answers[side] = stream_reply(m, loaded.tokenizer, prompt, sampling, lambda _t: None, never).text
     plain = stream_reply(base.eval(), loaded.tokenizer, prompt, sampling, lambda _t: None, never).text
     assert answers["base"] == plain and answers["tuned"] != plain
+
+
+def test_a_plain_model_answers_alone_until_an_adapter_is_loaded_over_it(trained_demo):
+    from studio.core.paths import demo_model_dir
+    from studio.worker.chat import ChatSession
+    from studio.worker.inference import load_for_inference, resolve_target
+
+    loaded = load_for_inference(resolve_target(model=str(demo_model_dir())))
+    assert loaded.mode == "plain" and not loaded.side_status()["tuned"]["available"]
+    session = ChatSession(loaded, Events())
+    session.handle(_generate("plain"))  # no sides given: every side there is
+    assert [e["side"] for e in session.rep.of("reply")] == ["base"]
+    session.handle(parse_command('{"cmd": "load_adapter", "name": "demo", "path": "%s"}' % trained_demo.adapter_dir))
+    assert session.rep.of("switched")[-1]["adapter"] == "demo" and loaded.side_status()["tuned"]["available"]
+    session.handle(_generate("both"))
+    replies = [e for e in session.rep.of("reply") if e["id"] == "both"]
+    assert [e["side"] for e in replies] == ["base", "tuned"] and replies[1]["text"] == "wheel-17"
