@@ -147,7 +147,8 @@ def bench_method(root: Path, model_dir: Path, method: str, args: argparse.Namesp
             answers = greedy_batch(model, loaded.tokenizer, prompts, args.eval_new_tokens, device=loaded.device)
             _sync(loaded.device)
         gen_tps[side] = round(sum(n for _t, n in answers) / (time.perf_counter() - t0), 1)
-    evaluation = {"loss_rows_per_s": round(len(examples) / loss_s, 1), "loss_read_tokens_per_s": round(sum(read) / loss_s),
+    evaluation = {"loss_rows_per_s": round(len(examples) / loss_s, 1),
+                  "loss_read_tokens_per_s": round(sum(read) / loss_s),
                   "generated_tokens_per_s": gen_tps["tuned"], "generated_base_tokens_per_s": gen_tps["base"]}
 
     if method in ("lora", "qlora", "dora", "qdora"):
@@ -171,10 +172,12 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
              "| method | mode | base weights | first token | decode tokens/s | peak GiB | load s |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['mode']} | {r['precision']}{' ' + r['quantized'] if r['quantized'] != '-' else ''}"
-                     f" | {r['first_token_ms']:.1f} ms | {r['tokens_per_s']:,.1f} | {r['peak_gib']:.1f} | {r['load_s']} |")
+        weights = r["precision"] + (f" {r['quantized']}" if r["quantized"] != "-" else "")
+        lines.append(f"| {r['method']} | {r['mode']} | {weights} | {r['first_token_ms']:.1f} ms | "
+                     f"{r['tokens_per_s']:,.1f} | {r['peak_gib']:.1f} | {r['load_s']} |")
     lines += ["", f"Adapters and evaluation (validation loss on {args.eval_rows}x{args.eval_len}-token rows, "
-                  f"batch {args.eval_batch}; answers: {args.gen_batch} prompts x {args.eval_new_tokens} new tokens):", "",
+                  f"batch {args.eval_batch}; answers: {args.gen_batch} prompts x {args.eval_new_tokens} "
+                  "new tokens):", "",
               "| method | load a 2nd adapter | switch adapters | eval loss: rows/s (tokens read/s) | "
               "eval answers: new tokens/s, adapter (base) |",
               "|---|---|---|---|---|"]

@@ -263,7 +263,8 @@ def _split(example: Any, tokenizer: Any) -> Optional[HeldOut]:
 
     labels = example.labels
     first = next((i for i, label in enumerate(labels) if label != IGNORE_INDEX), None)
-    if example.truncated or first is None or first == 0 or (first == 1 and example.input_ids[0] == tokenizer.bos_token_id):
+    only_bos = first == 1 and example.input_ids[0] == tokenizer.bos_token_id
+    if example.truncated or first is None or first == 0 or only_bos:
         return None
     end = next((i for i in range(first, len(labels)) if labels[i] == IGNORE_INDEX), len(labels))
     prompt_ids = list(example.input_ids[:first])
@@ -329,7 +330,8 @@ def summary(result: dict[str, Any]) -> str:
     parts = []
     best = result.get("best")
     if best and rows[best].get("val_loss") is not None:
-        parts.append(f"best: {best} (validation loss {rows[best]['val_loss']:.4f}, base {rows['base']['val_loss']:.4f})")
+        parts.append(f"best: {best} (validation loss {rows[best]['val_loss']:.4f}, "
+                     f"base {rows['base']['val_loss']:.4f})")
     em = [f"{label} {rows[label]['exact_match']:.0f}%" for label in result.get("generated", [])
           if rows[label].get("exact_match") is not None]
     if em:
