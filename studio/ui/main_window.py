@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainW
                                QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from studio import __version__
-from studio.core.config import RunConfig
 from studio.core.paths import studio_home
 from studio.core.run_roots import active_runs
 from studio.core.runs import Run

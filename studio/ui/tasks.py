@@ -62,10 +62,8 @@ class Task(QObject):
         self.state = TaskState(self.sig_progress.emit)
         self.error: Optional[BaseException] = None
         self._sig_result.connect(self._on_result, Qt.ConnectionType.QueuedConnection)
-        self.running = False
 
     def start(self) -> "Task":
-        self.running = True
         _alive.add(self)
         threading.Thread(target=self._run, daemon=True, name="studio-task").start()
         return self
@@ -81,7 +79,6 @@ class Task(QObject):
             self._sig_result.emit(True, result)
 
     def _on_result(self, ok: bool, value: Any) -> None:
-        self.running = False
         _alive.discard(self)
         if ok:
             self.sig_done.emit(value)

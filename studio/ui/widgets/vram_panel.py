@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                                QToolTip, QVBoxLayout, QWidget)
 
-from studio.core.models import ModelError, resolve_facts
+from studio.core.config import RunConfig
+from studio.core.models import ModelError, ModelFacts, resolve_facts
 from studio.core.vram import (COMPONENT_TITLES, COMPONENTS, Estimate, Machine, estimate, estimate_recipes,
                               limited_budget, machine_here)
 from studio.core.vram.gpus import GPU_CATALOG, Target, detected_target, find_gpu, target_for_spec
 from studio.core.vram.suggest import Suggestion, fit_limits, suggest
+from studio.ui.config_model import ConfigModel
 from studio.ui.theme import COLORS
 from studio.ui.widgets.card import Badge, Banner, Card, fmt_bytes, muted, section_label
 
@@ -144,12 +146,10 @@ class _LegendItem(QWidget):
 class VramPanel(Card):
     """Live memory estimate of the ConfigModel's run, with suggestions that apply in one click."""
 
-    sig_estimate_changed = Signal(object)  # Estimate, or None when no estimate can be made
-
-    def __init__(self, config_model: Any, parent: Optional[QWidget] = None):
+    def __init__(self, config_model: ConfigModel, parent: Optional[QWidget] = None):
         super().__init__("GPU memory", "Estimated peak while training", parent=parent)
         self._model = config_model
-        self._facts_cache: dict[tuple[str, str], tuple[Any, str]] = {}
+        self._facts_cache: dict[tuple[str, str], tuple[Optional[ModelFacts], str]] = {}
         self._target: Optional[Target] = None
         self.estimate: Optional[Estimate] = None
         self.suggestions: list[Suggestion] = []
@@ -246,7 +246,7 @@ class VramPanel(Card):
         return self._target
 
     # ---- model facts -----------------------------------------------------------------------
-    def set_model_facts(self, facts: Any) -> None:
+    def set_model_facts(self, facts: Optional[ModelFacts]) -> None:
         """Facts another page already read for the current model (saves reading them again)."""
         if facts is None:
             return
@@ -254,7 +254,7 @@ class VramPanel(Card):
         self._facts_cache[(spec.source, spec.path)] = (facts, "")
         self._schedule()
 
-    def _facts(self, config: Any) -> tuple[Any, str]:
+    def _facts(self, config: RunConfig) -> tuple[Optional[ModelFacts], str]:
         key = (config.model.source, config.model.path)
         if key not in self._facts_cache:
             try:
@@ -266,7 +266,7 @@ class VramPanel(Card):
         return self._facts_cache[key]
 
     # ---- updating --------------------------------------------------------------------------
-    def _on_config_changed(self, _config: Any) -> None:
+    def _on_config_changed(self, _config: RunConfig) -> None:
         self._schedule()
 
     def _schedule(self) -> None:
@@ -287,7 +287,6 @@ class VramPanel(Card):
         est = estimate(config, facts, budget_bytes=budget, bf16_supported=bf16, machine=machine)
         self.estimate = est
         self._show(est, config, facts, target, machine)
-        self.sig_estimate_changed.emit(est)
 
     def _show_error(self, message: str) -> None:
         self.estimate = None
@@ -303,9 +302,9 @@ class VramPanel(Card):
             w.setText("")
             w.setVisible(False)
         self._set_suggestions([])
-        self.sig_estimate_changed.emit(None)
 
-    def _show(self, est: Estimate, config: Any, facts: Any, target: Optional[Target], machine: Machine) -> None:
+    def _show(self, est: Estimate, config: RunConfig, facts: Optional[ModelFacts], target: Optional[Target],
+              machine: Machine) -> None:
         budget = limited_budget(target.budget_bytes if target else None, config)
         limited = budget is not None and budget != (target.budget_bytes if target else None)
         self.total_label.setText(fmt_bytes(est.device_used))

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-                               QPushButton, QSpinBox, QTableView, QVBoxLayout, QWidget)
+                               QPushButton, QSpinBox, QTableView, QWidget)
 
 from studio.core.compare import (MethodResult, comparison_configs, comparison_ids, comparison_runs,
-                                 create_comparison, new_comparison_id, summarise_events, summarise_run)
+                                 create_comparison, new_comparison_id, summarise_events)
 from studio.core.methods import METHOD_CLASSES
 from studio.core.run_roots import all_runs
 from studio.core.runs import Run, RunState, RunStore
@@ -28,6 +28,10 @@ from studio.ui.pages.spec import Work
 from studio.ui.process import DEFAULT_STOP_TIMEOUT_S, WorkerProcess
 from studio.ui.theme import icon
 from studio.ui.widgets.card import Banner, Card, fmt_params, muted, page_layout
+
+if TYPE_CHECKING:
+    from studio.core.config import RunConfig
+    from studio.core.models import ModelFacts
 
 REDRAW_MS = 250
 DEFAULT_PICK = ("lora", "dora", "ia3", "prompt_tuning")
@@ -62,7 +66,7 @@ class ComparePage(QWidget):
         self._has_cuda = gpu.has_cuda_gpu() if has_cuda is None else has_cuda
         self._has_bnb = gpu.has_bitsandbytes() if has_bitsandbytes is None else has_bitsandbytes
         self._preflight = preflight
-        self._facts: Any = None
+        self._facts: Optional[ModelFacts] = None
         self._facts_key: Any = None
         self.comparison_id: Optional[str] = None
         self.runs: list[Run] = []
@@ -184,7 +188,7 @@ class ComparePage(QWidget):
         return card
 
     # ---- public -------------------------------------------------------------------------
-    def set_model_facts(self, facts: Any) -> None:
+    def set_model_facts(self, facts: Optional[ModelFacts]) -> None:
         """The chosen model's facts (from the Model page): availability and parameter counts."""
         self._facts = facts
         self._facts_key = ("given", id(facts))
@@ -411,7 +415,7 @@ class ComparePage(QWidget):
         self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + rows_h + 6)
 
     # ---- reactions ----------------------------------------------------------------------
-    def _on_config_changed(self, config: Any) -> None:
+    def _on_config_changed(self, config: RunConfig) -> None:
         if config.training.max_steps and not self.is_running():
             self.steps_spin.setValue(config.training.max_steps)
         key = (config.model.source, config.model.path)
@@ -457,7 +461,7 @@ class ComparePage(QWidget):
             self.show_comparison(cid)
 
 
-def _facts_for(config: Any) -> Any:
+def _facts_for(config: RunConfig) -> Optional[ModelFacts]:
     from studio.core.models import ModelError, resolve_facts
 
     try:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QSizePolicy, QWidget
 
+from studio.core.data import Preview
 from studio.ui.config_model import ConfigModel
 from studio.ui.widgets.card import Banner, Card, muted
 from studio.ui.widgets.config_form import BoundField
@@ -48,7 +49,7 @@ class FormatCard(Card):
         self._map_grid.setVerticalSpacing(6)
         self.body.addLayout(self._map_grid)
 
-    def show_detection(self, preview: Any, template: str) -> None:
+    def show_detection(self, preview: Optional[Preview], template: str) -> None:
         """The detected shape and its evidence, or why none was found; ``template`` names the chat template used."""
         if preview is None:
             return
@@ -66,7 +67,7 @@ class FormatCard(Card):
                 item.widget().deleteLater()
         self._map_combos = {}
 
-    def show_mapping(self, preview: Any) -> None:
+    def show_mapping(self, preview: Preview) -> None:
         """One drop-down per column of the preview, showing the detected (or the hand-made) mapping."""
         self.clear_mapping()
         mapping = preview.detection.column_map if preview.detection else self._model.config.data.column_map

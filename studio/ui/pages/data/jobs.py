@@ -9,32 +9,36 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from studio.core.config import RunConfig
-from studio.core.data import Cancelled, Progress, load_preview, load_tokenizer, render_preview
+from studio.core.data import (Cancelled, Preview, Progress, RenderedRow, TokenizerAdapter, load_preview, load_tokenizer,
+                               render_preview)
 from studio.core.data.tokenizer import tokenizer_dir_for
+
+if TYPE_CHECKING:
+    from studio.core.data.stats import DataStats
 
 
 @dataclass
 class StatsResult:
-    stats: Any = None
+    stats: Optional[DataStats] = None
     cancelled: bool = False
 
 
-def preview_job(config: RunConfig) -> Any:
+def preview_job(config: RunConfig) -> Preview:
     return load_preview(config.data)
 
 
-def tokenizer_job(config: RunConfig) -> Any:
+def tokenizer_job(config: RunConfig) -> TokenizerAdapter:
     return load_tokenizer(tokenizer_dir_for(config.model))
 
 
-def render_job(preview: Any, config: RunConfig, tokenizer: Any) -> list:
+def render_job(preview: Preview, config: RunConfig, tokenizer: Optional[TokenizerAdapter]) -> list[RenderedRow]:
     return render_preview(preview, config.data, tokenizer, config.training.max_seq_len)
 
 
-def stats_job(config: RunConfig, tokenizer: Any, progress: Progress) -> StatsResult:
+def stats_job(config: RunConfig, tokenizer: TokenizerAdapter, progress: Progress) -> StatsResult:
     from studio.core.data.stats import compute_stats
 
     t = config.training
@@ -71,7 +75,7 @@ def stats_key(config: RunConfig) -> tuple:
                                  d.max_rows, t.batch_size, t.grad_accum)
 
 
-def describe_template(config: RunConfig, tokenizer: Optional[Any], failed: bool = False) -> str:
+def describe_template(config: RunConfig, tokenizer: Optional[TokenizerAdapter], failed: bool = False) -> str:
     if config.data.template != "auto":
         return f"the {config.data.template} template"
     if tokenizer is None:

@@ -11,13 +11,13 @@ stale by a newer setting is cancelled and its result ignored.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QVBoxLayout, QWidget
 
 from studio.core.config import DataSpec, RunConfig
-from studio.core.data import Preview, RenderedRow
+from studio.core.data import Preview, RenderedRow, TokenizerAdapter
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.data import jobs
 from studio.ui.pages.data.format_card import FormatCard
@@ -29,6 +29,9 @@ from studio.ui.pages.data.stats_card import StatsCard
 from studio.ui.tasks import JobSlot, TaskState
 from studio.ui.widgets.card import page_layout, scroll_page
 
+if TYPE_CHECKING:
+    from studio.core.data.stats import DataStats
+
 DEBOUNCE_MS = 250
 
 
@@ -38,9 +41,9 @@ class DataPage(QWidget):
         self._model = config_model
         self._preview: Optional[Preview] = None
         self._preview_key: Optional[tuple] = None  # the data the shown preview was read from
-        self._tokenizer: Any = None
+        self._tokenizer: Optional[TokenizerAdapter] = None
         self._tokenizer_error = ""
-        self._stats: Any = None
+        self._stats: Optional[DataStats] = None
         self._trial: Optional[tuple[tuple, DataSpec]] = None  # (data key, the data it replaced) until it reads
         self._rejected = ""  # why the last chosen file was not kept, shown once the previous data is back
         self._jobs = {kind: JobSlot() for kind in ("preview", "tokenizer", "render", "stats")}
@@ -79,7 +82,7 @@ class DataPage(QWidget):
         return self._preview
 
     @property
-    def stats(self) -> Any:
+    def stats(self) -> Optional[DataStats]:
         return self._stats
 
     @property
@@ -204,7 +207,7 @@ class DataPage(QWidget):
         self._stats = None
         self._show_problems()
 
-    def _on_tokenizer_done(self, tokenizer: Any) -> None:
+    def _on_tokenizer_done(self, tokenizer: TokenizerAdapter) -> None:
         self.stats_card.clear_tokenizer_warning()  # the previous model's; the statistics below are current
         self._tokenizer = tokenizer
         self._tokenizer_error = ""

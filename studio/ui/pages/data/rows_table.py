@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+
+if TYPE_CHECKING:
+    from studio.core.data import Preview
 
 MAX_CELL = 160
 
@@ -21,9 +24,9 @@ def cell_text(value: Any) -> str:
 class RowsTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._preview: Optional[Any] = None
+        self._preview: Optional[Preview] = None
 
-    def set_preview(self, preview: Optional[Any]) -> None:
+    def set_preview(self, preview: Optional[Preview]) -> None:
         self.beginResetModel()
         self._preview = preview
         self.endResetModel()

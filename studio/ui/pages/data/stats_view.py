@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import pyqtgraph as pg
@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
 from studio.ui.theme import COLORS
 from studio.ui.widgets.card import MetricTile, muted
+
+if TYPE_CHECKING:
+    from studio.core.data.stats import DataStats
 
 
 def histogram(lengths: np.ndarray, max_len: int, bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +69,7 @@ class StatsView(QWidget):
         self.detail = muted("", role="muted")
         lay.addWidget(self.detail)
 
-    def show_stats(self, s: Any, batch_size: int, grad_accum: int) -> None:
+    def show_stats(self, s: DataStats, batch_size: int, grad_accum: int) -> None:
         self.tiles["rows"].set(f"{s.train_rows:,}", f"of {s.rows:,} read · {s.val_rows:,} validation")
         self.tiles["tokens"].set(_short(s.train_tokens), f"{_short(s.loss_tokens)} carry loss")
         self.tiles["steps"].set(f"{s.steps_per_epoch:,}", f"batch {batch_size} × accumulation {grad_accum}")

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar,
                                QPushButton, QRadioButton, QVBoxLayout, QWidget)
@@ -51,8 +51,6 @@ def genspeed_text(result: dict) -> str:
 
 
 class ExportPage(QWidget):
-    sig_export_finished = Signal(object, str)  # Run, state
-
     def __init__(self, config_model: ConfigModel, store_root=None, parent: QWidget | None = None):
         super().__init__(parent)
         self._model = config_model
@@ -388,7 +386,6 @@ class ExportPage(QWidget):
             summary, _tail = split_log_tail(message or "The export failed.")
             self.banner.show_message(f"{summary} The log below has the details.", "error")
             self.log_card.show()
-        self.sig_export_finished.emit(run, state)
 
     def _on_open_clicked(self) -> None:
         target = getattr(self, "_exported_to", None)

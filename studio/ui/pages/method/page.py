@@ -7,7 +7,7 @@ settings, and the VRAM panel, when installed, watches the same ConfigModel on th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
@@ -20,6 +20,10 @@ from studio.ui.config_model import ConfigModel
 from studio.ui.widgets.card import Banner, Card, muted, page_layout, scroll_page, section_label
 from studio.ui.widgets.config_form import ConfigForm
 from studio.ui.widgets.module_picker import ModulePicker
+
+if TYPE_CHECKING:
+    from studio.core.methods.base import Availability
+    from studio.core.models import ModelFacts
 
 TRAINING_GROUPS = (
     ("Schedule", ("learning_rate", "lr_scheduler", "warmup_ratio", "epochs", "max_steps")),
@@ -50,9 +54,9 @@ class MethodPage(QWidget):
         super().__init__(parent)
         self._model = config_model
         self._module_choices: tuple[str, ...] = ()
-        self._facts: Any = None
+        self._facts: Optional[ModelFacts] = None
         self._has_cuda, self._has_bnb = gpu.has_cuda_gpu(), gpu.has_bitsandbytes()
-        self._availability: dict[str, Any] = {}
+        self._availability: dict[str, Availability] = {}
 
         content = QWidget()
         lay = page_layout(content)
@@ -63,92 +67,10 @@ class MethodPage(QWidget):
         show.clicked.connect(self._on_show_config_clicked)
         top.addWidget(show)
         lay.addLayout(top)
-
-        # -- method choice, grouped by family
-        choice = Card("Method", "Greyed-out methods cannot run on this machine or model; hover one for why.")
-        self._method_group = QButtonGroup(self)
-        self.method_buttons: dict[str, QPushButton] = {}
-        self._reason_labels: dict[str, QLabel] = {}
-        families: dict[str, list] = {}
-        for cls in METHOD_CLASSES:
-            families.setdefault(cls.info.family, []).append(cls)
-        for family, classes in families.items():
-            choice.body.addWidget(section_label(family))
-            grid = QGridLayout()
-            grid.setHorizontalSpacing(8)
-            grid.setVerticalSpacing(8)
-            for i, cls in enumerate(classes):
-                key = _method_key(cls)
-                b = QPushButton(short_title(cls.info.title))  # the long form is in the tooltip and the info beside
-                b.setProperty("choice", True)
-                b.setProperty("compact", True)
-                b.setCheckable(True)
-                b.setObjectName(f"method_{key}")
-                b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # equal columns
-                # Ignored lets a column shrink below the text; the floor keeps every title whole.
-                b.ensurePolished()  # the theme's font (bold) decides the width
-                b.setMinimumWidth(max(90, b.fontMetrics().horizontalAdvance(b.text()) + 32))
-                b.clicked.connect(lambda _=False, k=key: self._on_method_clicked(k))
-                self._method_group.addButton(b)
-                self.method_buttons[key] = b
-                grid.addWidget(b, i // 4, i % 4)
-            for c in range(4):
-                grid.setColumnStretch(c, 1)
-            choice.body.addLayout(grid)
-            reasons = muted("", role="faint")
-            reasons.hide()
-            self._reason_labels[family] = reasons
-            choice.body.addWidget(reasons)
-        self._method_banner = Banner()
-        choice.body.addWidget(self._method_banner)
-        lay.addWidget(choice)
+        lay.addWidget(self._build_method_card())
         self._update_availability()
-
-        # -- method settings beside its facts
-        self._settings_card = Card("Settings")
-        row = QHBoxLayout()
-        row.setSpacing(24)
-        self.method_form = ConfigForm(config_model, "method")
-        self.method_form.sig_rebuilt.connect(self._apply_module_choices)
-        row.addWidget(self.method_form, 3)
-        self._info = QWidget()
-        info_lay = QVBoxLayout(self._info)
-        info_lay.setContentsMargins(16, 0, 0, 0)
-        info_lay.setSpacing(4)
-        self._info_labels: dict[str, QLabel] = {}
-        for key, title in (("summary", "What it does"), ("when_to_pick", "When to pick it"), ("costs", "Costs"),
-                           ("merge", "Merging")):
-            info_lay.addWidget(section_label(title))
-            label = muted("")
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self._info_labels[key] = label
-            info_lay.addWidget(label)
-            info_lay.addSpacing(8)
-        info_lay.addStretch(1)
-        row.addWidget(self._info, 2)
-        self._settings_card.body.addLayout(row)
-        lay.addWidget(self._settings_card)
-
-        # -- training hyperparameters, grouped
-        train = Card("Training", "Defaults follow the chosen model; everything is validated as you type.")
-        self.training_forms: list[ConfigForm] = []
-        grouped: set[str] = set()
-        for title, names in TRAINING_GROUPS:
-            train.body.addWidget(section_label(title))
-            form = ConfigForm(config_model, "training", fields=names, columns=2)
-            self.training_forms.append(form)
-            train.body.addWidget(form)
-            train.body.addSpacing(6)
-            grouped.update(names)
-        rest = [n for n in TrainingSpec.model_fields if n not in grouped]
-        if rest:  # fields added to TrainingSpec later still get an editor
-            train.body.addWidget(section_label("More"))
-            form = ConfigForm(config_model, "training", fields=rest, columns=2)
-            self.training_forms.append(form)
-            train.body.addWidget(form)
-        lay.addWidget(train)
-
-        # -- the run itself
+        lay.addWidget(self._build_settings_card())
+        lay.addWidget(self._build_training_card())
         run = Card("Run", "Where the run folder goes and what it is called.")
         self.run_form = ConfigForm(config_model, "", fields=("name", "output_dir"), path_fields=("output_dir",))
         run.body.addWidget(self.run_form)
@@ -174,6 +96,96 @@ class MethodPage(QWidget):
         config_model.sig_config_changed.connect(self._on_config_changed)
         self._on_config_changed(config_model.config)
 
+    # ---- building -----------------------------------------------------------------------
+    def _build_method_card(self) -> Card:
+        """The method choice, grouped by family, with why a method cannot run here under its family."""
+        choice = Card("Method", "Greyed-out methods cannot run on this machine or model; hover one for why.")
+        self._method_group = QButtonGroup(self)
+        self.method_buttons: dict[str, QPushButton] = {}
+        self._reason_labels: dict[str, QLabel] = {}
+        families: dict[str, list] = {}
+        for cls in METHOD_CLASSES:
+            families.setdefault(cls.info.family, []).append(cls)
+        for family, classes in families.items():
+            choice.body.addWidget(section_label(family))
+            grid = QGridLayout()
+            grid.setHorizontalSpacing(8)
+            grid.setVerticalSpacing(8)
+            for i, cls in enumerate(classes):
+                grid.addWidget(self._method_button(cls), i // 4, i % 4)
+            for c in range(4):
+                grid.setColumnStretch(c, 1)
+            choice.body.addLayout(grid)
+            reasons = muted("", role="faint")
+            reasons.hide()
+            self._reason_labels[family] = reasons
+            choice.body.addWidget(reasons)
+        self._method_banner = Banner()
+        choice.body.addWidget(self._method_banner)
+        return choice
+
+    def _method_button(self, cls: type) -> QPushButton:
+        key = _method_key(cls)
+        b = QPushButton(short_title(cls.info.title))  # the long form is in the tooltip and the info beside
+        b.setProperty("choice", True)
+        b.setProperty("compact", True)
+        b.setCheckable(True)
+        b.setObjectName(f"method_{key}")
+        b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # equal columns
+        # Ignored lets a column shrink below the text; the floor keeps every title whole.
+        b.ensurePolished()  # the theme's font (bold) decides the width
+        b.setMinimumWidth(max(90, b.fontMetrics().horizontalAdvance(b.text()) + 32))
+        b.clicked.connect(lambda _=False, k=key: self._on_method_clicked(k))
+        self._method_group.addButton(b)
+        self.method_buttons[key] = b
+        return b
+
+    def _build_settings_card(self) -> Card:
+        """The chosen method's settings beside what is known about it."""
+        self._settings_card = Card("Settings")
+        row = QHBoxLayout()
+        row.setSpacing(24)
+        self.method_form = ConfigForm(self._model, "method")
+        self.method_form.sig_rebuilt.connect(self._apply_module_choices)
+        row.addWidget(self.method_form, 3)
+        self._info = QWidget()
+        info_lay = QVBoxLayout(self._info)
+        info_lay.setContentsMargins(16, 0, 0, 0)
+        info_lay.setSpacing(4)
+        self._info_labels: dict[str, QLabel] = {}
+        for key, title in (("summary", "What it does"), ("when_to_pick", "When to pick it"), ("costs", "Costs"),
+                           ("merge", "Merging")):
+            info_lay.addWidget(section_label(title))
+            label = muted("")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._info_labels[key] = label
+            info_lay.addWidget(label)
+            info_lay.addSpacing(8)
+        info_lay.addStretch(1)
+        row.addWidget(self._info, 2)
+        self._settings_card.body.addLayout(row)
+        return self._settings_card
+
+    def _build_training_card(self) -> Card:
+        """The training settings, grouped; fields added to TrainingSpec later land under "More"."""
+        train = Card("Training", "Defaults follow the chosen model; everything is validated as you type.")
+        self.training_forms: list[ConfigForm] = []
+        grouped: set[str] = set()
+        for title, names in TRAINING_GROUPS:
+            train.body.addWidget(section_label(title))
+            form = ConfigForm(self._model, "training", fields=names, columns=2)
+            self.training_forms.append(form)
+            train.body.addWidget(form)
+            train.body.addSpacing(6)
+            grouped.update(names)
+        rest = [n for n in TrainingSpec.model_fields if n not in grouped]
+        if rest:
+            train.body.addWidget(section_label("More"))
+            form = ConfigForm(self._model, "training", fields=rest, columns=2)
+            self.training_forms.append(form)
+            train.body.addWidget(form)
+        return train
+
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         # Below ~1400 px of window the memory panel gives up some width so the forms are not clipped.
         side = getattr(self, "_side", None)
@@ -189,7 +201,7 @@ class MethodPage(QWidget):
         return VramPanel(self._model)
 
     # ---- slots --------------------------------------------------------------------------
-    def set_model_facts(self, facts: Any) -> None:
+    def set_model_facts(self, facts: Optional[ModelFacts]) -> None:
         """Re-check which methods suit the chosen model; offer its own module names as targets."""
         self._facts = facts
         self._module_choices = tuple(getattr(facts, "linear_modules", ()) or ())

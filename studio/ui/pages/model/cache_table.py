@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 
 from studio.ui.widgets.card import fmt_bytes, fmt_params
 from studio.ui.widgets.list_table import ListTableModel
+
+if TYPE_CHECKING:
+    from studio.core.models import ModelFacts
 
 COLUMNS = ("Model", "Architecture", "Parameters", "Size on disk")
 
@@ -15,10 +18,10 @@ COLUMNS = ("Model", "Architecture", "Parameters", "Size on disk")
 class CacheTableModel(ListTableModel):
     columns = COLUMNS
 
-    def set_facts(self, facts: list[Any]) -> None:
+    def set_facts(self, facts: list[ModelFacts]) -> None:
         self._reset_rows(facts)
 
-    def facts(self, row: int) -> Any:
+    def facts(self, row: int) -> ModelFacts:
         return self._rows[row]
 
 

@@ -9,7 +9,7 @@ model, and publishes the model's facts (``sig_model_facts_changed``) for other p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
@@ -21,6 +21,9 @@ from studio.ui.config_model import ConfigModel
 from studio.ui.pages.model.cache_table import CacheTableModel
 from studio.ui.tasks import JobSlot
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, fmt_params, muted, page_layout, scroll_page
+
+if TYPE_CHECKING:
+    from studio.core.models import ModelFacts
 
 SOURCES = (
     ("demo", "Demo model", "Tiny, built in, trains on any CPU"),
@@ -43,7 +46,7 @@ class ModelPage(QWidget):
     def __init__(self, config_model: ConfigModel, parent: QWidget | None = None):
         super().__init__(parent)
         self._model = config_model
-        self._facts: Any = None
+        self._facts: Optional[ModelFacts] = None
         self._facts_key: tuple[str, str] | None = None
         self._scan = JobSlot()  # the HF cache scan
         self._download = JobSlot()  # a hub download: Cancel ends its child process
@@ -332,7 +335,7 @@ class ModelPage(QWidget):
         self._hub_banner.show_message(f"{note} {facts.architecture}, {fmt_params(facts.num_params)} parameters.", "ok")
         self._apply_model("hub", repo_id, facts)
 
-    def _apply_model(self, source: str, path: str, facts: Any) -> None:
+    def _apply_model(self, source: str, path: str, facts: Optional[ModelFacts]) -> None:
         is_demo = source == "demo"
         if facts is None:
             facts = self._resolve(source, path)
@@ -390,10 +393,10 @@ class ModelPage(QWidget):
         self.sig_model_facts_changed.emit(facts)
 
     @property
-    def facts(self) -> Any:
+    def facts(self) -> Optional[ModelFacts]:
         return self._facts
 
-    def _show_facts(self, facts: Any, error: str) -> None:
+    def _show_facts(self, facts: Optional[ModelFacts], error: str) -> None:
         while self._facts_grid.count():
             item = self._facts_grid.takeAt(0)
             if item.widget():

@@ -12,16 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView,
                                QLabel, QMessageBox, QPushButton, QTableView, QWidget)
 
 from studio.core.methods import method_names
-from studio.core.models import (ModelError, catalog_facts, catalog_names, find_in_hf_cache, inspect_model,
+from studio.core.models import (ModelError, ModelFacts, catalog_facts, catalog_names, find_in_hf_cache, inspect_model,
                                  resolve_facts)
 from studio.core.vram import machine_here
 from studio.core.vram.gpus import GPU_CATALOG, Target, detected_target, find_gpu, target_for_spec
 from studio.core.vram.plan import PLAN_METHODS, PlanTable, gpu_fits, plan_table
+from studio.ui.config_model import ConfigModel
 from studio.ui.pages.planner.table_model import PlanCellDelegate, PlanTableModel
 from studio.ui.tasks import JobSlot
 from studio.ui.widgets.card import Banner, Card, fmt_bytes, fmt_params, muted, page_layout, scroll_page
@@ -33,13 +34,11 @@ SWITCH_MODEL, SWITCH_KEEP, SWITCH_CANCEL = "switch", "keep", "cancel"
 
 
 class PlannerPage(QWidget):
-    sig_plan_changed = Signal(object)  # PlanTable, or None when nothing can be planned
-
-    def __init__(self, config_model: Any, parent: Optional[QWidget] = None):
+    def __init__(self, config_model: ConfigModel, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self._model = config_model
-        self._run_facts: Any = None
-        self._facts: Any = None
+        self._run_facts: Optional[ModelFacts] = None
+        self._facts: Optional[ModelFacts] = None
         self._target: Optional[Target] = None
         self._cache_paths: dict[str, str] = {}
         self._folders: list[str] = []
@@ -192,7 +191,7 @@ class PlannerPage(QWidget):
         if idx >= 0:
             self.model_combo.setCurrentIndex(idx)
 
-    def set_model_facts(self, facts: Any) -> None:
+    def set_model_facts(self, facts: Optional[ModelFacts]) -> None:
         """The run's model facts as the model page read them (MainWindow calls this)."""
         self._run_facts = facts
         if self.model_combo.currentData() == CURRENT:
@@ -244,7 +243,6 @@ class PlannerPage(QWidget):
             self.table_model.set_table(None)
             self.notes_label.setText("")
             self._update_use_button()
-            self.sig_plan_changed.emit(None)
             return
         self.plan = plan_table(self._facts, self._target.budget_bytes, base_config=self._model.config,
                                bf16_supported=self._target.bf16, machine=machine_here())
@@ -257,7 +255,6 @@ class PlannerPage(QWidget):
             "limits include a small safety margin.")
         self._update_use_button()
         self._show_cards()
-        self.sig_plan_changed.emit(self.plan)
 
     def _show_cards(self) -> None:
         t = self._model.config.training
