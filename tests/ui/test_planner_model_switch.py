@@ -47,9 +47,9 @@ def test_switching_back_to_the_demo_clears_the_other_models_warning(qtbot, windo
     data = w.pages["data"]
     qtbot.waitUntil(lambda: data._tokenizer is not None, timeout=20000)
     _use_planned_lora(w, "switch")
-    qtbot.waitUntil(lambda: "tokenizer" in data._stats_banner.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "tokenizer" in data.stats_card.banner.text(), timeout=20000)
     w.navigate("model")
     w.pages["model"]._source_buttons["demo"].click()
     assert w.config_model.config.model.source == "demo"
     qtbot.waitUntil(lambda: data._tokenizer is not None, timeout=20000)
-    assert "tokenizer" not in data._stats_banner.text()
+    assert "tokenizer" not in data.stats_card.banner.text()
