@@ -275,3 +275,17 @@ def test_a_bad_row_after_row_5000_reaches_the_worker_with_its_line(tmp_path, tok
         prepare_data(RunConfig().replace("data", {"source": "file", "path": str(c)}), tok, lambda _: None)
     kind, message = classify(err.value)
     assert kind == "data" and message.startswith(f"{c}:5002: bytes that are not UTF-8")
+
+
+@pytest.mark.parametrize("head,what", [(b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\x1f\x8b\x08\x00", "gzip"),
+                                       (b"PK\x03\x04", "ZIP archive"), (b"%PDF-1.7", "PDF")])
+def test_a_file_that_is_not_text_says_what_it_is_not_how_to_reencode_it(tmp_path, head, what):
+    import os
+
+    from studio.core.data import load_dataset_rows
+
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(head + os.urandom(2000))
+    with pytest.raises(DataError) as info:
+        load_dataset_rows(path)
+    assert what in str(info.value) and "rows.jsonl" in str(info.value) and "iconv" not in str(info.value)

@@ -63,8 +63,25 @@ def bounded_lines(f: BinaryIO, cap: int) -> Iterator[tuple[int, bytes | LongLine
         yield lineno, LongLine(size)
 
 
+# Files that are not text at all, by their first bytes: what they are and what to do instead.
+_NOT_TEXT = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "pick the dataset file itself"),
+    (b"\xff\xd8\xff", "a JPEG image", "pick the dataset file itself"),
+    (b"GIF8", "a GIF image", "pick the dataset file itself"),
+    (b"%PDF", "a PDF document", "export its text to .txt or its rows to .jsonl/.csv first"),
+    (b"PK\x03\x04", "a ZIP archive (also .xlsx or .docx)", "unpack it, or save a spreadsheet as .csv"),
+    (b"\x1f\x8b", "a gzip-compressed file", "decompress it first (gunzip FILE)"),
+    (b"PAR1", "a Parquet file", "give it the .parquet extension"),
+    (b"SQLite format 3\x00", "an SQLite database", "export the table to .csv or .jsonl"),
+    (b"\x7fELF", "a program", "pick the dataset file itself"),
+)
+
+
 def encoding_problem(head: bytes) -> Optional[str]:
-    """Why a file that starts with ``head`` can't be read as UTF-8 text, when the reason is its encoding."""
+    """Why a file that starts with ``head`` can't be read as UTF-8 text, when the reason is what it is."""
+    for magic, what, fix in _NOT_TEXT:
+        if head.startswith(magic):
+            return f"the file is {what}, not text data; {fix}"
     if head.startswith(_UTF16_BOMS) or _alternate_nuls(head):
         return ("the file is UTF-16 encoded, not UTF-8. Re-save it as UTF-8 (e.g. iconv -f utf-16 -t utf-8 "
                 "in.jsonl > out.jsonl)")

@@ -26,7 +26,7 @@ _REENCODE = "Re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.jsonl >
 
 
 def check_encoding(f: BinaryIO, path: Path) -> None:
-    """DataError when the file is UTF-16 (every line would fail on its own, with a less helpful message)."""
+    """DataError when the file is UTF-16 or not text at all (an image, an archive): every line would fail on its own."""
     head = f.read(4096)
     f.seek(0)
     why = encoding_problem(head)
