@@ -32,7 +32,8 @@ COMMANDS: dict[str, CommandSpec] = {
         "answer a conversation on each side in `sides` (default: every side the worker has), one after another "
         "with the same seed: token events stream, then one reply per side. messages: [{role, content}] ending with the "
         "user's turn, or {side: messages} when the sides' histories differ; system: a system prompt put first; "
-        "sampling: Sampling fields; template: auto, chatml, alpaca, llama3 or a Jinja chat template",
+        "sampling: Sampling fields; template: auto (the one the run trained with), chatml, alpaca, llama3 or a "
+        "Jinja chat template",
         ("id", "messages"), ("sides", "system", "sampling", "template")),
     "stop": CommandSpec("stop generating: the request `id` (running or queued), else the running one", (), ("id",)),
     "set_adapter": CommandSpec("make a loaded adapter the tuned side (answered by `switched`)", ("name",)),

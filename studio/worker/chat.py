@@ -88,6 +88,8 @@ class ChatSession:
         from studio.worker.inference import load_for_inference, resolve_target
 
         target = resolve_target(run_dir, checkpoint, source, model, base_path)
+        if template == "auto":  # the run's own: the template it trained with (a plain model's config says auto)
+            template = target.cfg.data.template
         problem = check_template(template)
         if problem:
             raise WorkerError(f"Chat template: {problem}", kind="config")
@@ -182,7 +184,8 @@ class ChatSession:
             self._reply(request, side, None, sampling.seed, "stopped")
             return
         try:
-            template = command.get("template") or self.template
+            template = command.get("template") or "auto"
+            template = self.template if template == "auto" else template
             problem = check_template(template)
             if problem:
                 raise WorkerError(f"Chat template: {problem}", kind="config")

@@ -205,3 +205,28 @@ def test_a_plain_model_answers_alone_until_an_adapter_is_loaded_over_it(trained_
     session.handle(_generate("both"))
     replies = [e for e in session.rep.of("reply") if e["id"] == "both"]
     assert [e["side"] for e in replies] == ["base", "tuned"] and replies[1]["text"] == "wheel-17"
+
+
+def test_auto_chats_in_the_template_the_run_trained_with(session, trained_demo, tmp_path, monkeypatch):
+    import shutil
+
+    import studio.core.data.render as render
+    import studio.worker.inference as inference
+    from studio.core.runs import Run
+    from studio.worker.chat import ChatSession
+
+    folder = tmp_path / "alpaca-run"
+    shutil.copytree(trained_demo.path, folder, ignore=shutil.ignore_patterns("checkpoints", "chat"))
+    Run(folder).config().replace("data.template", "alpaca").save(folder / "config.yaml")
+    monkeypatch.setattr(inference, "load_for_inference", lambda target, log=print: session.loaded)
+    used = []
+    real = render.render_prompt
+    monkeypatch.setattr(render, "render_prompt", lambda conv, tok, template, *a: used.append(template) or
+                        real(conv, tok, template, *a))
+    chat = ChatSession.load(Events(), run_dir=str(folder))
+    chat.announce(0.1)
+    assert chat.rep.of("ready")[0]["template"] == "alpaca"
+    chat.handle(_generate("auto", sides=["base"], template="auto"))
+    chat.handle(_generate("default", sides=["base"]))
+    chat.handle(_generate("named", sides=["base"], template="chatml"))
+    assert used == ["alpaca", "alpaca", "chatml"]
