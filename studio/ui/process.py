@@ -8,11 +8,17 @@ through a queued signal. Protocol lines become ``sig_event_received``, everythin
 
 A run whose worker is alive but is not our child (the GUI was restarted) is followed instead by
 tailing ``events.jsonl`` and ``worker.log`` from a QTimer; stopping and killing work the same.
+
+An interactive worker (the chat worker: ``interactive=True``, ``run`` None for a plain model) also
+takes commands: ``send`` queues one for a writer thread that writes it to the worker's stdin as one
+JSON line (studio.core.chat.command_line), so a worker slow to read never blocks the GUI; ``stop``
+asks it to quit and closes its stdin.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import threading
@@ -23,6 +29,7 @@ from typing import Optional
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from studio.core.chat import command_line
 from studio.core.protocol import ProtocolError, decode
 from studio.core.launcher import spawn_worker, worker_command
 from studio.core.runs import ACTIVE_STATES, Run, RunState, pid_alive, process_started
@@ -45,11 +52,14 @@ class WorkerProcess(QObject):
     sig_log_received = Signal(str)
     sig_finished = Signal(str, str)  # final state, message for the user
 
-    def __init__(self, run: Run, kind: str = "train", extra_args: tuple[str, ...] = (),
-                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, parent: Optional[QObject] = None):
+    def __init__(self, run: Optional[Run], kind: str = "train", extra_args: tuple[str, ...] = (),
+                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S, parent: Optional[QObject] = None,
+                 interactive: bool = False):
         super().__init__(parent)
         self.run = run
         self.kind = kind
+        self.interactive = interactive
+        self._commands: Optional["queue.Queue[Optional[bytes]]"] = None
         self.extra_args = tuple(extra_args)
         self.stop_timeout_s = stop_timeout_s
         self.pid: Optional[int] = None
@@ -82,15 +92,34 @@ class WorkerProcess(QObject):
 
     # ---- starting -----------------------------------------------------------------------
     def command(self) -> list[str]:
-        return worker_command(self.kind, self.run.path, *self.extra_args)
+        return worker_command(self.kind, self.run.path if self.run is not None else None, *self.extra_args)
 
     def start(self) -> None:
         """Launch the worker; raises OSError with a readable message if it cannot start."""
-        self._proc = spawn_worker(self.run, self.kind, *self.extra_args)
+        self._proc = spawn_worker(self.run, self.kind, *self.extra_args, interactive=self.interactive)
         self.pid = self._proc.pid
         self._pid_started = process_started(self.pid)
         threading.Thread(target=self._read_stdout, args=(self._proc.stdout,), daemon=True,
                          name=f"worker-reader-{self.pid}").start()
+        if self.interactive:
+            self._commands = queue.Queue()
+            threading.Thread(target=_write_commands, args=(self._proc.stdin, self._commands), daemon=True,
+                             name=f"worker-writer-{self.pid}").start()
+
+    # ---- commands (interactive workers) ----------------------------------------------------
+    def send(self, cmd: str, /, **fields) -> bool:
+        """Queue one command for the worker's stdin (checked by studio.core.chat.command_line, which raises
+        CommandError for a malformed one); False when the worker cannot take commands (any more)."""
+        line = command_line(cmd, **fields)
+        if self._commands is None or self._finished or self._stop_requested:
+            return False
+        self._commands.put(line.encode("utf-8"))
+        return True
+
+    def _close_stdin(self) -> None:
+        if self._commands is not None:
+            self._commands.put(None)
+            self._commands = None
 
     def attach(self, poll_ms: int = 300) -> None:
         """Follow a run whose live worker another GUI started: tail its files, watch its pid."""
@@ -121,6 +150,13 @@ class WorkerProcess(QObject):
     def stop(self) -> None:
         """Ask for a graceful stop; kill the worker if it has not exited within the timeout."""
         if self._finished or self._stop_requested:
+            return
+        if self.interactive:  # it reads commands: quit (after stopping an answer), then the end of its stdin
+            self.send("stop")
+            self.send("quit")
+            self._stop_requested = True
+            self._close_stdin()
+            self._kill_timer.start(int(self.stop_timeout_s * 1000))
             return
         self._stop_requested = True
         self.run.request_stop()
@@ -194,6 +230,7 @@ class WorkerProcess(QObject):
         self._handle_line(line, from_file=False)
 
     def _on_reader_closed(self) -> None:
+        self._close_stdin()
         returncode = self._proc.wait() if self._proc else None
         self._finish(returncode)
 
@@ -215,8 +252,8 @@ class WorkerProcess(QObject):
             self._done = event
             if not self._attached:
                 self._done_timer.start(int(self.done_grace_s * 1000))
-        elif kind == "error":
-            self._error = event
+        elif kind == "error" and not (self.interactive and (event.get("id") or event.get("kind") == "command")):
+            self._error = event  # a chat worker lives on after a failed request or a bad command
         elif kind == "artifact":
             self._artifacts.append(event)
         self.sig_event_received.emit(event)
@@ -253,7 +290,7 @@ class WorkerProcess(QObject):
         self.sig_finished.emit(state, message)
 
     def _outcome(self, returncode: Optional[int]) -> tuple[str, str]:
-        tail = "\n".join(self._log_tail) or self.run.log_tail(LOG_TAIL_LINES)
+        tail = "\n".join(self._log_tail) or (self.run.log_tail(LOG_TAIL_LINES) if self.run is not None else "")
         with_tail = (lambda m: f"{m}{LOG_TAIL_MARKER}{tail}") if tail else (lambda m: m)
         if self._killed_after_timeout:
             return RunState.KILLED, f"Did not stop within {self.stop_timeout_s:g} s; killed."
@@ -285,6 +322,24 @@ class WorkerProcess(QObject):
         if returncode:
             return RunState.FAILED, with_tail(f"The worker exited with status {returncode} without finishing.")
         return RunState.FAILED, with_tail("The worker exited without reporting an outcome.")
+
+
+def _write_commands(stream, commands: "queue.Queue[Optional[bytes]]") -> None:
+    """The writer thread of an interactive worker: each queued line to its stdin; None (or a gone reader) ends it."""
+    try:
+        while True:
+            line = commands.get()
+            if line is None:
+                break
+            stream.write(line)
+            stream.flush()
+    except (OSError, ValueError):  # the worker exited: its reader thread reports the outcome
+        pass
+    finally:
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def split_log_tail(message: str) -> tuple[str, str]:
