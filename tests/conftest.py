@@ -12,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 # Import the studio from this checkout whatever the pytest import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -25,3 +27,26 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def pytest_unconfigure(config):
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def trained_demo(tmp_path_factory):
+    """The demo trained with its own settings until it knows the codes (210 steps, ~10 s on a CPU), with
+    checkpoints at steps 70 and 140. Shared by the worker tests and the GUI's chat tests.
+
+    Trained in this process (studio.worker.train.main, the real worker minus the process). Tests that
+    read it must not change it; copy the folder to change anything.
+    """
+    from studio.core.config import demo_config
+    from studio.core.runs import Run
+    from studio.worker import train as train_module
+    from studio.worker.reporter import Reporter
+
+    folder = tmp_path_factory.mktemp("trained-demo") / "demo"
+    folder.mkdir()
+    demo_config().replace("training.save_steps", 70).save(folder / "config.yaml")
+    run = Run(folder)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(Reporter, "install_signal_handlers", lambda self: None)  # in-process: keep pytest's handlers
+        assert train_module.main(run.path) == 0, run.log_tail(30)
+    return run

@@ -34,7 +34,7 @@ from studio.ui.widgets.wheel_guard import guard_fields
 if TYPE_CHECKING:  # the model catalog is imported when the Model page is built, after the first paint
     from studio.core.models import ModelFacts
 
-PAGE_PACKAGES = ("model", "data", "method", "planner", "train", "compare", "runs", "export")  # sidebar order
+PAGE_PACKAGES = ("model", "data", "method", "planner", "train", "compare", "runs", "chat", "export")  # sidebar order
 CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
 
 
@@ -441,6 +441,8 @@ class MainWindow(QMainWindow):
                 return
             for page in jobs:
                 page.kill_work()
+        for page in self._pages_with(Work.SESSION):  # a loaded chat model: its worker quits with the window
+            page.stop_work()
         self._settings.setValue("geometry", self.saveGeometry())
         self._closed = True
         event.accept()

@@ -17,7 +17,8 @@ How a page takes part, besides its spec (the window connects whichever of these 
   (why it cannot, or "" and the window shows it); a refusal goes back to the asker's
   ``show_action_refused(action, run, reason)``.
 - ``busy_work() -> Work``: live work when the window closes; then ``stop_work()`` (stop gracefully,
-  the window waits for ``sig_work_finished``), ``detach_work()`` (leave it running) or ``kill_work()``.
+  the window waits for ``sig_work_finished``), ``detach_work()`` (leave it running) or ``kill_work()``;
+  a ``SESSION`` (a chat worker) gets ``stop_work()`` as the window closes, nothing asked or awaited.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Work(str, Enum):
     NONE = ""
     TRAINING = "training"  # a run that can train on without the window: keep it, stop it, or don't close
     JOB = "job"  # a job that ends with the studio (an export): cancel it and quit?
+    SESSION = "session"  # something loaded only for this window (a chat model): ended without asking
 
 
 @dataclass(frozen=True)
