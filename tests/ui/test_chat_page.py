@@ -177,6 +177,7 @@ def test_a_request_the_worker_cannot_answer_fails_in_place_and_the_next_one_work
     _ask(qtbot, page, "BOOM, what is the code?")
     qtbot.waitUntil(lambda: not page.transcript.busy, timeout=30_000)
     page.flush()
+    qtbot.wait(30)  # new rows show on the next event-loop turn
     row = page.conversation.rows[0]
     for side in ("base", "tuned"):
         assert row.exchange.replies[side].failed

@@ -60,6 +60,7 @@ def _ask(qtbot, page, text: str) -> None:
     qtbot.keyClick(page.composer.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not page.transcript.busy, timeout=20_000)
     page.flush()
+    qtbot.wait(30)  # new rows show on the next event-loop turn
 
 
 def test_the_page_lists_runs_with_weights_and_loads_one(qtbot, page, run):

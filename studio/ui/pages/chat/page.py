@@ -21,9 +21,11 @@ from studio.core.chat_sources import ChatSource, adapter_candidates, run_weights
 from studio.core.chat_transcript import Transcript
 from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
+from studio.ui.pages.chat import jobs
 from studio.ui.pages.chat.columns import FOLDER, LOAD, SET, AdapterPicker, SideHeader, folder_adapter_name
 from studio.ui.pages.chat.composer import Composer
 from studio.ui.pages.chat.conversation import ConversationView
+from studio.ui.pages.chat.describe import TEMPLATE_TITLES, capitalize, describe_ready
 from studio.ui.pages.chat.settings_panel import SettingsPanel
 from studio.ui.pages.chat.source_card import SourceCard
 from studio.ui.pages.spec import Work
@@ -35,11 +37,7 @@ REDRAW_MS = 60  # ~16 Hz: smooth enough for streaming text, never a repaint per 
 QUIT_TIMEOUT_S = 10.0  # a worker that has not quit by then is killed
 LOG_HINT_CHARS = 110
 ANSWER_ORDER = ("tuned", "base")  # the answer you trained for comes first; the base follows with the same seed
-SETTINGS_WIDTH = 320
-TEMPLATE_TITLES = {"tokenizer": "the model's own", "chatml": "ChatML", "alpaca": "Alpaca", "llama3": "Llama 3",
-                   "text": "plain text"}
-MODE_NOTES = {"adapter": "the same model with the training switched off", "swap": "the same model with the base's "
-              "values of the trained tensors swapped back in", "plain": "the model as it is"}
+SETTINGS_WIDTH = 304
 EMPTY_IDLE = ("Nothing loaded yet", "Pick a run and press Load. Its base model loads once, with the trained weights "
               "on it; the base side is the same model with the training switched off, so both sides answer with the "
               "same settings and seed and differ only by what the run learned.")
@@ -112,6 +110,8 @@ class ChatPage(QWidget):
         body.addWidget(self.settings_area)
         lay.addLayout(body, 1)
 
+        self._prompt_timer = QTimer(self, singleShot=True, interval=250)
+        self._prompt_timer.timeout.connect(self.settings.refresh_prompt)
         self._redraw_timer = QTimer(self)
         self._redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
         self._redraw_timer.start(REDRAW_MS)
@@ -255,10 +255,10 @@ class ChatPage(QWidget):
         sides = event.get("sides") or {}
         for side, head in self.heads.items():
             status = sides.get(side) or {"available": False, "note": "not offered by this worker"}
-            head.set_status(bool(status.get("available")), _capitalize(str(status.get("note", ""))))
+            head.set_status(bool(status.get("available")), capitalize(str(status.get("note", ""))))
         self._fill_adapter_picker()
         template = TEMPLATE_TITLES.get(str(event.get("template")), str(event.get("template") or ""))
-        self.settings.set_trained_template(template, self.settings._trained[1])
+        self.settings.set_trained_template(template, self.settings.trained_jinja)
         self.conversation.set_empty_text(*EMPTY_READY, self._questions)
         self._update_composer()
         self.sig_status_changed.emit(f"Chat: “{self.source.title()}” loaded")
@@ -406,46 +406,26 @@ class ChatPage(QWidget):
 
     # ---- the template's text and the tokenizer (no torch) -----------------------------------------
     def _load_tokenizer(self, source: ChatSource) -> None:
-        from studio.core.config import ModelSpec
-
-        if source.run is not None:
-            cfg = source.config()
-            spec, setting = cfg.model, cfg.data.template
-        else:
-            folder = Path(source.model).expanduser()
-            spec = ModelSpec(source="local" if folder.is_dir() else "hub", path=source.model)
-            setting = "auto"
+        spec, setting = jobs.model_spec(source), jobs.template_setting(source)
         self.settings.set_trained_template_setting(setting)
-
-        def job(_state):
-            from studio.core.data import load_tokenizer
-            from studio.core.data.tokenizer import tokenizer_dir_for
-
-            return load_tokenizer(tokenizer_dir_for(spec))
-
-        self._tokenizer_slot.start(job, lambda tok: self._on_tokenizer_loaded(tok, setting),
+        self._tokenizer_slot.start(lambda _state: jobs.read_tokenizer(spec),
+                                   lambda tok: self._on_tokenizer_loaded(tok, setting),
                                    on_failed=lambda _message: self.settings.set_tokenizer(None))
 
     def _on_tokenizer_loaded(self, tokenizer: Any, setting: str) -> None:
         from studio.core.chat_formats import run_chat_template
 
         jinja, _where = run_chat_template(setting, tokenizer.chat_template)
-        title = self.settings._trained[0]
+        title = self.settings.trained_title
         self.settings.set_trained_template(title, jinja)
         self.settings.set_tokenizer(tokenizer)
 
     def _load_questions(self, source: ChatSource) -> None:
         self._questions = ()
-        if source.run is None:
-            return
-        cfg = source.config()
-
-        def job(_state):
-            from studio.core.chat_sources import sample_questions
-
-            return tuple(sample_questions(cfg))
-
-        self._questions_slot.start(job, self._on_questions_found, on_failed=lambda _message: None)
+        if source.run is not None:
+            cfg = source.config()
+            self._questions_slot.start(lambda _state: jobs.questions(cfg), self._on_questions_found,
+                                       on_failed=lambda _message: None)
 
     def _on_questions_found(self, questions: tuple[str, ...]) -> None:
         self._questions = questions
@@ -462,27 +442,12 @@ class ChatPage(QWidget):
 
     def _on_draft_changed(self) -> None:
         if self.settings.prompt_view.isVisible():
-            self._prompt_timer_start()
-
-    def _prompt_timer_start(self) -> None:
-        if not hasattr(self, "_prompt_timer"):
-            self._prompt_timer = QTimer(self, singleShot=True, interval=250)
-            self._prompt_timer.timeout.connect(self.settings.refresh_prompt)
-        self._prompt_timer.start()
+            self._prompt_timer.start()  # the prompt view follows the draft, a moment after typing stops
 
     def _scan_models(self) -> None:
         """The plain models: the demo at once, the Hugging Face cache's models when the scan is done."""
-        from studio.core.paths import demo_model_dir
-
-        demo = [("Demo model", str(demo_model_dir()))]
-        self.source_card.set_models(demo)
-
-        def job(_state):
-            from studio.core.models import scan_hf_cache
-
-            return [(f.hub_id or f.name, f.path) for f in scan_hf_cache()]
-
-        self._models_slot.start(job, lambda found: self.source_card.set_models(demo + found),
+        self.source_card.set_models(jobs.demo_models())
+        self._models_slot.start(lambda _state: jobs.demo_models() + jobs.cached_models(), self.source_card.set_models,
                                 on_failed=lambda _message: None)
 
     # ---- repainting ---------------------------------------------------------------------------
@@ -503,33 +468,3 @@ class ChatPage(QWidget):
         """Repaint now what the timer would repaint next (tests and screenshots)."""
         self._dirty = True
         self._on_redraw_timer_timeout()
-
-
-def describe_ready(event: dict, source: Optional[ChatSource]) -> str:
-    """The status line once loaded: what, which weights, where, how precise, how base vs tuned is made, how long."""
-    what = source.title() if source is not None else Path(str(event.get("model", ""))).name
-    if event.get("adapter"):
-        what += f" · {method_title(event.get('method'))}{event['adapter']} weights"
-    where = str(event.get("device", "?")).upper() if event.get("device") == "cpu" else str(event.get("device", "?"))
-    precision = str(event.get("quantized") or event.get("precision") or "")
-    parts = [what, f"{where}{', ' + precision if precision else ''}"]
-    mode = str(event.get("mode") or "")
-    if mode in ("adapter", "swap"):
-        parts.append("base = " + MODE_NOTES[mode])
-    parts.append(f"loaded in {float(event.get('load_s') or 0):.1f} s")
-    return " · ".join(parts)
-
-
-def method_title(name: Optional[str]) -> str:
-    """"LoRA, " for "lora" (the method's own title), "" when unknown."""
-    from studio.core.methods import method_class
-
-    try:
-        return f"{method_class(str(name)).info.title}, "
-    except KeyError:
-        return ""
-
-
-def _capitalize(text: str) -> str:
-    return text[:1].upper() + text[1:]
-

@@ -56,11 +56,10 @@ class SettingsPanel(QFrame):
         self.system_edit = QPlainTextEdit()
         self.system_edit.setObjectName("system_prompt")
         self.system_edit.setPlaceholderText("System prompt: none (as in training). E.g. “Answer briefly.”")
-        self.system_edit.setFixedHeight(64)
+        self.system_edit.setFixedHeight(54)
         self.system_edit.textChanged.connect(self.sig_settings_changed)
         lay.addWidget(self.system_edit)
 
-        lay.addSpacing(4)
         lay.addWidget(section_label("Chat template"))
         self.template_combo = QComboBox()
         self.template_combo.setObjectName("template_combo")
@@ -99,7 +98,6 @@ class SettingsPanel(QFrame):
         self.prompt_view.hide()
         lay.addWidget(self.prompt_view)
 
-        lay.addSpacing(4)
         lay.addWidget(section_label("Sampling"))
         self._editors: dict[str, Any] = {}
         self._labels: dict[str, QLabel] = {}
@@ -174,6 +172,14 @@ class SettingsPanel(QFrame):
             return "Fix the sampling settings first."
         return ""
 
+    @property
+    def trained_title(self) -> str:
+        return self._trained[0]
+
+    @property
+    def trained_jinja(self) -> str:
+        return self._trained[1]
+
     # ---- what the page tells it ---------------------------------------------------------------
     def set_trained_template(self, title: str, jinja: str) -> None:
         """How the loaded model's own template is called (shown for "As trained") and its Jinja text (the
@@ -221,10 +227,13 @@ class SettingsPanel(QFrame):
         if self._trained[0] == "plain text":
             note = "This run trained on plain text: the question is continued as text, without a chat template."
         elif value == "auto":
-            note = "The template the run trained with, rendered by the same code as training."
+            note = ""  # as trained: nothing to warn about (the tooltip says how)
         else:
             note = f"The run trained with {trained}; another template changes what the model reads."
         self.template_note.setText(note)
+        self.template_note.setVisible(bool(note))
+        self.template_combo.setToolTip("The template the run trained with, rendered by the same code as training "
+                                       "(studio.core.data.render), or another one for this chat.")
 
     def _on_jinja_edited(self) -> None:
         self._check_timer.start()
