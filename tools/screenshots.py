@@ -1,12 +1,15 @@
 """Render every page of the studio to docs/screenshots/<page>.png at 1400x900.
 
     python tools/screenshots.py [--out docs/screenshots] [--train-steps N] [--no-train] [--size 1400x900]
+                                [--pages chat,runs]
 
 Runs offscreen in a throwaway studio home. Unless --no-train is given, it first trains the
 embedded demo with the real worker, as the demo is (all its steps, as a newcomer's first run;
 --train-steps N stops it earlier), so the train and runs pages show real curves, then exports its
 adapter, measures its generation speed (adapter vs merged) and compares the methods the Compare
-page ticks by default, then grabs each page. Last it grabs
+page ticks by default, then grabs each page. The Chat page is grabbed mid-stream: the demo run
+loaded in the chat worker, one question answered by both sides, the next one streaming into the
+base column. Last it grabs
 an error state, train_failed.png: a run whose hub dataset cannot be fetched (the hub is off). The planner is shown for a real catalog model on a common card (the tiny demo
 model would fit everything everywhere, which documents nothing).
 """
@@ -32,6 +35,7 @@ def main() -> int:
     parser.add_argument("--size", default="1400x900")
     parser.add_argument("--planner-model", default="meta-llama/Llama-3.1-8B", help="catalog model for planner.png")
     parser.add_argument("--planner-gpu", default="RTX 4090 24GB", help="catalog GPU for planner.png")
+    parser.add_argument("--pages", default="", help="only these pages (comma-separated keys; default: all)")
     args = parser.parse_args()
     os.environ.setdefault("STUDIO_HOME", tempfile.mkdtemp(prefix="studio-shots-"))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -51,6 +55,7 @@ def main() -> int:
     window.show()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    wanted = [k for k in args.pages.split(",") if k] or window.page_keys()
 
     def pump(seconds: float) -> None:
         loop = QEventLoop()
@@ -65,6 +70,7 @@ def main() -> int:
             pump(0.1)
         return False
 
+    run = None
     if not args.no_train:
         cm = window.config_model
         if args.train_steps:
@@ -78,6 +84,7 @@ def main() -> int:
         else:
             finished = wait_for(lambda: not train.is_training(), 300)
             print(f"demo run {run.id}: {'finished' if finished else 'still running'} — {train.banner.text()}")
+        if run is not None and "export" in wanted:
             export = window.page("export")
             export.refresh()
             window.navigate("export")
@@ -88,8 +95,9 @@ def main() -> int:
             export.speed_button.click()
             wait_for(lambda: export.worker is None, 300)
             print("generation speed:", export.speed_result.text().replace("\n", " | "), export.speed_banner.text())
-            window.navigate("runs")
-            window.page("runs").refresh()
+        window.navigate("runs")
+        window.page("runs").refresh()
+        if "compare" in wanted:
             _compare(window, wait_for)
         cm.set("name", "my-first-adapter")
 
@@ -102,10 +110,13 @@ def main() -> int:
     train = window.page("train")  # the run's log is in runs.png; here, what the engine chose for it
     train.details_tabs.setCurrentWidget(train.engine_tab)
 
-    for key in window.page_keys():
+    for key in wanted:
         window.navigate(key)
         pump(0.6)
         path = out / f"{key}.png"
+        if key == "chat" and run is not None:
+            _chat(window, run, path, pump, wait_for)
+            continue
         window.grab().save(str(path))
         print("wrote", path)
         if key == "method":  # the training settings sit below the fold: show them from "Memory and speed" on
@@ -113,7 +124,7 @@ def main() -> int:
             _scroll_to(window.page("method").training_forms[2], pump, margin=40)
             window.grab().save(str(path))
             print("wrote", path)
-    if not args.no_train:
+    if not args.no_train and "train" in wanted:
         _failed_run(window, out, pump, wait_for)
     window.close()
     return 0
@@ -131,6 +142,33 @@ def _compare(window, wait_for) -> None:
     compare._on_redraw_timer_timeout()
     print(f"comparison {cid}: {'finished' if finished else 'still running'}")
     window.page("runs").refresh()
+
+
+def _chat(window, run, path: Path, pump, wait_for) -> None:
+    """chat.png: the demo run in the chat worker, side by side, grabbed while the base's answer streams."""
+    chat = window.page("chat")
+    if chat.run_action("chat", run) or not wait_for(lambda: chat.ready is not None or chat.worker is None, 120):
+        print("the chat worker did not load:", chat.source_card.problem() or chat.source_card.status(), file=sys.stderr)
+        window.grab().save(str(path))
+        return
+    chat.settings.history_box.setChecked(False)  # the demo learned single questions; each is asked alone
+    chat.settings.set_sampling_value("max_new_tokens", 64)
+    chat.send("What is the secret code of the violet lighthouse?")
+    wait_for(lambda: not chat.transcript.busy, 60)
+    chat.settings.set_sampling_value("max_new_tokens", 400)
+    chat.send("What is the secret code of the teal forest?")
+
+    def streaming() -> bool:
+        base = chat.transcript.exchanges[-1].replies["base"]
+        return base.state == "streaming" and len(base.text) > 90
+
+    if not wait_for(streaming, 60):
+        print("the base side did not stream in time", file=sys.stderr)
+    chat.flush()
+    window.grab().save(str(path))  # mid-stream: the tuned answer is in, the base's is coming
+    print("wrote", path, "-", chat.source_card.status())
+    chat.stop_answers()
+    wait_for(lambda: not chat.transcript.busy, 30)
 
 
 def _failed_run(window, out: Path, pump, wait_for) -> None:
