@@ -189,3 +189,31 @@ def test_a_request_the_worker_cannot_answer_fails_in_place_and_the_next_one_work
     _ask(qtbot, page, QUESTION)
     qtbot.waitUntil(lambda: not page.transcript.busy, timeout=30_000)
     assert page.transcript.exchanges[1].replies["tuned"].text == "lantern-42"  # the failed turn is not history
+
+
+def test_a_checkpoint_switches_in_over_the_loaded_base_with_the_time_shown(qtbot, chat, trained_demo):
+    page = chat
+    _load(qtbot, page, trained_demo)
+    picker = page.adapter_picker
+    assert picker.currentText() == "final" and {"Load step-70", "Load step-140"} <= set(picker.choice_names())
+    worker = page.worker
+    picker.request("Load step-70")  # loaded next to the final adapter: the base is not loaded again
+    qtbot.waitUntil(lambda: page.active_adapter == "step-70", timeout=30_000)
+    note = page.heads["tuned"].note.text()
+    assert "step-70: switched in" in note and "read from disk in" in note and "the base stayed loaded" in note
+    assert picker.currentText() == "step-70" and page.worker is worker
+    page.settings.set_sampling_value("max_new_tokens", 8)
+    page.heads["base"].answers.setChecked(False)
+    _ask(qtbot, page, QUESTION)
+    qtbot.waitUntil(lambda: not page.transcript.busy, timeout=30_000)
+    page.flush()
+    assert page.transcript.exchanges[0].replies["tuned"].adapter == "step-70"
+    assert page.conversation.rows[0].bubbles["tuned"].stats.text().endswith("step-70")
+    picker.request("final")  # loaded already: a switch only
+    qtbot.waitUntil(lambda: page.active_adapter == "final", timeout=30_000)
+    assert "read from disk" not in page.heads["tuned"].note.text()
+    page.settings.history_box.setChecked(False)
+    _ask(qtbot, page, QUESTION)
+    qtbot.waitUntil(lambda: not page.transcript.busy, timeout=30_000)
+    reply = page.transcript.exchanges[1].replies["tuned"]
+    assert (reply.adapter, reply.text) == ("final", "lantern-42")
