@@ -229,19 +229,20 @@ class Estimate:
         return f"about {human_bytes(self.size_bytes)}, about {took} on this machine ({self.basis})"
 
 
-# Rates measured on the reference machine (2-core x86-64 VM; docs/benchmarks.md, "GGUF export"),
-# per core so that a machine with more cores gets a proportionally shorter estimate.
+# Rates measured on the reference machine (a 2-core Xeon VM, docs/benchmarks.md "GGUF export", Llama-3.2-1B
+# shape). Writing is one thread of numpy and does not scale; llama.cpp's quantizer and the check's forward
+# passes use every core, so their part of the estimate shrinks on a machine with more.
 REFERENCE_CORES = 2
-RATES = {
-    "load_bytes_per_s": 400e6,  # reading the base model's safetensors into memory (page cache cold)
-    "merge_params_per_s": 400e6,  # folding an adapter in (a bf16 matmul per target; cheap)
-    "write_params_per_s": 160e6,  # torch -> numpy, cast, write: f16/bf16/f32
-    "q8_0_params_per_s": 45e6,  # gguf's numpy Q8_0
-    "quantize_params_per_s": 55e6,  # llama.cpp's K-quants on 2 cores
-    "verify_token_params_per_s": 6e9,  # forward passes (HF and llama.cpp) over the check's tokens
-    "fixed_s": 6.0,  # imports, tokenizer, llama.cpp start-up
+RATES: dict[str, Any] = {
+    "load_bytes_per_s": 500e6,  # reading the base model's safetensors from a cold page cache
+    "merge_params_per_s": 2e9,  # folding an adapter in
+    "write_params_per_s": {"f32": 150e6, "f16": 165e6, "bf16": 1.1e9, "q8_0": 100e6},
+    "quantize_params_per_s": {"q6_k": 48e6, "q5_k_m": 38e6, "q5_k_s": 38e6, "q4_k_m": 33e6, "q4_k_s": 33e6,
+                              "q3_k_m": 48e6, "q2_k": 47e6},
+    "verify_token_params_per_s": 4e10,  # transformers + llama.cpp forward passes over the check's tokens
+    "fixed_s": 8.0,  # starting the worker (torch, transformers) and llama.cpp's child process
 }
-VERIFY_TOKENS = 2 * 400  # the check's tokens, once in transformers and once in llama.cpp
+VERIFY_TOKENS = 800  # tokens of the check, counted once: both runtimes together run at the measured rate
 
 
 def estimate(config: dict[str, Any], quant_name: str, *, source_bytes: Optional[int] = None,
@@ -265,20 +266,20 @@ def estimate(config: dict[str, Any], quant_name: str, *, source_bytes: Optional[
     size += overhead + 1024  # vocabulary and merges, the other keys, the header
     params = sum(t.numel for t in plan)
     inter = 0
+    middle = "f32" if str(c.get("torch_dtype") or c.get("dtype")) == "float32" else "bf16"
     if q.by_llama_cpp:
-        inter_q = "f32" if str(c.get("torch_dtype") or c.get("dtype")) == "float32" else "bf16"
-        inter = sum(tensor_bytes(tensor_type(t, inter_q, n_layer, gqa, tied), t.numel) for t in plan)
+        inter = sum(tensor_bytes(tensor_type(t, middle, n_layer, gqa, tied), t.numel) for t in plan)
     scale = REFERENCE_CORES / max(1, min(cores or os.cpu_count() or 1, 16))
     r = RATES
     steps = {"load and merge": (source_bytes if source_bytes is not None else params * 2) / r["load_bytes_per_s"]
-             + params / r["merge_params_per_s"] * scale,
-             "write": params / (r["q8_0_params_per_s"] if q.name == "q8_0" else r["write_params_per_s"]) * scale}
+             + params / r["merge_params_per_s"],
+             "write": params / r["write_params_per_s"][middle if q.by_llama_cpp else q.name]}
     if q.by_llama_cpp:
-        steps["quantize"] = params / r["quantize_params_per_s"] * scale
+        steps["quantize"] = params / r["quantize_params_per_s"][q.name] * scale
     if verify:
         steps["verify"] = VERIFY_TOKENS * params / r["verify_token_params_per_s"] * scale
     steps["start-up"] = r["fixed_s"]
-    basis = "rates measured on a 2-core CPU, scaled to this machine's cores"
+    basis = "from rates measured on a 2-core CPU; quantizing and checking scale with this machine's cores"
     return Estimate(q.name, int(size), sum(steps.values()), params, inter, types, steps, basis)
 
 
@@ -287,14 +288,20 @@ def _vocab_bytes_guess(vocab: int) -> int:
     return vocab * (7 + 8 + 4) + vocab * 20
 
 
-def vocab_bytes(tokenizer_json: dict[str, Any], chat_template: str = "") -> int:
+def vocab_bytes(tokenizer_json: dict[str, Any], chat_template: str = "", vocab_size: int = 0) -> int:
     """What a tokenizer.json takes in GGUF metadata: each token (8-byte length + text + 4-byte type, plus a
-    4-byte score for SentencePiece-style ones), each merge (8 + text) and the chat template."""
+    4-byte score for SentencePiece-style ones), a "[PAD<id>]" placeholder for each embedding row past the
+    tokenizer's ids (``vocab_size``), each merge (8 + text) and the chat template."""
     model = tokenizer_json.get("model") or {}
-    tokens = [str(t) for t in (model.get("vocab") or {})] + [str(a.get("content", ""))
-                                                             for a in tokenizer_json.get("added_tokens") or []]
+    ids = {int(i) for i in (model.get("vocab") or {}).values()}
+    tokens = [str(t) for t in (model.get("vocab") or {})]
+    for a in tokenizer_json.get("added_tokens") or []:
+        if int(a.get("id", -1)) not in ids:
+            ids.add(int(a.get("id", -1)))
+            tokens.append(str(a.get("content", "")))
     per_token = 12 + (4 if model.get("byte_fallback") else 0)
     size = sum(len(t.encode("utf-8")) + per_token for t in tokens)
+    size += sum(len(f"[PAD{i}]") + per_token for i in range(vocab_size) if i not in ids)
     if not model.get("byte_fallback"):
         size += sum(len((m if isinstance(m, str) else " ".join(m)).encode("utf-8")) + 8
                     for m in model.get("merges") or [])

@@ -209,7 +209,8 @@ def gguf_estimate(cfg: Any, offer: Offer, quant_name: str, verify: bool = True) 
     if tok_dir is not None and (tok_dir / "chat_template.jinja").is_file():
         template = (tok_dir / "chat_template.jinja").read_text(encoding="utf-8", errors="replace")
     return estimate(offer.config or {}, quant_name, source_bytes=source or None,
-                    vocab_bytes=vocab_bytes(tj, template) if tj else 0, verify=verify)
+                    vocab_bytes=vocab_bytes(tj, template, int(text_config(offer.config or {}).get("vocab_size", 0)))
+                    if tj else 0, verify=verify)
 
 
 def _sentence(text: str) -> str:

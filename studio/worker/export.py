@@ -107,7 +107,8 @@ def _export_adapter(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter,
             shutil.copy2(p, folder / p.name)
             rep.emit("progress", label="copying", current=i, total=len(files))
         if check is not None:
-            from studio.worker.verify import save_verdict, verify_adapter
+            from studio.worker.verify import save_verdict
+            from studio.worker.verify_reload import verify_adapter
 
             rep.emit("progress", label="verifying: reloading with plain PEFT", current=len(files), total=len(files))
             verdict = verify_adapter(folder, *check)
@@ -142,7 +143,8 @@ def _export_merged(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, 
                    verify: bool) -> Optional[Verdict]:
     from studio.worker.merging import load_merged
     from studio.worker.saving import save_atomically
-    from studio.worker.verify import check_inputs, compute_reference, save_verdict, stop_ids, verify_merged
+    from studio.worker.verify import check_inputs, compute_reference, save_verdict, stop_ids
+    from studio.worker.verify_reload import verify_merged
 
     total = 5 if verify else 4
     done = load_merged(trained, cfg, dtype, lambda label, i, n: rep.emit("progress", label=label, current=i,

@@ -42,7 +42,8 @@ def export_gguf(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, qua
     from studio.worker.gguf_write import write_gguf
     from studio.worker.merging import load_merged
     from studio.worker.saving import save_atomically
-    from studio.worker.verify import check_inputs, compute_reference, save_verdict, stop_ids, verify_gguf
+    from studio.worker.verify import check_inputs, compute_reference, save_verdict, stop_ids
+    from studio.worker.verify_gguf import verify_gguf
 
     try:
         q = quant(quant_name)
@@ -82,17 +83,16 @@ def export_gguf(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, qua
         inputs = check_inputs(cfg, tokenizer, rep.log)
         ref = compute_reference(merged.model, inputs, stops)
     file_name = f"{ollama_name(cfg.name)}-{q.label}.gguf"
-    state: dict[str, Any] = {"merged": merged}
     verdict: Optional[Verdict] = None
 
     def write(folder: Path) -> None:
         nonlocal verdict
         path = folder / file_name
         progress(f"writing {file_name}", 4, STEPS)
-        write_gguf(state["merged"].model, config, vocab, template, path, q, cfg.name,
+        write_gguf(merged.model, config, vocab, template, path, q, cfg.name,
                    lambda label, i, n: rep.emit("progress", label=label, current=i, total=n), rep.log,
                    expected_bytes=est.size_bytes)
-        state.clear()  # the merged model goes before llama.cpp maps the file: an 8B model fits once, not twice
+        merged.model = None  # freed before llama.cpp maps the file: an 8B model fits in memory once, not twice
         gc.collect()
         rep.log(f"gguf: wrote {path.name}, {human_bytes(path.stat().st_size)} (estimated "
                 f"{human_bytes(est.size_bytes)})")

@@ -123,22 +123,23 @@ def extra_tensors(config: dict[str, Any]) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def _llama3_rope_factors(rope: dict[str, Any], dim: int) -> np.ndarray:
-    """Llama 3.1's per-frequency scaling: long wavelengths divided by `factor`, short ones kept, a ramp between."""
+    """Llama 3.1's per-frequency scaling: long wavelengths divided by `factor`, short ones kept, a ramp between.
+
+    Computed in float32 in transformers' order of operations, so the factors are the ones its RoPE uses.
+    """
+    import torch
+
     base = float(rope.get("rope_theta") or 500000.0)
     factor = float(rope.get("factor", 8.0))
     low, high = float(rope.get("low_freq_factor", 1.0)), float(rope.get("high_freq_factor", 4.0))
     old_ctx = float(rope.get("original_max_position_embeddings", 8192))
-    out = []
-    for k in range(0, dim, 2):
-        wavelen = 2 * math.pi * base ** (k / dim)
-        if wavelen < old_ctx / high:
-            out.append(1.0)
-        elif wavelen > old_ctx / low:
-            out.append(factor)
-        else:
-            smooth = (old_ctx / wavelen - low) / (high - low)
-            out.append(1.0 / ((1 - smooth) / factor + smooth))
-    return np.asarray(out, dtype=np.float32)
+    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    wavelen = 2 * math.pi / freqs
+    smooth = (old_ctx / wavelen - low) / (high - low)
+    ramp = 1 / ((1 - smooth) / factor + smooth)
+    out = torch.where(wavelen < old_ctx / high, torch.ones_like(ramp),
+                      torch.where(wavelen > old_ctx / low, torch.full_like(ramp, factor), ramp))
+    return out.numpy().astype(np.float32)
 
 
 def gguf_tensors(named: Iterator[tuple[str, Any]], config: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:

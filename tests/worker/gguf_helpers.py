@@ -139,7 +139,8 @@ def export_folder(folder: Path, quant_name: str, out: Path) -> tuple[Path, Any]:
     from studio.worker.gguf_vocab import build_vocab
     from studio.worker.gguf_write import write_gguf
     from studio.worker.modeling import faithful_to_file
-    from studio.worker.verify import CheckInputs, compute_reference, verify_gguf
+    from studio.worker.verify import CheckInputs, compute_reference
+    from studio.worker.verify_gguf import verify_gguf
 
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tok = faithful_to_file(AutoTokenizer.from_pretrained(folder), str(folder))

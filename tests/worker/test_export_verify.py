@@ -102,3 +102,12 @@ def test_a_damaged_adapter_export_fails_verification(lora_run, tmp_path, monkeyp
     out = tmp_path / "damaged-adapter"
     assert export_main(lora_run.path, "adapter", out) == 1
     assert _verdict(out)["passed"] is False
+
+
+def test_a_freeze_tuning_adapter_reloads_as_tensors_over_the_base(tmp_path):
+    run = make_run(tmp_path, _config({"name": "freeze", "trainable_layers": 1}, max_steps=2, save_steps=0))
+    assert train_module.main(run.path) == 0
+    out = tmp_path / "adapter"
+    assert export_main(run.path, "adapter", out) == 0
+    verdict = _verdict(out)
+    assert verdict["passed"] and "safetensors" in verdict["criteria"], verdict

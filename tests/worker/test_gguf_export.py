@@ -9,15 +9,17 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 from test_resume import _config
-from worker_helpers import make_run, start_worker
+from worker_helpers import demo_rows, make_run, start_worker
 
 from studio.core import disk
+from studio.core.gotemplate import render
 from studio.core.protocol import read_events
 from studio.worker import train as train_module
 from studio.worker.export import main as export_main
@@ -74,6 +76,12 @@ def test_gguf_f16_of_the_demo_answers_token_for_token_like_transformers_in_llama
     assert "ollama create demo -f Modelfile" in modelfile
     assert "Verification: PASSED" in (out / "README.md").read_text()
     assert events[-1]["type"] == "done" and events[-1]["status"] == "completed"
+    # What Ollama would send for each checked question is exactly the prompt the model was trained on
+    template = re.search(r'TEMPLATE """(.*?)"""', modelfile, re.S).group(1)
+    rows = demo_rows()
+    for checked in verdict["prompts"]:
+        question = next(r["instruction"] for r in rows if r["instruction"] in checked["prompt"])
+        assert render(template, {"Messages": [{"Role": "user", "Content": question}]}) == checked["prompt"]
 
 
 @pytest.mark.parametrize("quant_name, label", [("q8_0", "Q8_0"), ("q4_k_m", "Q4_K_M")])
