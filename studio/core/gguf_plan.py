@@ -229,18 +229,18 @@ class Estimate:
         return f"about {human_bytes(self.size_bytes)}, about {took} on this machine ({self.basis})"
 
 
-# Rates measured on the reference machine (a 2-core Xeon VM, docs/benchmarks.md "GGUF export", Llama-3.2-1B
-# shape). Writing is one thread of numpy and does not scale; llama.cpp's quantizer and the check's forward
-# passes use every core, so their part of the estimate shrinks on a machine with more.
+# Rates measured on the reference machine (a 2-core Xeon VM, docs/benchmarks.md "GGUF export": the Llama-3.2-1B
+# shape, written alone and exported from a LoRA run). Writing is one thread of numpy and does not scale; merging,
+# llama.cpp's quantizer and the check's forward passes use every core, so they shrink on a machine with more.
 REFERENCE_CORES = 2
 RATES: dict[str, Any] = {
     "load_bytes_per_s": 500e6,  # reading the base model's safetensors from a cold page cache
-    "merge_params_per_s": 2e9,  # folding an adapter in
+    "merge_params_per_s": 120e6,  # loading the adapter and folding it in (LoRA on every linear layer, bf16)
     "write_params_per_s": {"f32": 150e6, "f16": 165e6, "bf16": 1.1e9, "q8_0": 100e6},
     "quantize_params_per_s": {"q6_k": 48e6, "q5_k_m": 38e6, "q5_k_s": 38e6, "q4_k_m": 33e6, "q4_k_s": 33e6,
                               "q3_k_m": 48e6, "q2_k": 47e6},
-    "verify_token_params_per_s": 4e10,  # transformers + llama.cpp forward passes over the check's tokens
-    "fixed_s": 8.0,  # starting the worker (torch, transformers) and llama.cpp's child process
+    "verify_token_params_per_s": 2.3e10,  # the source's reference outputs + llama.cpp's run of the file
+    "fixed_s": 8.0,  # starting the worker (torch, transformers), reading the check's data, llama.cpp's child process
 }
 VERIFY_TOKENS = 800  # tokens of the check, counted once: both runtimes together run at the measured rate
 
@@ -272,7 +272,7 @@ def estimate(config: dict[str, Any], quant_name: str, *, source_bytes: Optional[
     scale = REFERENCE_CORES / max(1, min(cores or os.cpu_count() or 1, 16))
     r = RATES
     steps = {"load and merge": (source_bytes if source_bytes is not None else params * 2) / r["load_bytes_per_s"]
-             + params / r["merge_params_per_s"],
+             + params / r["merge_params_per_s"] * scale,
              "write": params / r["write_params_per_s"][middle if q.by_llama_cpp else q.name]}
     if q.by_llama_cpp:
         steps["quantize"] = params / r["quantize_params_per_s"][q.name] * scale

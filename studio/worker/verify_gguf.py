@@ -11,6 +11,7 @@ file reaches (studio.core.gguf_plan.QUANTS min_top1) or when perplexity rises by
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -70,7 +71,8 @@ def verify_gguf(path: Path, inputs: CheckInputs, ref: Reference, tokenizer: Any,
                                 f"top-1 agreement {agree:.1%} over {sum(len(t) for t in top1)} positions",
                                 {"value": round(agree, 4)}))
     verdict.checks.append(Check("perplexity", quant.lossless or not (change > MAX_PPL_INCREASE),
-                                f"perplexity {ppl_src:.4g} -> {ppl_gguf:.4g} ({change:+.2%}) on "
+                                f"perplexity {ppl_src:.4g} -> {ppl_gguf:.4g} "
+                                f"({f'{change:+.2%}' if math.isfinite(change) else 'not comparable'}) on "
                                 f"{sum(len(n) for n in nll)} answer tokens",
                                 {"source": ppl_src, "export": ppl_gguf, "change": change}))
     verdict.seconds = time.time() - started
