@@ -58,6 +58,12 @@ def tiny_config(arch: str, vocab: int) -> Any:
         return tf.Gemma3TextConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
                                    num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=16, sliding_window=32,
                                    layer_types=["sliding_attention", "sliding_attention", "full_attention"], **c)
+    if arch == "gemma3mm":  # Gemma 3 4B+ shape: the language model inside Gemma3ForConditionalGeneration
+        text = tiny_config("gemma3", vocab).to_dict()
+        text.pop("model_type", None)
+        vision = tf.SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                       image_size=32, patch_size=16)
+        return tf.Gemma3Config(text_config=text, vision_config=vision.to_dict(), mm_tokens_per_image=4)
     if arch == "phi3":
         return tf.Phi3Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                              num_key_value_heads=2, tie_word_embeddings=False, **c)
@@ -120,7 +126,7 @@ def tiny_model(folder: Path, arch: str, tokenizer: str = "demo", seed: int = 0) 
         # greedy choice is clear-cut (as a trained model's is) instead of a near tie among 500 alike logits.
         head = model.get_output_embeddings().weight
         head.mul_(torch.exp(torch.randn(head.shape[0], 1) * 1.5))
-        if getattr(model.config, "final_logit_softcapping", None):
+        if getattr(model.config.get_text_config(), "final_logit_softcapping", None):
             head.mul_(0.05)  # keep the logits inside the soft cap's near-linear range, where no two tie at the cap
     model.save_pretrained(folder)
     return folder
@@ -134,7 +140,7 @@ def export_folder(folder: Path, quant_name: str, out: Path) -> tuple[Path, Any]:
     """A model folder written as GGUF and verified in llama.cpp, the export worker's steps without a run."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from studio.core.gguf_plan import quant
+    from studio.core.gguf_plan import quant, text_config
     from studio.core.gguf_support import classify_tokenizer
     from studio.worker.gguf_vocab import build_vocab
     from studio.worker.gguf_write import write_gguf
@@ -146,7 +152,7 @@ def export_folder(folder: Path, quant_name: str, out: Path) -> tuple[Path, Any]:
     tok = faithful_to_file(AutoTokenizer.from_pretrained(folder), str(folder))
     plan = classify_tokenizer(json.loads(tok.backend_tokenizer.to_str()))
     eot = "<|im_end|>" if "<|im_end|>" in tok.get_vocab() else "<|end|>"
-    vocab = build_vocab(tok, model.config.vocab_size, plan, eot)
+    vocab = build_vocab(tok, text_config(model.config.to_dict())["vocab_size"], plan, eot)
     prompts = [tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
                for q in QUESTIONS]
     prompts = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]

@@ -4,7 +4,8 @@ Each case builds a model from a transformers config (tests/worker/gguf_helpers.p
 the studio's GGUF writer and verifies it in a real llama.cpp runtime against transformers: same
 token ids for the prompts and a probe text, same greedy continuations. Both tokenizer shapes are
 covered: byte-level BPE (the demo's, llama.cpp "gpt2") and SentencePiece-style BPE with byte
-fallback (llama.cpp "llama", the Llama 2 / Mistral / Phi-3 / Gemma shape).
+fallback (llama.cpp "llama", the Llama 2 / Mistral / Phi-3 / Gemma shape). Gemma 3's multimodal shape
+(Gemma3ForConditionalGeneration, 4B and up) exports its language model; the vision tower is left out.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import json
 import pytest
 from gguf_helpers import export_folder, tiny_model
 
-from studio.core.gguf_plan import estimate, tensor_plan, vocab_bytes
+from studio.core.gguf_plan import estimate, tensor_plan, text_config, vocab_bytes
 from studio.core.gguf_support import architecture_problem
 
 CASES = [("llama", "demo"), ("llama31", "demo"), ("mistral", "spm"), ("qwen2", "demo"), ("qwen3", "demo"),
-         ("gemma2", "spm"), ("gemma3", "demo"), ("phi3", "spm")]
+         ("gemma2", "spm"), ("gemma3", "demo"), ("gemma3mm", "demo"), ("phi3", "spm")]
 
 
 @pytest.mark.parametrize("arch, tokenizer", CASES)
@@ -39,7 +40,7 @@ def test_f16_gguf_of_a_tiny_model_matches_transformers_token_for_token_in_llama_
     tj = json.loads((folder / "tokenizer.json").read_text())
     template = json.loads((folder / "tokenizer_config.json").read_text()).get("chat_template") or \
         (folder / "chat_template.jinja").read_text()
-    est = estimate(config, "f16", vocab_bytes=vocab_bytes(tj, template, config["vocab_size"]))
+    est = estimate(config, "f16", vocab_bytes=vocab_bytes(tj, template, text_config(config)["vocab_size"]))
     assert est.size_bytes == pytest.approx(path.stat().st_size, rel=0.01)
 
 
