@@ -11,6 +11,7 @@ a watcher reports the growing output file against the estimated size.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import threading
 import time
@@ -121,6 +122,7 @@ def quantize(src: Path, dst: Path, quant: Quant, progress: Progress, log: Callab
     """llama.cpp's quantizer (all cores), with the growing output reported as progress."""
     import llama_cpp
 
+    route_llama_log(log)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = quant.ftype
     params.nthread = max(1, os.cpu_count() or 1)
@@ -141,7 +143,30 @@ def quantize(src: Path, dst: Path, quant: Quant, progress: Progress, log: Callab
         done.set()
         watcher.join()
     if rc != 0 or not dst.exists():
+        from studio.core import disk
+
+        free = disk.free_bytes(dst.parent)
+        if free is not None and free < disk.NEARLY_FULL_BYTES:  # llama.cpp reports a failed write only as a code
+            raise OSError(errno.ENOSPC, f"No space left on device while llama.cpp wrote {dst.name}", str(dst))
         raise WorkerError(f"llama.cpp could not quantize to {quant.label} (code {rc}); see the export log",
                           kind="model")
     log(f"gguf: llama.cpp quantized to {quant.label} in {time.time() - started:.1f} s")
     progress(f"quantizing to {quant.label} (llama.cpp)", 1, 1)
+
+
+_ROUTED: list[Any] = []  # the callback C holds a pointer to must stay alive
+
+
+def route_llama_log(log: Callable[[str], None]) -> None:
+    """llama.cpp's warnings and errors into the export log; its per-tensor chatter (info) nowhere."""
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if level in (3, 4):  # GGML_LOG_LEVEL_WARN, GGML_LOG_LEVEL_ERROR
+            line = text.decode("utf-8", "replace").rstrip()
+            if line:
+                log(f"llama.cpp: {line}")
+
+    _ROUTED[:] = [callback]
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))

@@ -178,6 +178,27 @@ def test_a_full_disk_while_writing_leaves_nothing_that_looks_complete(demo_run, 
     assert list((tmp_path / "full").iterdir()) == []  # neither the folder nor its .tmp
 
 
+def test_a_full_disk_while_llama_cpp_quantizes_is_reported_as_a_full_disk(demo_run, tmp_path, monkeypatch):
+    import llama_cpp
+
+    full = {"now": False}
+
+    def quantize(src, dst, params):
+        with open(dst, "wb") as f:
+            f.write(b"GGUF" + b"\0" * 1000)  # llama.cpp got this far, then its write failed
+        full["now"] = True
+        return 1
+
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", quantize)
+    monkeypatch.setattr(disk, "free_bytes", lambda path: (1 << 20) if full["now"] else (1 << 40))
+    out = tmp_path / "quantize-full" / "gguf"
+    before = _count(demo_run)
+    assert export_main(demo_run.path, "gguf", out, quant="q4_k_m") == 1
+    error = next(e for e in _events(demo_run, before) if e["type"] == "error")
+    assert error["kind"] == "disk" and str(out) in error["message"]
+    assert list((tmp_path / "quantize-full").iterdir()) == []
+
+
 def test_a_kill_during_export_leaves_nothing_that_looks_complete_and_the_next_export_works(demo_run, tmp_path):
     out = tmp_path / "killed"
     before = _count(demo_run)
