@@ -122,7 +122,8 @@ class MainWindow(QMainWindow):
             spec = self._specs[key]
             cls = getattr(importlib.import_module(spec.module), spec.cls)
             context = {"store_root": self.store_root, "stop_timeout_s": self.stop_timeout_s,
-                       "gpu_monitor": self.gpu_monitor}
+                       "gpu_monitor": self.gpu_monitor,
+                       "run_actions": frozenset(a for s in self._specs.values() for a in s.run_actions)}
             page = cls(self.config_model, **{need: context[need] for need in spec.needs})
             self._holders[key].setWidget(_PageFrame(page))
             self.pages[key] = page
@@ -144,7 +145,9 @@ class MainWindow(QMainWindow):
         if hasattr(page, "sig_work_finished"):
             page.sig_work_finished.connect(self._on_page_work_finished)
         if hasattr(page, "sig_run_action_requested"):
-            page.sig_run_action_requested.connect(lambda action, run, asker=page: self._run_action(action, run, asker))
+            # (action, run) or (action, run, options): options go to the performing page's run_action
+            page.sig_run_action_requested.connect(
+                lambda action, run, options=None, asker=page: self._run_action(action, run, asker, options))
 
     def build_remaining_pages(self) -> None:
         """Build the pages not yet built, one per event-loop turn so the window stays responsive.
@@ -321,13 +324,14 @@ class MainWindow(QMainWindow):
             self._close_after_stop = False
             self.close()
 
-    def _run_action(self, action: str, run: Run, asker: Optional[QWidget] = None) -> None:
+    def _run_action(self, action: str, run: Run, asker: Optional[QWidget] = None,
+                    options: Optional[dict] = None) -> None:
         """Have the page that performs ``action`` ("export", "resume", "attach") do it and show it; or tell the
-        asking page why not."""
+        asking page why not. ``options`` (e.g. {"source": a checkpoint}) are passed on as keywords."""
         key = next((k for k, spec in self._specs.items() if action in spec.run_actions), None)
         if key is None:
             return
-        problem = self.page(key).run_action(action, run)
+        problem = self.page(key).run_action(action, run, **(options or {}))
         if problem:
             if asker is not None and hasattr(asker, "show_action_refused"):
                 asker.show_action_refused(action, run, problem)
@@ -408,7 +412,8 @@ class MainWindow(QMainWindow):
 
     def ask_cancel_jobs(self) -> bool:
         """Ask whether to cancel a running export and quit; tests replace this method."""
-        answer = QMessageBox.question(self, "An export is running", "An export is still running. Cancel it and quit?")
+        answer = QMessageBox.question(self, "A job is running", "An export, evaluation or upload is still running. "
+                                      "Cancel it and quit?")
         return answer == QMessageBox.StandardButton.Yes
 
     def _pages_with(self, work: Work) -> list[QWidget]:

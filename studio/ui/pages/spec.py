@@ -12,10 +12,11 @@ How a page takes part, besides its spec (the window connects whichever of these 
 - ``sig_work_finished()``: its live work ended (a close that waited for it can finish).
 - ``sig_model_facts_changed(facts)`` with a ``facts`` property: the chosen model's facts, handed to
   every page with ``set_model_facts(facts)``.
-- ``sig_run_action_requested(action, run)``: another page should act on a run ("export", "resume");
-  the page whose spec lists the action in ``run_actions`` gets ``run_action(action, run) -> str``
-  (why it cannot, or "" and the window shows it); a refusal goes back to the asker's
-  ``show_action_refused(action, run, reason)``.
+- ``sig_run_action_requested(action, run[, options])``: another page should act on a run ("export",
+  "resume", "chat"); the page whose spec lists the action in ``run_actions`` gets
+  ``run_action(action, run, **options) -> str`` (why it cannot, or "" and the window shows it; options
+  such as ``source``, the trained weights of a checkpoint, are the asker's); a refusal goes back to the
+  asker's ``show_action_refused(action, run, reason)``.
 - ``busy_work() -> Work``: live work when the window closes; then ``stop_work()`` (stop gracefully,
   the window waits for ``sig_work_finished``), ``detach_work()`` (leave it running) or ``kill_work()``;
   a ``SESSION`` (a chat worker) gets ``stop_work()`` as the window closes, nothing asked or awaited.
@@ -44,7 +45,9 @@ class PageSpec:
     icon: str  # a name in resources/icons
     module: str  # the module of the page class, imported when the page is first built
     cls: str  # the page class: ``cls(config_model, **{need: ... for need in needs})``
-    needs: tuple[str, ...] = ()  # constructor keywords the window supplies: store_root, stop_timeout_s, gpu_monitor
+    # constructor keywords the window supplies: store_root, stop_timeout_s, gpu_monitor, run_actions (every
+    # action some page performs, so a page offers only what will be done)
+    needs: tuple[str, ...] = ()
     plots: bool = False  # draws with pyqtgraph: built once the window has imported it in the background
     lists_runs: bool = False  # refreshed (``refresh()``) when runs are created or finish
     run_actions: tuple[str, ...] = ()  # run actions this page performs for others (``run_action``)
