@@ -64,6 +64,7 @@ def window(qtbot, tmp_path, monkeypatch):
     failed test left behind may survive: live workers are killed, then the window closes.
     """
     from studio.ui.main_window import CLOSE_KEEP, MainWindow
+    from studio.ui.pages.spec import Work
 
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
     made = []
@@ -71,6 +72,7 @@ def window(qtbot, tmp_path, monkeypatch):
     def make(stop_timeout_s: float = 5.0, build_all: bool = False):
         w = MainWindow(store_root=tmp_path / "runs", stop_timeout_s=stop_timeout_s, build_all=build_all)
         w.ask_close_choice = lambda: CLOSE_KEEP
+        w.ask_cancel_jobs = lambda: True  # an export, evaluation or upload a test left running: killed
         made.append(w)
         qtbot.addWidget(w)
         return w
@@ -82,6 +84,9 @@ def window(qtbot, tmp_path, monkeypatch):
             worker = getattr(page, "worker", None)
             if worker is not None and worker.is_running():
                 worker.kill()
+        for page in w.pages.values():  # jobs that end with the studio (evaluations, uploads)
+            if hasattr(page, "busy_work") and page.busy_work() == Work.JOB:
+                page.kill_work()
         w.ask_close_choice = lambda: CLOSE_KEEP
 
 

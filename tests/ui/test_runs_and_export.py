@@ -62,15 +62,16 @@ def test_export_adapter_and_merged(qtbot, window, fake_worker, tmp_path):
     qtbot.mouseClick(export.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
     assert export.banner.tone == "ok" and (run.exports_dir / "adapter" / "adapter_config.json").exists()
-    assert export.merged_radio.isEnabled()
-    export.merged_radio.setChecked(True)
+    assert export.form.tiles["merged"].isEnabled()
+    export.form.tiles["merged"].click()
     assert export.out_edit.text().endswith("exports/merged")
     export.export_button.click()
     qtbot.waitUntil(lambda: export.worker is None, timeout=10_000)
     assert (run.exports_dir / "merged" / "config.json").exists()
-    assert export.banner.text() == f"Exported the merged model to {run.exports_dir / 'merged'}."  # not "the merged to"
+    assert export.banner.text().startswith(f"Exported the merged model to {run.exports_dir / 'merged'} in ")
     assert export.out_edit.text().endswith("exports/merged-2"), "the next suggestion is a fresh folder"
-    assert "exports/merged" in export.exports_list.text() and "exports/adapter" in export.exports_list.text()
+    listed = {export.exports_model.export(i).folder.name for i in range(export.exports_model.rowCount())}
+    assert listed == {"merged", "adapter"}
     export.out_edit.setText(str(run.exports_dir / "merged"))
     export.export_button.click()  # a folder that is not empty: refuse rather than overwrite
     assert export.worker is None and "not empty" in export.banner.text()
@@ -95,8 +96,8 @@ def test_merge_disabled_for_methods_that_cannot_merge(qtbot, window, fake_worker
     _finished_run(qtbot, w, fake_worker)
     export = w.page("export")
     export.refresh()
-    assert not export.merged_radio.isEnabled() and export.adapter_radio.isChecked()
-    assert "cannot be merged" in export.merge_note.text()
+    assert not export.form.tiles["merged"].isEnabled() and export.form.kind() == "adapter"
+    assert "cannot be merged" in export.form.kind_note.text()
 
 
 def test_export_page_without_finished_runs_says_so(qtbot, window):

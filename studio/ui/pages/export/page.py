@@ -1,10 +1,14 @@
-"""ExportPage: export a finished run's adapter, or merge it into the base model, in a worker.
+"""ExportPage: export a finished run as an adapter, a merged model or a GGUF file, verified; push it to the Hub.
 
-The export runs as ``--worker export RUN_DIR --kind adapter|merged --out DIR`` so torch never
-enters the GUI; its progress events drive the bar and its outcome is shown as it happened.
-Methods that cannot merge have the merged option disabled with the method's own explanation.
+The export runs as ``--worker export RUN_DIR --kind adapter|merged|gguf --out DIR [--from DIR]
+[--quant Q] [--no-verify]`` so torch never enters the GUI; its events drive the progress (with the
+size/time estimate it gives before any work) and its verdict (``verification.json``) is shown on
+the VerdictCard, green or red. The form (studio.ui.pages.export.form) says before anything starts
+what can be exported and why not. A finished export can be pushed to the Hugging Face Hub
+(studio.ui.pages.export.push_card). Another page can ask for an export of a particular checkpoint
+(the run action "export" with ``source``: the Evaluate tab's "Export this checkpoint").
 
-The same page measures the trade-off between the two: ``--worker genspeed RUN_DIR`` times greedy
+The same page measures the adapter-or-merged trade-off: ``--worker genspeed RUN_DIR`` times greedy
 generation with the adapter kept separate and merged, and writes RUN_DIR/genspeed.json, which is
 shown whenever that run is selected.
 """
@@ -12,26 +16,32 @@ shown whenever that run is selected.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar,
-                               QPushButton, QRadioButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit,
+                               QPlainTextEdit, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
 
-from studio.core.config import ConfigError
+from studio.core.disk import human_bytes
+from studio.core.exports import default_out, list_exports
 from studio.core.log_filter import LogFilter
 from studio.core.run_roots import all_runs
 from studio.core.runs import Run, RunState
 from studio.ui.config_model import ConfigModel
+from studio.ui.pages.export.exports_table import ExportsTableModel
+from studio.ui.pages.export.form import ExportForm
+from studio.ui.pages.export.push_card import PushCard
+from studio.ui.pages.export.verdict import VerdictCard
 from studio.ui.pages.spec import Work
 from studio.ui.process import WorkerProcess, split_log_tail
-from studio.ui.widgets.card import Banner, Card, fmt_bytes, muted, page_layout, scroll_page, section_label
+from studio.ui.widgets.card import Banner, Card, fmt_duration, muted, page_layout, scroll_page, section_label
 
 EXPORTABLE_STATES = frozenset({RunState.COMPLETED, RunState.STOPPED})
 GENSPEED_FILE = "genspeed.json"  # written by studio/worker/gen_speed.py into the run folder
 GENSPEED_NEW_TOKENS = 128
+KIND_WORDS = {"adapter": "the adapter", "merged": "the merged model", "gguf": "the GGUF file"}
 
 
 def genspeed_text(result: dict) -> str:
@@ -60,66 +70,24 @@ class ExportPage(QWidget):
         self._banner_run: Optional[Path] = None
         self._speed_partial: dict = {}  # genspeed events of the measurement in progress
         self._log_filter = LogFilter()  # the log card shows the worker's log without bars and deprecation notes
+        self._exported_to: Optional[Path] = None
+        self._estimate: Optional[dict] = None  # the running export's estimate event
+        self._started = 0.0
+        self._step = ""
 
         content = QWidget()
         lay = page_layout(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll_page(content))  # the cards keep their height; a short window scrolls
-        card = Card("Export a trained run", "Adapters are small and load on top of the base model; a merged model "
-                                            "is a standalone copy with the adapter folded into its weights.")
-        card.body.addWidget(section_label("Run"))
-        self.run_combo = QComboBox()
-        self.run_combo.setPlaceholderText("No finished run yet")
-        self.run_combo.currentIndexChanged.connect(self._on_run_combo_changed)
-        card.body.addWidget(self.run_combo)
-        card.body.addWidget(section_label("What to export"))
-        self.adapter_radio = QRadioButton("Adapter (PEFT format) — a few MB; load with PeftModel.from_pretrained")
-        self.merged_radio = QRadioButton("Merged model — full size; loads anywhere with AutoModelForCausalLM")
-        group = QButtonGroup(self)
-        group.addButton(self.adapter_radio)
-        group.addButton(self.merged_radio)
-        self.adapter_radio.setChecked(True)
-        self.adapter_radio.toggled.connect(self._on_kind_toggled)
-        card.body.addWidget(self.adapter_radio)
-        card.body.addWidget(self.merged_radio)
-        self.merge_note = muted("", role="faint")
-        card.body.addWidget(self.merge_note)
-        card.body.addWidget(section_label("Into folder"))
-        row = QHBoxLayout()
-        self.out_edit = QLineEdit()
-        self.out_edit.textEdited.connect(self._on_out_edited)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._on_browse_clicked)
-        row.addWidget(self.out_edit, 1)
-        row.addWidget(browse)
-        card.body.addLayout(row)
-        actions = QHBoxLayout()
-        self.progress = QProgressBar()
-        self.progress.hide()
-        self.open_button = QPushButton("Open folder")
-        self.open_button.setProperty("flat", True)
-        self.open_button.clicked.connect(self._on_open_clicked)
-        self.open_button.hide()
-        self.export_button = QPushButton("Export")
-        self.export_button.setObjectName("export_button")
-        self.export_button.setProperty("primary", True)
-        self.export_button.setMinimumWidth(120)
-        self.export_button.clicked.connect(self._on_export_clicked)
-        actions.addWidget(self.progress, 1)
-        actions.addStretch(0)
-        actions.addWidget(self.open_button)
-        actions.addWidget(self.export_button)
-        card.body.addLayout(actions)
-        self.banner = Banner()
-        card.body.addWidget(self.banner)
-        lay.addWidget(card)
+        lay.addWidget(self._build_export_card())
+        self.verdict_card = VerdictCard()
+        lay.addWidget(self.verdict_card)
+        lay.addWidget(self._build_exports_card())
+        self.push_card = PushCard()
+        self.push_card.sig_pushed.connect(self._on_push_finished)
+        lay.addWidget(self.push_card)
         lay.addWidget(self._build_speed_card())
-        self.exports_card = Card("Already exported", "Earlier exports of this run.")
-        self.exports_list = muted("", role="muted")
-        self.exports_list.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.exports_card.body.addWidget(self.exports_list)
-        lay.addWidget(self.exports_card)
         self.log_card = log_card = Card("Log")
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -131,7 +99,71 @@ class ExportPage(QWidget):
         lay.addWidget(log_card, 1)
         log_card.hide()  # shown once an export prints something
         lay.addStretch(0)
+        self._clock = QTimer(self)  # the elapsed time against the estimate, while an export runs
+        self._clock.timeout.connect(self._show_progress_text)
+        self._account_checked = False
         self.refresh()
+
+    def _build_export_card(self) -> Card:
+        card = Card("Export a trained run", "An adapter is small and loads on top of the base model; a merged model "
+                                            "is a standalone copy with the training folded into its weights; GGUF "
+                                            "is that copy as one file for llama.cpp and Ollama.")
+        self.run_combo = QComboBox()
+        self.run_combo.setObjectName("export_run_combo")
+        self.run_combo.setPlaceholderText("No finished run yet")
+        self.run_combo.currentIndexChanged.connect(self._on_run_combo_changed)
+        self.form = ExportForm(self.run_combo)
+        self.form.sig_changed.connect(self._on_form_changed)
+        card.body.addWidget(self.form)
+        card.body.addWidget(section_label("Into folder"))
+        row = QHBoxLayout()
+        self.out_edit = QLineEdit()
+        self.out_edit.setObjectName("export_out_edit")
+        self.out_edit.textEdited.connect(self._on_out_edited)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse_clicked)
+        row.addWidget(self.out_edit, 1)
+        row.addWidget(browse)
+        card.body.addLayout(row)
+        actions = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.progress_label = muted("", wrap=False, role="faint")
+        self.progress_label.setObjectName("export_progress_label")
+        self.progress_label.hide()
+        self.export_button = QPushButton("Export")
+        self.export_button.setObjectName("export_button")
+        self.export_button.setProperty("primary", True)
+        self.export_button.setMinimumWidth(120)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        actions.addWidget(self.progress, 1)
+        actions.addWidget(self.progress_label, 1)
+        actions.addStretch(0)
+        actions.addWidget(self.export_button)
+        card.body.addLayout(actions)
+        self.banner = Banner()
+        self.banner.setObjectName("export_banner")
+        card.body.addWidget(self.banner)
+        return card
+
+    def _build_exports_card(self) -> Card:
+        self.exports_card = card = Card("Exports of this run", "Select one to see its verification and push it.")
+        self.exports_model = ExportsTableModel(self)
+        self.exports_table = QTableView()
+        self.exports_table.setObjectName("exports_table")
+        self.exports_table.setModel(self.exports_model)
+        self.exports_table.verticalHeader().hide()
+        self.exports_table.verticalHeader().setDefaultSectionSize(28)
+        self.exports_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.exports_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.exports_table.setShowGrid(False)
+        header = self.exports_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.exports_table.selectionModel().currentRowChanged.connect(self._on_export_row_changed)
+        card.body.addWidget(self.exports_table)
+        return card
 
     def _build_speed_card(self) -> Card:
         card = Card("Adapter or merged: generation speed",
@@ -167,39 +199,50 @@ class ExportPage(QWidget):
         self._on_run_combo_changed()
 
     # ---- for the window (studio.ui.pages.spec) --------------------------------------------
-    def run_action(self, action: str, run: Run) -> str:
-        """"export": show this run, ready to export."""
+    def run_action(self, action: str, run: Run, source: Optional[str] = None, label: str = "") -> str:
+        """"export": show this run, ready to export (``source``: these weights preselected, e.g. a checkpoint)."""
         self.refresh()
-        self.select_run(run)
+        if not self.select_run(run):
+            return "it has not finished (or has no trained weights saved), so there is nothing to export yet."
+        if source is not None and not self.form.select_source(source):
+            return f"its weights {label or source} are no longer on disk."
         return ""
 
     def busy_work(self) -> Work:
-        return Work.JOB if self.worker is not None and self.worker.is_running() else Work.NONE
+        busy = (self.worker is not None and self.worker.is_running()) or self.push_card.busy()
+        return Work.JOB if busy else Work.NONE
 
     def kill_work(self) -> None:
         if self.worker is not None:
             self.worker.kill()
+        self.push_card.kill()
 
-    def select_run(self, run: Run) -> None:
+    def select_run(self, run: Run) -> bool:
         for i in range(self.run_combo.count()):
             if self.run_combo.itemData(i).path == run.path:
                 self.run_combo.setCurrentIndex(i)
-                return
+                return True
+        return False
 
     def selected_run(self) -> Optional[Run]:
         return self.run_combo.currentData() if self.run_combo.count() else None
 
+    def _busy(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
     def _on_run_combo_changed(self, *_args) -> None:
         run = self.selected_run()
-        busy = self.worker is not None and self.worker.is_running()
-        self.export_button.setEnabled(run is not None and not busy)
+        busy = self._busy()
         self.speed_button.setEnabled(False)
         if run is None:
+            self.form.set_run(None)
             self.banner.show_message("No finished runs yet. A run that completed or was stopped (with its adapter "
                                      "saved) can be exported here.", "info")
-            self.merged_radio.setEnabled(False)
-            self.merge_note.setText("")
+            self.export_button.setEnabled(False)
             self.exports_card.hide()
+            self.verdict_card.show_export(None)
+            self.push_card.set_export(None, None)
+            self.push_card.hide()
             self.speed_result.setText("")
             self.speed_banner.show_message("")
             self._banner_run = None
@@ -207,32 +250,46 @@ class ExportPage(QWidget):
         if not busy and run.path != self._banner_run:
             self.banner.show_message("")  # an outcome stays until another run is chosen
             self.speed_banner.show_message("")
+        new_run = run.path != self._banner_run
         self._banner_run = run.path
+        if new_run or self.form.run is None:
+            error = self.form.set_run(run)
+            if error:
+                self.banner.show_message(error, "error")
+                self.export_button.setEnabled(False)
+                return
         self._show_exports(run)
-        try:
-            info = type(run.config().method).info
-        except ConfigError as e:
-            self.banner.show_message(str(e), "error")
-            self.export_button.setEnabled(False)
-            return
+        info = self.form._info
         self._show_speed(run, info)
         self.speed_button.setEnabled(info.mergeable and not busy)
-        self.merged_radio.setEnabled(info.mergeable)
-        if not info.mergeable:
-            self.adapter_radio.setChecked(True)
-            self.merge_note.setText(f"{info.title} cannot be merged: {info.merge_note}".strip())
-        else:
-            self.merge_note.setText(info.merge_note)
+        self._update_export_button()
         self._suggest_out()
 
-    def _show_exports(self, run: Run) -> None:
-        rows = []
-        if run.exports_dir.is_dir():
-            for folder in sorted(p for p in run.exports_dir.iterdir() if p.is_dir()):
-                size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-                rows.append(f"{folder}  ·  {fmt_bytes(size)}")
-        self.exports_list.setText("\n".join(rows))
-        self.exports_card.setVisible(bool(rows))
+    def _show_exports(self, run: Run, select: Optional[Path] = None) -> None:
+        exports = list_exports(run)
+        current = self._selected_export()
+        self.exports_model.set_exports(exports)
+        self.exports_card.setVisible(bool(exports))
+        self.push_card.setVisible(True)
+        rows = min(max(len(exports), 1), 6)
+        self.exports_table.setFixedHeight(self.exports_table.horizontalHeader().sizeHint().height() + 28 * rows + 4)
+        target = select or (current.folder if current is not None else None)
+        row = self.exports_model.row_of(target) if target is not None else -1
+        if exports:
+            self.exports_table.selectRow(row if row >= 0 else 0)
+            self._on_export_row_changed()
+        else:
+            self.verdict_card.show_export(None)
+            self.push_card.set_export(run, None)
+
+    def _selected_export(self):
+        index = self.exports_table.selectionModel().currentIndex() if self.exports_model.rowCount() else None
+        return self.exports_model.export(index.row()) if index is not None and index.isValid() else None
+
+    def _on_export_row_changed(self, *_args) -> None:
+        info = self._selected_export()
+        self.verdict_card.show_export(info)
+        self.push_card.set_export(self.selected_run(), info)
 
     def _show_speed(self, run: Run, info) -> None:
         if not info.mergeable:
@@ -251,23 +308,21 @@ class ExportPage(QWidget):
         self.speed_result.setText(text or "Not measured yet for this run: one measurement loads the base model "
                                           "once and times generation with the adapter separate, then merged.")
 
-    def _kind(self) -> str:
-        return "merged" if self.merged_radio.isChecked() else "adapter"
-
     def _suggest_out(self) -> None:
-        """exports/<kind>, or exports/<kind>-2, -3... so a suggestion never points at an earlier export."""
+        """exports/<kind> (gguf-<type>, -step-N from a checkpoint), numbered so it never names an earlier export."""
         run = self.selected_run()
         if run is None or self._out_edited:
             return
-        base = run.exports_dir / self._kind()
-        out, n = base, 1
-        while out.exists() and any(out.iterdir()):
-            n += 1
-            out = base.with_name(f"{base.name}-{n}")
-        self.out_edit.setText(str(out))
+        self.out_edit.setText(str(default_out(run, self.form.kind(), self.form.quant(), self.form.source())))
 
-    def _on_kind_toggled(self, _checked: bool) -> None:
+    def _on_form_changed(self) -> None:
         self._suggest_out()
+        self._update_export_button()
+
+    def _update_export_button(self) -> None:
+        problem = self.form.problem()
+        self.export_button.setEnabled(not problem and not self._busy())
+        self.export_button.setToolTip(problem)
 
     def _on_out_edited(self, _text: str) -> None:
         self._out_edited = True
@@ -279,23 +334,43 @@ class ExportPage(QWidget):
             self._out_edited = True
 
     # ---- exporting ----------------------------------------------------------------------
-    def _on_export_clicked(self) -> None:
+    def start_export(self) -> bool:
+        """Start the export the form describes; False (with the reason shown) when it cannot start."""
         run = self.selected_run()
         out = self.out_edit.text().strip()
-        if run is None:
-            return
+        if run is None or self._busy():
+            return False
+        problem = self.form.problem()
+        if problem:
+            self.banner.show_message(problem, "warn")
+            return False
         if not out:
             self.banner.show_message("Choose a folder to export into.", "warn")
-            return
+            return False
         out_path = Path(out).expanduser()
         if out_path.exists() and any(out_path.iterdir()):
-            self.banner.show_message(f"{out_path} is not empty; choose an empty or new folder so nothing is overwritten.", "warn")
-            return
-        kind = self._kind()
-        self.open_button.hide()
-        self.banner.show_message(f"Exporting the {kind} of {run.id}…", "info")
-        self._launch(run, "export", ("--kind", kind, "--out", str(out_path)), self._on_worker_event_received,
-                     lambda state, message, r=run, p=out_path, k=kind: self._on_worker_finished(r, p, state, message, k))
+            self.banner.show_message(f"{out_path} is not empty; choose an empty or new folder so nothing is "
+                                     "overwritten.", "warn")
+            return False
+        kind, source = self.form.kind(), self.form.source()
+        args = ["--kind", kind, "--out", str(out_path)]
+        if source is not None and source.label != "final":
+            args += ["--from", str(source.path)]
+        if kind == "gguf":
+            args += ["--quant", self.form.quant()]
+        if not self.form.verify():
+            args.append("--no-verify")
+        self._estimate = None
+        self._step = "Starting"
+        self.banner.show_message("")
+        self.verdict_card.show_export(None)
+        self._launch(run, "export", tuple(args), self._on_worker_event_received,
+                     lambda state, message, r=run, p=out_path, k=kind:
+                     self._on_worker_finished(r, p, state, message, k))
+        return True
+
+    def _on_export_clicked(self) -> None:
+        self.start_export()
 
     def _launch(self, run: Run, job: str, args: tuple[str, ...], on_event: Callable[[dict], None],
                 on_finished: Callable[[str, str], None]) -> None:
@@ -311,10 +386,22 @@ class ExportPage(QWidget):
         self.progress.show()
         self.export_button.setEnabled(False)
         self.speed_button.setEnabled(False)
+        if job == "export":
+            self._started = time.monotonic()
+            self.progress_label.show()
+            self._show_progress_text()
+            self._clock.start(1000)
         try:
             worker.start()
         except OSError as e:
             on_finished(RunState.FAILED, f"The worker could not start: {e}")
+
+    def _show_progress_text(self) -> None:
+        elapsed = time.monotonic() - self._started
+        text = f"{self._step} · {fmt_duration(elapsed)}"
+        if self._estimate:
+            text += f" of about {fmt_duration(self._estimate['seconds'])}"
+        self.progress_label.setText(text)
 
     # ---- generation speed ---------------------------------------------------------------
     def _on_speed_clicked(self) -> None:
@@ -363,36 +450,53 @@ class ExportPage(QWidget):
             self.progress.setRange(0, int(event["total"]))
             self.progress.setValue(int(event.get("current") or 0))
             if event.get("label"):
-                self.banner.show_message(str(event["label"]) + "…", "info")
+                self._step = str(event["label"]).capitalize()
+                self._show_progress_text()
+        elif kind == "estimate":
+            self._estimate = event
+            self.banner.show_message(f"Estimate: {event.get('detail') or human_bytes(event.get('size_bytes', 0))}",
+                                     "info")
         elif kind == "phase":
-            self.banner.show_message(str(event.get("detail") or event.get("phase", "")).capitalize(), "info")
+            self._step = str(event.get("detail") or event.get("phase", "")).capitalize()
+            self._show_progress_text()
+        elif kind == "verification":
+            self._step = "Verified" if event.get("passed") else "Verification FAILED"
         elif kind == "warning":
             self.log_view.appendPlainText(f"[warning] {event.get('message', '')}")
 
     def _on_worker_finished(self, run: Run, out: Path, state: str, message: str, kind: str = "adapter") -> None:
         self.worker = None
+        self._clock.stop()
         self.progress.hide()
-        self.export_button.setEnabled(True)
-        self.speed_button.setEnabled(self.merged_radio.isEnabled())
-        self._show_exports(run)
+        self.progress_label.hide()
+        self.speed_button.setEnabled(bool(self.form._info and self.form._info.mergeable))
+        self._show_exports(run, select=out)
+        exported = self.exports_model.row_of(out) >= 0
         if state == RunState.COMPLETED:
-            what = {"adapter": "the adapter", "merged": "the merged model"}.get(kind, kind)
-            self.banner.show_message(f"Exported {what} to {out}.", "ok")
+            took = fmt_duration(time.monotonic() - self._started)
+            self.banner.show_message(f"Exported {KIND_WORDS.get(kind, kind)} to {out} in {took}.", "ok")
             self._exported_to = out
-            self.open_button.show()
             self._out_edited = False
-            self._suggest_out()
+        elif exported:  # the file was written and kept, but its check failed: the red card says what differed
+            self.banner.show_message(f"Exported {KIND_WORDS.get(kind, kind)} to {out}, but its VERIFICATION FAILED: "
+                                     "see below. Do not use it as it is.", "error")
+            self._out_edited = False
         else:
             summary, _tail = split_log_tail(message or "The export failed.")
             self.banner.show_message(f"{summary} The log below has the details.", "error")
             self.log_card.show()
+        self._suggest_out()
+        self._update_export_button()
 
-    def _on_open_clicked(self) -> None:
-        target = getattr(self, "_exported_to", None)
-        if target is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+    def _on_push_finished(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self._show_exports(run)
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
-        if self.worker is None:
+        if self.worker is None and not self.push_card.busy():
             self.refresh()
+        if not self._account_checked:
+            self._account_checked = True
+            self.push_card.check_account()
