@@ -1,7 +1,7 @@
-"""The runs page: every past and live run, with its curves, config and log read from disk."""
+"""The runs page: every past and live run, with its curves, evaluation, config and log read from disk."""
 
 from studio.ui.pages.spec import PageSpec
 
-PAGE = PageSpec("runs", "Runs", "Every run, its curves, config and log",
+PAGE = PageSpec("runs", "Runs", "Every run, its curves, evaluation, config and log",
                 icon="runs", module="studio.ui.pages.runs.page", cls="RunsPage",
-                needs=("store_root",), plots=True, lists_runs=True)
+                needs=("store_root", "run_actions"), plots=True, lists_runs=True)

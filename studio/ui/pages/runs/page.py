@@ -1,4 +1,8 @@
-"""RunsPage: the history of runs; the selected run's curves, config and log, all read from disk."""
+"""RunsPage: the history of runs; the selected run's curves, config, log and evaluation, all read from disk.
+
+The Evaluate tab (studio.ui.pages.runs.evaluate) scores the selected run's checkpoints and hands a
+chosen one to the Export (or Chat) page as a run action with its weights (``{"source": path}``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QMessageBox, QPla
 from studio.core.config import ConfigError
 from studio.core.runs import Run, RunState
 from studio.ui.config_model import ConfigModel
+from studio.ui.pages.runs.evaluate import EvaluateView
 from studio.ui.pages.runs.table import COLUMNS, RunsTableModel
+from studio.ui.pages.spec import Work
 from studio.ui.process import tail_lines
 from studio.ui.theme import icon
 from studio.ui.widgets.card import Badge, Banner, Card, page_layout, scroll_page
@@ -23,9 +29,12 @@ from studio.ui.widgets.engine_choices import EngineChoicesView, read_engine_json
 
 
 class RunsPage(QWidget):
-    sig_run_action_requested = Signal(str, object)  # "export" | "resume" (from its newest checkpoint), Run
+    # "export" | "resume" (from its newest checkpoint) | "chat", Run, options ({"source": trained weights, "label"})
+    sig_run_action_requested = Signal(str, object, dict)
+    sig_work_finished = Signal()  # an evaluation ended
 
-    def __init__(self, config_model: ConfigModel, store_root=None, parent: QWidget | None = None):
+    def __init__(self, config_model: ConfigModel, store_root=None, run_actions: frozenset[str] = frozenset(),
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self._model = config_model
         self.table_model = RunsTableModel(store_root, self)
@@ -33,7 +42,7 @@ class RunsPage(QWidget):
         self._tail: Optional[_EventsTail] = None
 
         lay = page_layout(self)
-        split = QSplitter(Qt.Orientation.Vertical)
+        self.split = split = QSplitter(Qt.Orientation.Vertical)
         top = Card("Runs", "Every run is a folder on disk: its config, events, log and adapter.")
         refresh = QPushButton("Refresh")
         refresh.setProperty("flat", True)
@@ -95,6 +104,12 @@ class RunsPage(QWidget):
         self.engine_view = EngineChoicesView()  # what "auto" became for this run (RUN_DIR/engine.json)
         self.tabs.addTab(scroll_page(self.engine_view), "Engine choices")
         self.tabs.addTab(self.log_view, "Log")
+        self.evaluate_view = EvaluateView(can_chat="chat" in run_actions)
+        self.evaluate_view.sig_export_requested.connect(self._on_evaluate_export_requested)
+        self.evaluate_view.sig_chat_requested.connect(self._on_evaluate_chat_requested)
+        self.evaluate_view.sig_busy_changed.connect(self._on_evaluate_busy_changed)
+        self.evaluate_tab = scroll_page(self.evaluate_view, max_width=100_000)
+        self.tabs.insertTab(1, self.evaluate_tab, "Evaluate")
         self.detail.body.addWidget(self.tabs, 1)
         split.addWidget(self.detail)
         split.setSizes([300, 460])
@@ -151,8 +166,9 @@ class RunsPage(QWidget):
             self.use_button.setEnabled(False)
         self.log_view.setPlainText(run.log_tail(400) or "(no log)")
         self.engine_view.set_choices(read_engine_json(run.path))
+        self.evaluate_view.set_run(run)
         self.export_button.setEnabled(run.adapter_dir.exists() and not state.live)
-        self.delete_button.setEnabled(not state.live)
+        self.delete_button.setEnabled(not state.live and not self._evaluating(run))
         self._update_resume_button(run)
 
     def _update_resume_button(self, run: Run) -> None:
@@ -200,7 +216,7 @@ class RunsPage(QWidget):
 
     def _on_resume_clicked(self) -> None:
         if self._selected is not None:
-            self.sig_run_action_requested.emit("resume", self._selected)
+            self.sig_run_action_requested.emit("resume", self._selected, {})
 
     def show_action_refused(self, action: str, run: Run, reason: str) -> None:
         """The page that was asked could not export or resume the run: say why here, where the user asked."""
@@ -208,7 +224,30 @@ class RunsPage(QWidget):
 
     def _on_export_clicked(self) -> None:
         if self._selected is not None:
-            self.sig_run_action_requested.emit("export", self._selected)
+            self.sig_run_action_requested.emit("export", self._selected, {})
+
+    def _on_evaluate_export_requested(self, run: Run, row: dict) -> None:
+        self.sig_run_action_requested.emit("export", run, {"source": row["path"], "label": row["label"]})
+
+    def _on_evaluate_chat_requested(self, run: Run, row: dict) -> None:
+        self.sig_run_action_requested.emit("chat", run, {"source": row["path"], "label": row["label"]})
+
+    def _on_evaluate_busy_changed(self, busy: bool) -> None:
+        if self._selected is not None:  # a run being evaluated is not deleted under the worker
+            self.delete_button.setEnabled(not self._selected.state.live and not self._evaluating(self._selected))
+        if not busy:
+            self.sig_work_finished.emit()
+
+    def _evaluating(self, run: Run) -> bool:
+        worker_run = self.evaluate_view._worker_run if self.evaluate_view.busy() else None
+        return worker_run is not None and worker_run.path == run.path
+
+    # ---- for the window (studio.ui.pages.spec) --------------------------------------------
+    def busy_work(self) -> Work:
+        return Work.JOB if self.evaluate_view.busy() else Work.NONE
+
+    def kill_work(self) -> None:
+        self.evaluate_view.kill()
 
     def confirm_delete(self, run: Run) -> bool:
         """Ask before deleting; tests replace this method."""
@@ -218,7 +257,7 @@ class RunsPage(QWidget):
 
     def _on_delete_clicked(self) -> None:
         run = self._selected
-        if run is None or run.state.live or not self.confirm_delete(run):
+        if run is None or run.state.live or self._evaluating(run) or not self.confirm_delete(run):
             return
         try:
             shutil.rmtree(run.path)
@@ -232,6 +271,7 @@ class RunsPage(QWidget):
         self.curves.redraw(MetricsBuffer())
         self.config_view.clear()
         self.engine_view.set_choices({})
+        self.evaluate_view.set_run(None)
         self.log_view.clear()
         self._set_detail_enabled(False)
         self.refresh()
