@@ -72,6 +72,7 @@ def test_log_in_push_privately_with_progress_then_cancel_and_resume(qtbot, windo
     assert card.isVisible() and card.account_label.text().startswith("Not logged in")
     assert card.repo_edit.text() == "secret-codes" and not card.public_box.isChecked(), "private by default"
     assert "adapter" in card.export_label.text() and "verified: PASSED" in card.export_label.text()
+    assert not card.push_button.isEnabled() and "Log in first" in card.push_button.toolTip()
 
     dialog = _log_in(qtbot, card, "hf_wrong")
     qtbot.waitUntil(lambda: dialog.banner.tone == "error", timeout=10_000)
@@ -84,6 +85,7 @@ def test_log_in_push_privately_with_progress_then_cancel_and_resume(qtbot, windo
     assert dialog.token_edit.text() == "", "the token is not kept in the field"
     assert card.account_label.text().startswith("Logged in as alice") and WRITE_TOKEN not in card.account_label.text()
     assert (tmp_path / "hf-home" / "token").read_text().strip() == WRITE_TOKEN
+    assert card.push_button.isEnabled()
 
     card.card_toggle.click()  # the model card, before anything is sent
     qtbot.waitUntil(lambda: "secret-codes" in card.card_text() and "Writing" not in card.card_text(), timeout=10_000)

@@ -276,7 +276,8 @@ class ExportForm(QWidget):
                                             f"{fmt_duration(sum(steps.values()))} on this machine ({detail}){inter}")
         cost = VERIFY_COST.get(kind, "")
         if kind == "gguf" and est is not None:
-            cost += f": about {_secs(est.steps.get('verify', 0))} here"
+            seconds = est.steps.get("verify", 0)
+            cost += ": under a second here" if seconds < 1 else f": about {fmt_duration(seconds)} here"
         self.verify_note.setText(f"On by default. It {cost}. A failed check keeps the export, marked FAILED."
                                  if verify else "Not verified: nothing will check that the export answers like "
                                                 "the model it came from.")

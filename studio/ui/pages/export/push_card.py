@@ -70,6 +70,7 @@ class PushCard(Card):
         self._error_kind = ""
         self._cancelled = False
         self._repo_edited = False
+        self._logged_out = False  # known to have no saved token (a failed check may still be the network)
         self._build()
 
     def _build(self) -> None:
@@ -177,6 +178,7 @@ class PushCard(Card):
     def _on_account_checked(self, outcome: tuple[str, Any]) -> None:
         status, value = outcome
         self.account = value if status == "ok" else None
+        self._logged_out = status == "none"
         if status == "ok":
             write = {True: "", False: " (read-only: log in with a write token to push)", None: ""}[value.can_write]
             self.account_label.setText(f"Logged in as {value.name}, {value.describe().split(', ', 1)[1]}{write}")
@@ -303,7 +305,8 @@ class PushCard(Card):
                 if record.total_bytes else ""
             self.resume_button.setToolTip(f"Push {record.folder} to {record.repo_id} again{sent}: files already on "
                                           "the Hub are not sent again.")
-        self.push_button.setEnabled(self.info is not None and not busy)
+        self.push_button.setEnabled(self.info is not None and not busy and not self._logged_out)
+        self.push_button.setToolTip("Log in first: no Hugging Face token is saved." if self._logged_out else "")
         self.login_button.setEnabled(not busy)
         self.repo_edit.setEnabled(not busy)
         self.public_box.setEnabled(not busy)
@@ -341,9 +344,40 @@ class PushCard(Card):
         text = files.get("README.md", b"").decode("utf-8")
         body = text.split("\n---\n", 1)[1] if text.startswith("---\n") and "\n---\n" in text else text
         self.card_view.setMarkdown(body)
+        _restyle(doc)
 
     def _on_card_failed(self, message: str) -> None:
         self.card_view.setPlainText(f"The model card could not be written: {message}")
 
     def card_text(self) -> str:
         return self.card_view.toPlainText()
+
+
+def _restyle(doc: QTextDocument) -> None:
+    """Markdown as the theme draws it: thin dark table rules with padded cells, headings a little larger than text
+    (Qt's markdown import draws black or white 1 px grids and very large headings)."""
+    from PySide6.QtGui import QBrush, QColor, QTextCharFormat, QTextCursor, QTextFormat, QTextFrameFormat, QTextTable
+
+    for frame in doc.rootFrame().childFrames():
+        if isinstance(frame, QTextTable):
+            fmt = frame.format()
+            fmt.setBorder(1)
+            fmt.setBorderBrush(QBrush(QColor("#2b3240")))
+            fmt.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
+            fmt.setCellPadding(5)
+            fmt.setCellSpacing(0)
+            frame.setFormat(fmt)
+    block = doc.begin()
+    while block.isValid():
+        level = block.blockFormat().headingLevel()
+        if level:
+            cursor = QTextCursor(block)
+            cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+            char = QTextCharFormat()
+            char.setProperty(QTextFormat.Property.FontSizeAdjustment, {1: 2, 2: 1}.get(level, 0))
+            cursor.mergeCharFormat(char)
+            spaced = block.blockFormat()
+            spaced.setTopMargin(12 if level > 1 else 0)
+            spaced.setBottomMargin(4)
+            cursor.setBlockFormat(spaced)
+        block = block.next()

@@ -49,10 +49,10 @@ class VerdictCard(Card):
         self.body.addWidget(self.failures)
         self.runtime_note = Banner()
         self.body.addWidget(self.runtime_note)
-        self.criteria = muted("", role="faint")
+        self.body.addWidget(self._build_ollama())
+        self.criteria = muted("", role="faint")  # what PASSED means, last: the numbers and the command come first
         self.criteria.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.body.addWidget(self.criteria)
-        self.body.addWidget(self._build_ollama())
         self.hide()
 
     def _build_ollama(self) -> QWidget:
