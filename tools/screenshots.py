@@ -7,7 +7,11 @@ Runs offscreen in a throwaway studio home. Unless --no-train is given, it first 
 embedded demo with the real worker, as the demo is (all its steps, as a newcomer's first run;
 --train-steps N stops it earlier), so the train and runs pages show real curves, then exports its
 adapter, measures its generation speed (adapter vs merged) and compares the methods the Compare
-page ticks by default, then grabs each page. The Chat page is grabbed mid-stream: the demo run
+page ticks by default, then grabs each page. The demo keeps checkpoints at steps 70 and 140, so
+the Runs page's Evaluate tab (evaluate.png) scores the base, both checkpoints and the final weights
+with the real eval worker; the Export page is grabbed after a verified GGUF f16 export of the best
+weights (export_gguf.png: the verdict and the Ollama command) and, in export.png, at its exports and
+the Push to the Hub card with the model card shown. The Chat page is grabbed mid-stream: the demo run
 loaded in the chat worker, one question answered by both sides, the next one streaming into the
 base column. Last it grabs
 an error state, train_failed.png: a run whose hub dataset cannot be fetched (the hub is off). The planner is shown for a real catalog model on a common card (the tiny demo
@@ -76,6 +80,8 @@ def main() -> int:
         if args.train_steps:
             cm.set("training.max_steps", args.train_steps)
         cm.set("name", "secret-codes")
+        save_steps = cm.config.training.save_steps
+        cm.set("training.save_steps", 70)  # checkpoints for the Evaluate tab to compare
         train = window.page("train")
         window.navigate("train")
         run = train.start_run()
@@ -84,6 +90,9 @@ def main() -> int:
         else:
             finished = wait_for(lambda: not train.is_training(), 300)
             print(f"demo run {run.id}: {'finished' if finished else 'still running'} — {train.banner.text()}")
+        cm.set("training.save_steps", save_steps)
+        if run is not None and "runs" in wanted:
+            _evaluate(window, run, out, pump, wait_for)
         if run is not None and "export" in wanted:
             export = window.page("export")
             export.refresh()
@@ -95,6 +104,7 @@ def main() -> int:
             export.speed_button.click()
             wait_for(lambda: export.worker is None, 300)
             print("generation speed:", export.speed_result.text().replace("\n", " | "), export.speed_banner.text())
+            _export_gguf(window, export, out, pump, wait_for)
         window.navigate("runs")
         window.page("runs").refresh()
         if "compare" in wanted:
@@ -117,6 +127,8 @@ def main() -> int:
         if key == "chat" and run is not None:
             _chat(window, run, path, pump, wait_for)
             continue
+        if key == "export" and run is not None:
+            _show_push(window, pump, wait_for)
         window.grab().save(str(path))
         print("wrote", path)
         if key == "method":  # the training settings sit below the fold: show them from "Memory and speed" on
@@ -128,6 +140,56 @@ def main() -> int:
         _failed_run(window, out, pump, wait_for)
     window.close()
     return 0
+
+
+def _evaluate(window, run, out: Path, pump, wait_for) -> None:
+    """evaluate.png: the Runs page's Evaluate tab after a real evaluation of the demo's checkpoints."""
+    runs = window.page("runs")
+    window.navigate("runs")
+    runs.refresh()
+    runs.select_run(run.id)
+    runs.tabs.setCurrentWidget(runs.evaluate_tab)
+    view = runs.evaluate_view
+    view.which_combo.setCurrentIndex(view.which_combo.findData("all"))
+    if not view.evaluate():
+        print("the evaluation did not start:", view.banner.text(), view.eval_button.toolTip(), file=sys.stderr)
+        return
+    finished = wait_for(lambda: not view.busy(), 300)
+    print(f"evaluation: {'finished' if finished else 'still running'} — {view.info_label.text()}")
+    sizes = runs.split.sizes()
+    runs.split.setSizes([150, sum(sizes) - 150])  # the run list small, the evaluation large
+    pump(0.6)
+    path = out / "evaluate.png"
+    window.grab().save(str(path))
+    print("wrote", path)
+    runs.split.setSizes(sizes)
+    runs.tabs.setCurrentIndex(0)  # runs.png shows the curves
+
+
+def _export_gguf(window, export, out: Path, pump, wait_for) -> None:
+    """export_gguf.png: a GGUF f16 export of the demo, verified in llama.cpp, with the Ollama command."""
+    export.form.set_kind("gguf")
+    export.form.set_quant("f16")
+    if not wait_for(export.form.gguf_ready, 60) or not export.start_export():
+        print("the GGUF export did not start:", export.form.kind_note.text(), export.banner.text(), file=sys.stderr)
+        return
+    wait_for(lambda: export.worker is None, 300)
+    print("GGUF export:", export.banner.text())
+    pump(0.6)
+    path = out / "export_gguf.png"
+    _scroll_to(export.form.tiles["gguf"], pump, margin=44)  # the type and estimate, the verdict, the command
+    window.grab().save(str(path))
+    print("wrote", path)
+
+
+def _show_push(window, pump, wait_for) -> None:
+    """export.png: the run's exports and the Push to the Hub card, its model card shown."""
+    export = window.page("export")
+    card = export.push_card
+    wait_for(lambda: not card._account_job.busy, 20)
+    card.card_toggle.setChecked(True)
+    wait_for(lambda: "Writing" not in card.card_text(), 20)
+    _scroll_to(export.exports_card, pump, margin=24)
 
 
 def _compare(window, wait_for) -> None:
