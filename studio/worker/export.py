@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from studio import __version__
+from studio.core.checkpoints import RESUME_FILE, STATE_FILE
 from studio.core.model_card import build_card
 from studio.core.runs import Run
 from studio.worker.errors import WorkerError, classify
@@ -31,6 +32,9 @@ from studio.worker.reporter import Reporter
 from studio.worker.verify import VERDICT_FILE, Verdict
 
 KINDS = ("adapter", "merged", "gguf")
+
+
+_WHAT = {"adapter": "adapter", "merged": "merged model", "gguf": "GGUF model"}
 
 
 def main(run_dir: str | Path, kind: str, out: str | Path, source: Optional[str] = None, dtype: str = "auto",
@@ -57,9 +61,10 @@ def main(run_dir: str | Path, kind: str, out: str | Path, source: Optional[str] 
                      path=str(path / VERDICT_FILE), checks=[{"name": c.name, "passed": c.passed, "detail": c.detail}
                                                            for c in verdict.checks])
             if not verdict.passed:
-                rep.emit("done", status="failed", message=f"Exported the {kind} to {path}, but {verdict.summary()}")
+                rep.emit("done", status="failed",
+                         message=f"Exported the {_WHAT[kind]} to {path}, but {verdict.summary()}")
                 return 1
-        rep.emit("done", status="completed", message=f"Exported the {kind} to {path}"
+        rep.emit("done", status="completed", message=f"Exported the {_WHAT[kind]} to {path}"
                  + (f" ({verdict.summary()})" if verdict is not None else " (not verified)"))
         return 0
 
@@ -102,7 +107,8 @@ def _export_adapter(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter,
 
     def write(folder: Path) -> None:
         nonlocal verdict
-        files = [p for p in trained.iterdir() if p.is_file()]
+        # A checkpoint folder also holds the optimizer state and the resume record: training's, not the adapter's
+        files = [p for p in trained.iterdir() if p.is_file() and p.name not in (STATE_FILE, RESUME_FILE)]
         for i, p in enumerate(files, 1):
             shutil.copy2(p, folder / p.name)
             rep.emit("progress", label="copying", current=i, total=len(files))

@@ -105,3 +105,6 @@ def test_checkpoints_are_saved_and_exportable(tmp_path):
     assert export_main(run.path, "adapter", tmp_path / "from-ckpt", source=str(step2)) == 0
     assert (tmp_path / "from-ckpt" / "adapter_model.safetensors").read_bytes() == \
         (step2 / "adapter_model.safetensors").read_bytes()
+    # the checkpoint's optimizer state and resume record are training's, not the adapter's
+    assert not (tmp_path / "from-ckpt" / "trainer_state.pt").exists()
+    assert not (tmp_path / "from-ckpt" / "resume.json").exists()
