@@ -37,10 +37,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: Any) -> int:
     from studio.cli.export import resolve_run
-    from studio.cli.train import worker_lines
+    from studio.cli.train import follow
     from studio.core.evaluation import format_samples, format_table
     from studio.core.launcher import spawn_worker
-    from studio.core.protocol import ProtocolError, decode
 
     try:
         run_ = resolve_run(args.run)
@@ -56,20 +55,9 @@ def run(args: Any) -> int:
         extra += ["--base-path", str(Path(args.base_path).expanduser().resolve())]
     proc = spawn_worker(run_, "eval", *extra)
     render = _EvalRenderer(sys.stderr, args.verbose)
-    result_path = None
-    for line in worker_lines(proc):
-        try:
-            event = decode(line)
-        except ProtocolError as e:
-            print(f"protocol: {e}", file=sys.stderr)
-            continue
-        if event is None:
-            render.log(line.rstrip("\n"))
-            continue
-        if event["type"] == "eval_result":
-            result_path = event["path"]
-        render.event(event)
+    follow(proc, render, sys.stderr)
     rc = proc.wait()
+    result_path = render.result_path
     ok = rc == 0 and result_path is not None and render.done is not None and render.done.get("status") == "completed"
     if not ok:
         return 1
@@ -87,6 +75,11 @@ def run(args: Any) -> int:
 
 class _EvalRenderer(Renderer):
     """The training renderer's lines, plus one line per table row as it fills in."""
+
+    result_path = None
+
+    def _on_eval_result(self, e: dict) -> None:
+        self.result_path = e["path"]
 
     def _on_eval_row(self, e: dict) -> None:
         if e.get("exact_match") is None:

@@ -79,9 +79,8 @@ def gguf_refusal(run_: Any, source: Optional[Path]) -> str:
 def export(run_: Any, kind: str, out: Path, dtype: str = "auto", source: Optional[Path] = None,
            verbose: bool = False, quant: str = "f16", verify: bool = True) -> int:
     """Run the export worker for ``run_`` into ``out``, printing its progress; 0 when it completed."""
-    from studio.cli.train import Renderer, worker_lines
+    from studio.cli.train import Renderer, follow
     from studio.core.launcher import spawn_worker
-    from studio.core.protocol import ProtocolError, decode
     from studio.core.runs import RunState
 
     extra = ["--kind", kind, "--out", str(out), "--dtype", dtype, "--quant", quant]
@@ -91,13 +90,7 @@ def export(run_: Any, kind: str, out: Path, dtype: str = "auto", source: Optiona
         extra += ["--from", str(source)]
     proc = spawn_worker(run_, "export", *extra)
     render = Renderer(sys.stdout, verbose)
-    for line in worker_lines(proc):
-        try:
-            event = decode(line)
-        except ProtocolError as e:
-            print(f"protocol: {e}")
-            continue
-        render.log(line.rstrip("\n")) if event is None else render.event(event)
+    follow(proc, render, sys.stdout)
     rc = proc.wait()
     ok = rc == 0 and render.done is not None and render.done.get("status") == RunState.COMPLETED
     return 0 if ok else 1

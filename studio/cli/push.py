@@ -80,9 +80,8 @@ def run(args: Any) -> int:
 def supervise(run_: Any, folder: Path, repo: str, *, public: bool, kind: Optional[str], verbose: bool = False,
               out: Optional[TextIO] = None) -> int:
     """Start the push worker and print its events until it ends; Ctrl-C cancels, a second one kills."""
-    from studio.cli.train import worker_lines
+    from studio.cli.train import follow
     from studio.core.launcher import spawn_worker
-    from studio.core.protocol import ProtocolError, decode
     from studio.core.push_job import JOB, push_args
 
     out = out or sys.stdout
@@ -101,13 +100,7 @@ def supervise(run_: Any, folder: Path, repo: str, *, public: bool, kind: Optiona
     previous = signal.signal(signal.SIGINT, on_sigint)
     render = PushRenderer(out, verbose)
     try:
-        for line in worker_lines(proc):
-            try:
-                event = decode(line)
-            except ProtocolError as e:
-                print(f"protocol: {e}", file=out)
-                continue
-            render.log(line.rstrip("\n")) if event is None else render.event(event)
+        follow(proc, render, out)
         rc = proc.wait()
     finally:
         signal.signal(signal.SIGINT, previous)

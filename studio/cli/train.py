@@ -122,9 +122,25 @@ def worker_lines(proc: subprocess.Popen):
         yield raw.decode("utf-8", errors="replace")
 
 
+def follow(proc: subprocess.Popen, render: Any, out: TextIO) -> None:
+    """Hand each of the worker's lines to ``render`` until its output ends: events to ``render.event``,
+    plain lines to ``render.log``; a line of another protocol version is reported and skipped."""
+    from studio.core.protocol import ProtocolError, decode
+
+    for line in worker_lines(proc):
+        try:
+            event = decode(line)
+        except ProtocolError as e:
+            print(f"protocol: {e}", file=out)
+            continue
+        if event is None:
+            render.log(line.rstrip("\n"))
+        else:
+            render.event(event)
+
+
 def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None, resume: bool = False) -> int:
     out = out or sys.stdout  # resolved per call: the current stdout, not the one at import
-    from studio.core.protocol import ProtocolError, decode
     from studio.core.runs import RunState
 
     proc = launch(run_, resume=resume)
@@ -144,16 +160,7 @@ def supervise(run_: Any, verbose: bool = False, out: Optional[TextIO] = None, re
     previous = signal.signal(signal.SIGINT, on_sigint)
     render = Renderer(out, verbose)
     try:
-        for line in worker_lines(proc):
-            try:
-                event = decode(line)
-            except ProtocolError as e:
-                print(f"protocol: {e}", file=out)
-                continue
-            if event is None:
-                render.log(line.rstrip("\n"))
-            else:
-                render.event(event)
+        follow(proc, render, out)
         rc = proc.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
