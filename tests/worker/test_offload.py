@@ -187,7 +187,7 @@ def test_auto_offloads_under_the_memory_saver_only_where_the_copies_are_cheap():
     from transformers import AutoConfig
 
     from studio.core.models import catalog_facts
-    from studio.core.vram.setup import OFFLOAD_MAX_COST, offload_cost
+    from studio.core.engine_rules import OFFLOAD_MAX_COST, offload_cost
 
     saver = (demo_config().replace("training.preset", "memory_saver").replace("training.batch_size", 4)
              .replace("training.max_seq_len", 1024))

@@ -214,7 +214,6 @@ def compute_stats(spec: Any, tokenizer: Any, *, max_len: int, batch_size: int = 
 
     progress = progress or Progress()
     tok = tokenize_dataset(spec, tokenizer, progress)
-    ds = tok.dataset
     val_ds = None
     if getattr(spec, "validation_path", ""):
         val_spec = spec.model_copy(update={"path": spec.validation_path, "source": "file"})

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from studio.core.config import RunConfig, TrainingSpec
-from studio.core.engine_rules import (CHUNK_BYTES, OFFLOAD_COST_SCALE, OFFLOAD_MAX_COST,  # noqa: F401 - re-exported
-                                      compile_expected, memory_saver, offload_cost, offload_expected)
+from studio.core.engine_rules import compile_expected, memory_saver, offload_expected
 from studio.core.methods.base import VramTerms
 from studio.core.models import ModelFacts
 from studio.core.vram.machine import REFERENCE_MACHINE, Machine

@@ -11,7 +11,6 @@ back and scaled by ``scale``. Vectors (norms, biases) and the embeddings/head us
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import torch

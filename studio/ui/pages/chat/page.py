@@ -22,7 +22,7 @@ from studio.core.chat_transcript import Transcript
 from studio.core.runs import Run
 from studio.ui.config_model import ConfigModel
 from studio.ui.pages.chat import jobs
-from studio.ui.pages.chat.columns import FOLDER, LOAD, SET, AdapterPicker, SideHeader, folder_adapter_name
+from studio.ui.pages.chat.columns import FOLDER, SET, AdapterPicker, SideHeader, folder_adapter_name
 from studio.ui.pages.chat.composer import Composer
 from studio.ui.pages.chat.conversation import ConversationView
 from studio.ui.pages.chat.describe import TEMPLATE_TITLES, capitalize, describe_ready
