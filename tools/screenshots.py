@@ -14,7 +14,7 @@ weights (export_gguf.png: the verdict and the Ollama command) and, in export.png
 the Push to the Hub card with the model card shown. The Chat page is grabbed mid-stream: the demo run
 loaded in the chat worker, one question answered by both sides, the next one streaming into the
 base column. Last it grabs
-an error state, train_failed.png: a run whose hub dataset cannot be fetched (the hub is off). The planner is shown for a real catalog model on a common card (the tiny demo
+an error state, train_failed.png: a run whose model's weights file was cut short in a copy. The planner is shown for a real catalog model on a common card (the tiny demo
 model would fit everything everywhere, which documents nothing).
 """
 
@@ -235,9 +235,20 @@ def _chat(window, run, path: Path, pump, wait_for) -> None:
 
 def _failed_run(window, out: Path, pump, wait_for) -> None:
     """train_failed.png: what a failed run looks like (the message above, the traceback in the Log tab)."""
+    import shutil
+    import tempfile
+
+    from studio.core.paths import demo_model_dir
+
+    # A model folder whose weights file was cut short in a copy: its header reads (so pre-flight passes),
+    # the weights do not, and the worker says so.
+    folder = Path(tempfile.mkdtemp(prefix="studio-half-copied-")) / "my-model"
+    shutil.copytree(demo_model_dir(), folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     cm = window.config_model
-    cm.set("name", "alpaca-try")
-    cm.update({"data.source": "hub", "data.path": "tatsu-lab/alpaca"})  # HF_HUB_OFFLINE=1: it cannot be fetched
+    cm.set("name", "half-copied")
+    cm.update({"model.source": "local", "model.path": str(folder)})
     train = window.page("train")
     window.navigate("train")
     if train.start_run() is None:
