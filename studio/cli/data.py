@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 
+TEMPLATE_WORDS = {"tokenizer": "the model’s chat template", "custom": "the custom chat template"}
+
+
 def register(subparsers: Any) -> None:
     data = subparsers.add_parser("data", help="inspect datasets", description="Inspect datasets.")
     sub = data.add_subparsers(dest="data_command", metavar="ACTION")
@@ -25,7 +28,9 @@ def register(subparsers: Any) -> None:
                    help="map your column to a studio field, e.g. --map question=instruction (repeatable)")
     p.add_argument("--model", help="model folder whose tokenizer counts tokens (default: the demo model's)")
     p.add_argument("--max-len", type=int, default=1024, help="max sequence length in tokens (default 1024)")
-    p.add_argument("--template", default="auto", choices=["auto", "chatml", "alpaca", "llama3"])
+    p.add_argument("--template", default="auto",
+                   help="chat template: auto (the model's own, else ChatML), chatml, alpaca, llama3, or a Jinja "
+                        "chat template (or @FILE holding one)")
     p.add_argument("--train-on", default="completion", choices=["completion", "all"])
     p.add_argument("--no-eos", action="store_true", help="don't end examples with the EOS token")
     p.add_argument("--val-share", type=float, default=0.0, help="share of rows held out for validation")
@@ -62,10 +67,11 @@ def run_inspect(args: argparse.Namespace) -> int:
     from studio.core.data.stats import compute_stats
 
     try:
+        template = _template_arg(args.template)
         column_map = parse_map(args.map)
         hub = args.hub or (not Path(args.path).expanduser().exists() and _looks_like_hub_id(args.path))
         spec = DataSpec(source="hub" if hub else "file", path=args.path, format=args.format, column_map=column_map,
-                        template=args.template, train_on=args.train_on, add_eos=not args.no_eos,
+                        template=template, train_on=args.train_on, add_eos=not args.no_eos,
                         validation_split=args.val_share, validation_path=args.val_file, shuffle_seed=args.seed,
                         dedup=not args.no_dedup, packing=args.packing, subset=args.subset, split=args.split)
     except ValidationError as e:
@@ -94,6 +100,16 @@ def run_inspect(args: argparse.Namespace) -> int:
         if not ok:
             print("\nThis data can't be trained on: no usable rows remain. Fix the problems above.")
     return 0 if ok else 1
+
+
+def _template_arg(value: str) -> str:
+    """A name or a Jinja text as given; ``@FILE``: the Jinja text in FILE (DataSpec makes Jinja 'custom')."""
+    if not value.startswith("@"):
+        return value
+    try:
+        return Path(value[1:]).expanduser().read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"--template {value}: cannot read the template file ({e.strerror or e})") from None
 
 
 def _looks_like_hub_id(path: str) -> bool:
@@ -133,7 +149,7 @@ def format_report(stats: Any, tok_note: str, batch_size: int, grad_accum: int) -
     s = stats
     lines = [f"Source     {s.source}",
              f"Format     {s.detection.format}: {s.detection.evidence}",
-             f"Template   {'the model’s chat template' if s.template == 'tokenizer' else s.template}; tokens counted with {tok_note}",
+             f"Template   {TEMPLATE_WORDS.get(s.template, s.template)}; tokens counted with {tok_note}",
              f"Rows       {s.rows:,} read, {s.usable:,} usable, {s.skipped:,} unusable, "
              f"{s.duplicates:,} exact duplicates removed",
              f"Split      {s.train_rows:,} train, {s.val_rows:,} validation"]

@@ -1,7 +1,8 @@
 """Chat formats the studio can carry out of a run: as Jinja (GGUF metadata) and as Ollama Go templates.
 
-A run is trained on one format: the tokenizer's own Jinja chat template (data.template "auto")
-or one of the studio's named templates (chatml, alpaca, llama3, in studio.core.data.render).
+A run is trained on one format: the tokenizer's own Jinja chat template (data.template "auto"),
+one of the studio's named templates (chatml, alpaca, llama3, in studio.core.data.render) or the
+run's custom Jinja template (data.template "custom", its text in data.chat_template).
 ``run_chat_template`` gives the Jinja text for it, which the GGUF file carries. ``translate``
 finds the known format whose Ollama template renders a sample conversation exactly as the Jinja
 template does (compared with studio.core.gotemplate); when none does, it names the closest one
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
-from studio.core.data.render import TEMPLATES
+from studio.core.data.render import TEMPLATES, is_jinja
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,36 @@ def named_jinja(name: str) -> str:
             f"{{% if add_generation_prompt %}}{{{{ {lit(prefix)} }}}}{{% endif %}}")
 
 
-def run_chat_template(template_setting: str, tokenizer_template: Optional[str]) -> tuple[str, str]:
-    """(Jinja text, where it came from) of the format a run trained on (data.template + the tokenizer's)."""
+def run_chat_template(template_setting: str, tokenizer_template: Optional[str],
+                      writes_bos: bool = False) -> tuple[str, str]:
+    """(Jinja text, where it came from) of the format a run trained on.
+
+    ``template_setting`` is the run's DataSpec.effective_template: a name, or the run's custom Jinja
+    text, which is returned as it is. ``writes_bos``: the tokenizer puts BOS in front of plain text by
+    itself, so training put it before a named template's text; a runtime that adds no BOS to a rendered
+    chat (transformers' apply_chat_template) needs the template to write it (``{{ bos_token }}``), a
+    GGUF's does not (llama.cpp adds it). Jinja templates write their own BOS, in training too.
+    """
+    if is_jinja(template_setting):
+        return template_setting, "the run's custom chat template"
     if template_setting == "auto" and tokenizer_template:
         return tokenizer_template, "the tokenizer's chat template"
     name = template_setting if template_setting in TEMPLATES else "chatml"
-    return named_jinja(name), f"the studio's {name} template"
+    return ("{{ bos_token }}" if writes_bos else "") + named_jinja(name), f"the studio's {name} template"
+
+
+def tokenizer_writes_bos(tokenizer: Any) -> bool:
+    """Whether a (studio or transformers) tokenizer puts BOS in front of plain text by itself."""
+    from studio.core.data.tokenizer import wrap_tokenizer
+
+    tok = wrap_tokenizer(tokenizer)
+    return bool(tok.adds_bos and tok.bos_token)
+
+
+def starting_template(name: str, tokenizer: Any = None) -> str:
+    """A named template as Jinja, to edit into a custom one; trained as it is, it gives the named template's
+    exact tokens (the BOS a named template gets from the tokenizer, the Jinja text writes)."""
+    return run_chat_template(name, None, writes_bos=tokenizer is not None and tokenizer_writes_bos(tokenizer))[0]
 
 
 def render_jinja(template: str, messages: list[dict[str, str]], *, add_generation_prompt: bool = True,

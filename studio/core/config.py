@@ -7,11 +7,13 @@ with messages that name the field (``training.learning_rate: must be > 0``).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from studio.core.methods import LoraMethod, MethodConfig
 
@@ -49,6 +51,22 @@ FORMAT_TITLES = {"alpaca": "Alpaca (instruction / input / output)", "sharegpt": 
                  "text": "Raw text (continued pre-training)"}
 
 
+def _is_jinja(text: str) -> bool:
+    # render.is_jinja's rule; the data package is not imported to validate a config
+    return "{{" in text or "{%" in text
+
+
+@lru_cache(maxsize=32)
+def template_problem(source: str) -> str:
+    """Why a custom chat template cannot train ("" when it can), by the renderer's own check.
+
+    Cached: a config is validated on every edit in the GUI, and compiling Jinja each time is wasted.
+    """
+    from studio.core.data.render import check_template
+
+    return check_template(source)
+
+
 class DataSpec(_Section):
     source: Literal["demo", "file", "hub"] = Field("demo", title="Source")
     path: str = Field("", title="Dataset", description="A .jsonl/.json/.csv/.tsv/.parquet/.txt file, a folder, or a hub dataset id.")
@@ -59,11 +77,16 @@ class DataSpec(_Section):
                                        description="Your column -> studio field, e.g. question -> instruction.")
     subset: Optional[str] = Field(None, description="Hub dataset configuration (subset), hub ids only.")
     split: str = Field("train", description="Split to train on (hub datasets and save_to_disk folders).")
-    template: Literal["auto", "chatml", "alpaca", "llama3"] = Field(
+    template: Literal["auto", "chatml", "alpaca", "llama3", "custom"] = Field(
         "auto", title="Chat template",
-        description="How turns become text: 'auto' uses the tokenizer's own chat template, else ChatML.",
+        description="How turns become text: 'auto' uses the tokenizer's own chat template, else ChatML; "
+                    "'custom' uses the Jinja template in chat_template (for a base model that has none).",
         json_schema_extra={"choice_labels": {"auto": "The model's own (else ChatML)", "chatml": "ChatML",
-                                             "alpaca": "Alpaca", "llama3": "Llama 3"}})
+                                             "alpaca": "Alpaca", "llama3": "Llama 3", "custom": "Custom…"}})
+    chat_template: str = Field(
+        "", title="Custom chat template",
+        description="A Jinja chat template, written as a tokenizer's chat_template is; used when the chat template "
+                    "is 'custom', for preview, training, chat and export alike.")
     train_on: Literal["completion", "all"] = Field(
         "completion", title="Train on",
         description="'completion': loss only on answers/assistant turns (recommended). 'all': on every token.",
@@ -80,11 +103,35 @@ class DataSpec(_Section):
                           description="Concatenate short examples into full-length sequences to waste no compute on padding.")
     max_rows: Optional[int] = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _jinja_in_template(cls, data: Any) -> Any:
+        # A Jinja text given as the template (`--set data.template=...`, a hand-written config) is a custom one.
+        if isinstance(data, dict) and isinstance(data.get("template"), str) and _is_jinja(data["template"]):
+            data = {**data, "template": "custom", "chat_template": data["template"]}
+        return data
+
+    @field_validator("chat_template")
+    @classmethod
+    def _custom_template_renders(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("template") == "custom":
+            if not v.strip():
+                raise ValueError("write a Jinja chat template for 'custom', or choose a named template")
+            problem = template_problem(v)
+            if problem:
+                raise ValueError(problem)
+        return v
+
     @model_validator(mode="after")
     def _path_required(self) -> "DataSpec":
         if self.source != "demo" and not self.path.strip():
             raise ValueError("path: choose a dataset file or enter a hub dataset id")
         return self
+
+    @property
+    def effective_template(self) -> str:
+        """What the renderer takes (studio.core.data.render): a template name, or for 'custom' its Jinja text."""
+        return self.chat_template if self.template == "custom" else self.template
 
 
 class TrainingSpec(_Section):
@@ -174,7 +221,7 @@ class RunConfig(_Section):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_yaml(), encoding="utf-8")
@@ -246,6 +293,18 @@ class RunConfig(_Section):
                 node = data["method"] = {k: v for k, v in node.items() if k in fields}
         node[leaf] = value
         return RunConfig.from_dict(data)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line text (a custom chat template) as a readable block, not one quoted line of \\n escapes."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 class ConfigError(ValueError):

@@ -2,7 +2,8 @@
 
 The result is an Arrow table, memory-mapped and cached under the studio home by a key made of
 the files' identity (path, size, mtime), the detection, the rendering options and the
-tokenizer's fingerprint: a second run (or the worker after the data page) doesn't re-tokenize.
+tokenizer's fingerprint (which covers the chat template, a custom one included): a second run
+(or the worker after the data page) doesn't re-tokenize, and a changed template does.
 
 Clean single files go through datasets' own fast readers (pyarrow); anything those reject
 (malformed lines, mixed types, ragged CSV, folders, .txt) goes through the studio's tolerant
@@ -24,7 +25,7 @@ from studio.core.data.errors import DataError, Problem
 from studio.core.data.formats import Detection, convert_row, detect_format
 from studio.core.data.loaders import Source, iter_records, open_arrow_folder, resolve_source
 from studio.core.data.progress import Cancelled, Progress
-from studio.core.data.render import resolve_template, segments, tokenize_segments, wants_bos
+from studio.core.data.render import segments, template_tokenizer, tokenize_segments, wants_bos
 
 PIPELINE_VERSION = 2  # bump when the tokenized columns change meaning
 BATCH = 1000
@@ -40,7 +41,7 @@ class Tokenized:
     source: Source
     read_problems: list[Problem] = field(default_factory=list)
     from_cache: bool = False
-    template: str = "chatml"  # the template actually used ("tokenizer" = the model's own)
+    template: str = "chatml"  # the template actually used ("tokenizer" = the model's own, "custom" = the run's)
     rows_numbered: bool = False  # `line` holds row numbers (datasets' fast JSONL reader skips blank lines)
 
 
@@ -96,18 +97,17 @@ def head_detection(spec: Any, sample: int = 1000) -> tuple[Source, Detection, li
 def tokenize_dataset(spec: Any, tokenizer: Any, progress: Optional[Progress] = None,
                      use_cache: bool = True) -> Tokenized:
     """Every row of ``spec``'s data tokenized, cached by content. Raises DataError or Cancelled."""
-    from studio.core.data.tokenizer import wrap_tokenizer
-
     progress = progress or Progress()
-    tok = wrap_tokenizer(tokenizer)
+    # A custom template replaces the tokenizer's own on a copy, so it is part of tok.fingerprint: the cache key.
+    template, tok = template_tokenizer(spec.effective_template, tokenizer)
+    label = "custom" if spec.template == "custom" else template
     progress.update(0.0, "reading the first rows")
     source, detection, _ = head_detection(spec)
-    template = resolve_template(spec.template, tok)
     opts = {"template": template, "train_on": spec.train_on, "add_eos": spec.add_eos}
     if _is_small(source):
         # A few MB tokenize in milliseconds: skip datasets (its import alone takes over a second).
         return Tokenized(_tokenize_in_memory(source, detection, opts, tok, progress), detection, source, [],
-                         False, template)
+                         False, label)
     import datasets
 
     datasets.disable_progress_bars()
@@ -121,7 +121,7 @@ def tokenize_dataset(spec: Any, tokenizer: Any, progress: Optional[Progress] = N
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
             progress.update(1.0, "loaded from cache")
             return Tokenized(ds, detection, source, [Problem(**p) for p in meta.get("read_problems", [])],
-                             True, template, bool(meta.get("rows_numbered")))
+                             True, label, bool(meta.get("rows_numbered")))
         except Exception:  # a damaged cache entry is rebuilt, never trusted
             cached.unlink(missing_ok=True)
     _prune(root)
@@ -141,7 +141,7 @@ def tokenize_dataset(spec: Any, tokenizer: Any, progress: Optional[Progress] = N
                                      "detection": asdict(detection), "rows_numbered": rows_numbered}),
                          encoding="utf-8")
     progress.update(1.0, "tokenized")
-    return Tokenized(ds, detection, source, read_problems, False, template, rows_numbered)
+    return Tokenized(ds, detection, source, read_problems, False, label, rows_numbered)
 
 
 SMALL_BYTES = 8 * 1024 * 1024

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from studio.core.data.errors import DataError, Problem
 from studio.core.data.formats import Detection, convert_row, detect_format
 from studio.core.data.loaders import iter_records, resolve_source
-from studio.core.data.render import IGNORE_INDEX, resolve_template, segments, tokenize_segments, wants_bos
+from studio.core.data.render import IGNORE_INDEX, segments, template_tokenizer, tokenize_segments, wants_bos
 
 PREVIEW_ROWS = 50
 
@@ -73,16 +73,18 @@ def load_preview(spec: Any, n: int = PREVIEW_ROWS) -> Preview:
 
 def render_preview(preview: Preview, spec: Any, tokenizer: Any = None, max_len: int = 1024,
                    limit: int = 20) -> list[RenderedRow]:
-    """Rendered rows; without a tokenizer the pieces only (template 'auto' then means ChatML)."""
+    """Rendered rows with ``spec``'s template (a name or its custom Jinja); without a tokenizer the pieces only
+    (template 'auto' then means ChatML)."""
     if preview.detection is None:
         return []
-    tok = None
-    if tokenizer is not None:
-        from studio.core.data.tokenizer import wrap_tokenizer
+    from studio.core.data.tokenizer import TokenizerAdapter
 
-        tok = wrap_tokenizer(tokenizer)
-    template = resolve_template(spec.template, tok)
-    eos = ((tok.eos_token if tok else "<eos>") or "") if spec.add_eos else ""
+    # The template the run trains with, through the renderer training uses (a custom one replaces the model's own).
+    template, tok = template_tokenizer(spec.effective_template, tokenizer if tokenizer is not None
+                                       else TokenizerAdapter())
+    if tokenizer is None:
+        tok.eos_token = "<eos>"  # a stand-in until the model's tokenizer is read, so the preview shows where EOS goes
+    eos = (tok.eos_token or "") if spec.add_eos else ""
     out: list[RenderedRow] = []
     for row, loc in zip(preview.rows[:limit], preview.locations[:limit]):
         r = RenderedRow(loc)
@@ -92,7 +94,7 @@ def render_preview(preview: Preview, spec: Any, tokenizer: Any = None, max_len: 
         except (ValueError, DataError) as e:
             r.problem = str(e)
         out.append(r)
-    if tok is not None:
+    if tokenizer is not None:
         good = [r for r in out if r.pieces]
         encoded = tokenize_segments([r.pieces for r in good], tok, wants_bos(template, tok))
         for r, (ids, labels) in zip(good, encoded):

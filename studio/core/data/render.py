@@ -175,10 +175,8 @@ def wants_bos(template: str, tokenizer: Any) -> bool:
 
 def render_example(conv: list[dict[str, str]], tokenizer: Any, *, template: str = "chatml",
                    train_on: str = "completion", add_eos: bool = True, max_len: int = 1024) -> Example:
-    from studio.core.data.tokenizer import wrap_tokenizer
-
-    tok = wrap_tokenizer(tokenizer)
-    name = resolve_template(template, tok)
+    """One training example; ``template`` is a name ("auto", "chatml", ...) or a Jinja chat template."""
+    name, tok = template_tokenizer(template, tokenizer)
     eos = (tok.eos_token or "") if add_eos else ""
     pieces = segments(conv, name, train_on, eos, tok)
     ((ids, labels),) = tokenize_segments([pieces], tok, wants_bos(name, tok))
@@ -291,16 +289,32 @@ def check_template(template: str, tokenizer: Any = None) -> str:
         name, tok = template_tokenizer(template, tokenizer if tokenizer is not None else TokenizerAdapter())
         if name != "tokenizer" or not is_jinja(template):
             return ""
-        probe = [{"role": "system", "content": "SYS-1"}, {"role": "user", "content": "USER-2"},
-                 {"role": "assistant", "content": "ANSWER-3"}, {"role": "user", "content": "USER-4"}]
-        text = tok.apply_chat_template(probe, add_generation_prompt=True)
-        missing = [t["content"] for t in probe if t["content"] not in text]
-        if missing:
-            return (f"the template leaves out the text of some turns ({', '.join(missing)}); it must print "
-                    "each message's content.")
-        pieces = segments(probe[:3], "tokenizer", "completion", "", tok)
-        if [t for t, loss in pieces if loss] and "ANSWER-3" not in "".join(t for t, loss in pieces if loss):
-            return "the answer's text cannot be found in the rendered template, so its loss cannot be placed."
+        return _jinja_problem(tok)
     except DataError as e:
-        return str(e)
+        # The renderer's messages speak of "the model's chat template"; this one is the user's.
+        return str(e).replace("the model's chat template", "the template").replace(
+            "; choose a named template instead.", ".")
+
+
+_PROBE = [{"role": "system", "content": "SYS-1"}, {"role": "user", "content": "USER-2"},
+          {"role": "assistant", "content": "ANSWER-3"}, {"role": "user", "content": "USER-4"}]
+
+
+def _jinja_problem(tok: Any) -> str:
+    probe = _PROBE
+    try:
+        text = tok.apply_chat_template(probe, add_generation_prompt=True)
+    except DataError:
+        probe = _PROBE[1:]  # templates without a system role (Gemma's) refuse it: rows with one are reported alone
+        text = tok.apply_chat_template(probe, add_generation_prompt=True)
+    missing = [t["content"] for t in probe if t["content"] not in text]
+    if missing == ["ANSWER-3"]:
+        return ("the template never prints the assistant's answers (message['content'] of the assistant's turns), "
+                "so there would be nothing to learn from.")
+    if missing:
+        return (f"the template leaves out the text of some turns ({', '.join(missing)}); it must print "
+                "each message's content.")
+    pieces = segments(probe[:-1], "tokenizer", "completion", "", tok)
+    if [t for t, loss in pieces if loss] and "ANSWER-3" not in "".join(t for t, loss in pieces if loss):
+        return "the answer's text cannot be found in the rendered template, so its loss cannot be placed."
     return ""
