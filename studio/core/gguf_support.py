@@ -205,8 +205,8 @@ def gguf_estimate(cfg: Any, offer: Offer, quant_name: str, verify: bool = True) 
     source = sum(p.stat().st_size for p in folder.glob("*.safetensors")) if folder else 0
     tok_dir = offer.tokenizer_dir or folder
     tj = read_json(tok_dir / "tokenizer.json") if tok_dir else {}
-    template = ""
-    if tok_dir is not None and (tok_dir / "chat_template.jinja").is_file():
+    template = cfg.data.chat_template if cfg.data.template == "custom" else ""
+    if not template and tok_dir is not None and (tok_dir / "chat_template.jinja").is_file():
         template = (tok_dir / "chat_template.jinja").read_text(encoding="utf-8", errors="replace")
     return estimate(offer.config or {}, quant_name, source_bytes=source or None,
                     vocab_bytes=vocab_bytes(tj, template, int(text_config(offer.config or {}).get("vocab_size", 0)))

@@ -89,7 +89,7 @@ class ChatSession:
 
         target = resolve_target(run_dir, checkpoint, source, model, base_path)
         if template == "auto":  # the run's own: the template it trained with (a plain model's config says auto)
-            template = target.cfg.data.template
+            template = target.cfg.data.effective_template
         problem = check_template(template)
         if problem:
             raise WorkerError(f"Chat template: {problem}", kind="config")
@@ -99,10 +99,11 @@ class ChatSession:
                    target.label, target.checkpoint)
 
     def announce(self, load_s: float) -> None:
-        from studio.core.data.render import template_tokenizer
+        from studio.core.data.render import is_jinja, template_tokenizer
 
         loaded = self.loaded
         name, _ = template_tokenizer(self.template, loaded.tokenizer)
+        name = "custom" if is_jinja(self.template) else name  # the run's custom template (or one given to chat)
         self.rep.emit("ready", model=loaded.location, sides=loaded.side_status(), device=loaded.device,
                       load_s=load_s, precision=loaded.precision, quantized=loaded.quantized, mode=loaded.mode,
                       method=loaded.runtime.cfg.method.name if loaded.runtime is not None else None,

@@ -233,7 +233,7 @@ def _held_out(cfg: Any, tokenizer: Any, data: Any, prompts: Optional[str], limit
 
         out = []
         for conv, reference in read_prompts(prompts, limit=limit):
-            p = render_prompt(conv, tokenizer, cfg.data.template, cfg.data.train_on)
+            p = render_prompt(conv, tokenizer, cfg.data.effective_template, cfg.data.train_on)
             out.append(HeldOut(p.text, p.input_ids, reference))
         return out
     examples = data.val
@@ -283,12 +283,11 @@ def _answer_budget(tokenizer: Any, held_out: list[HeldOut]) -> int:
 
 def _generate(loaded: Any, side: str, held_out: list[HeldOut], max_new_tokens: int, cfg: Any, rep: Reporter,
               label: str) -> tuple[list[str], int]:
-    from studio.core.data.render import resolve_template, stop_texts
-    from studio.core.data.tokenizer import wrap_tokenizer
+    from studio.core.data.render import stop_texts, template_tokenizer
     from studio.worker.generation import greedy_batch
 
     tok = loaded.tokenizer
-    stops = stop_texts(resolve_template(cfg.data.template, wrap_tokenizer(tok)), tok)
+    stops = stop_texts(*template_tokenizer(cfg.data.effective_template, tok))
     batch = EVAL_BATCH.get(loaded.device, 16)
     texts: list[str] = []
     tokens = 0

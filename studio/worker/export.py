@@ -5,6 +5,8 @@
 ``merged`` loads the base WITHOUT quantization (so QLoRA is dequantized), puts the trained weights
 on it, folds them in through the method's ``merge`` hook and saves a plain transformers model
 (safetensors, tokenizer, generation config) that ``AutoModelForCausalLM.from_pretrained`` loads.
+The tokenizer of either (when the adapter has one) carries the chat template the run trained with
+(a custom one, a named one) as its chat_template (studio.worker.merging.run_template).
 ``gguf`` writes one file for llama.cpp and Ollama (studio.worker.export_gguf).
 Every kind is verified unless ``--no-verify`` (studio.worker.verify): the export is reloaded the
 way its users will load it and compared with the model it came from; the verdict is
@@ -100,6 +102,7 @@ def export(run: Run, cfg: Any, kind: str, out: Path, rep: Reporter, source: Opti
 
 
 def _export_adapter(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, verify: bool) -> Optional[Verdict]:
+    from studio.worker.merging import carry_run_template
     from studio.worker.saving import save_atomically
 
     check = _adapter_reference(trained, cfg, rep) if verify else None
@@ -112,6 +115,7 @@ def _export_adapter(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter,
         for i, p in enumerate(files, 1):
             shutil.copy2(p, folder / p.name)
             rep.emit("progress", label="copying", current=i, total=len(files))
+        carry_run_template(folder, cfg)
         if check is not None:
             from studio.worker.verify import save_verdict
             from studio.worker.verify_reload import verify_adapter
@@ -147,7 +151,7 @@ def _adapter_reference(trained: Path, cfg: Any, rep: Reporter) -> tuple[Any, ...
 
 def _export_merged(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, dtype: str,
                    verify: bool) -> Optional[Verdict]:
-    from studio.worker.merging import load_merged
+    from studio.worker.merging import load_merged, run_template
     from studio.worker.saving import save_atomically
     from studio.worker.verify import check_inputs, compute_reference, save_verdict, stop_ids
     from studio.worker.verify_reload import verify_merged
@@ -167,6 +171,9 @@ def _export_merged(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, 
     def write(folder: Path) -> None:
         nonlocal verdict
         merged.save_pretrained(folder, safe_serialization=True)
+        template = run_template(tokenizer, cfg)
+        if template is not None:  # transformers users' apply_chat_template renders what the run trained on
+            tokenizer.chat_template = template
         tokenizer.save_pretrained(folder)
         if getattr(merged, "generation_config", None) is not None:
             merged.generation_config.save_pretrained(folder)

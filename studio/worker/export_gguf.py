@@ -63,7 +63,8 @@ def export_gguf(trained: Path, out: Path, cfg: Any, run: Run, rep: Reporter, qua
     started = time.time()
     merged = load_merged(trained, cfg, dtype, lambda label, i, n: progress(label, i, STEPS), rep.log, STEPS)
     tokenizer = merged.tokenizer
-    template, template_source = run_chat_template(cfg.data.template, getattr(tokenizer, "chat_template", None))
+    template, template_source = run_chat_template(cfg.data.effective_template,
+                                                  getattr(tokenizer, "chat_template", None))
     config = merged.model.config.to_dict()
     add_bos, _ = adds_specials(tokenizer)
     translation = translate(template, bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "",

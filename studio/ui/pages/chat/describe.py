@@ -7,8 +7,8 @@ from typing import Optional
 
 from studio.core.chat_sources import ChatSource
 
-TEMPLATE_TITLES = {"tokenizer": "the model's own", "chatml": "ChatML", "alpaca": "Alpaca", "llama3": "Llama 3",
-                   "text": "plain text"}
+TEMPLATE_TITLES = {"tokenizer": "the model's own", "custom": "the run's custom", "chatml": "ChatML",
+                   "alpaca": "Alpaca", "llama3": "Llama 3", "text": "plain text"}
 MODE_NOTES = {"adapter": "the same model with the training switched off", "swap": "the same model with the base's "
               "values of the trained tensors swapped back in", "plain": "the model as it is"}
 

@@ -20,8 +20,9 @@ def model_spec(source: ChatSource) -> Any:
 
 
 def template_setting(source: ChatSource) -> str:
-    """The run's data.template ("auto" for a plain model): what "As trained" renders with."""
-    return source.config().data.template if source.run is not None else "auto"
+    """The run's template, a name or its custom Jinja text ("auto" for a plain model): what "As trained" renders
+    with."""
+    return source.config().data.effective_template if source.run is not None else "auto"
 
 
 def read_tokenizer(spec: Any) -> Any:

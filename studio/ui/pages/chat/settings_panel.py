@@ -143,7 +143,7 @@ class SettingsPanel(QFrame):
         self._check_timer = QTimer(self, singleShot=True, interval=CHECK_DELAY_MS)
         self._check_timer.timeout.connect(self._check_jinja)
         self._prompt_source = None  # () -> (conversation, train_on) of the next question, set by the page
-        self._prompt_template_auto = "auto"  # what "As trained" renders with: the run's data.template
+        self._prompt_template_auto = "auto"  # what "As trained" renders with: the run's template (name or Jinja)
         self._update_template_note()
 
     # ---- what the page reads ------------------------------------------------------------------
@@ -296,7 +296,7 @@ class SettingsPanel(QFrame):
         self.prompt_view.setPlainText(text)
 
     def set_trained_template_setting(self, setting: str) -> None:
-        """The run's data.template, which "As trained" renders with."""
+        """The run's template (a name or its custom Jinja text), which "As trained" renders with."""
         self._prompt_template_auto = setting or "auto"
         self.refresh_prompt()
 
