@@ -144,3 +144,66 @@ def test_a_newer_setting_cancels_the_stale_statistics(qtbot, tmp_path, monkeypat
     assert page.stats_running() and page._jobs["stats"].state is not stale
     qtbot.waitUntil(lambda: page.stats is not None, timeout=120000)
     assert page.stats.train_rows == 60000
+
+
+# ---- the custom chat template (issue #15) -----------------------------------------------------------
+
+QA_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}Q: {{ m['content'] }}\n"
+               "{% elif m['role'] == 'assistant' %}A: {{ m['content'] }}{{ eos_token }}\n"
+               "{% else %}{{ m['content'] }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}A: {% endif %}")
+
+
+def test_a_custom_template_is_written_in_the_editor_checked_as_typed_and_previewed(qtbot):
+    from studio.core.data import load_tokenizer
+    from studio.core.paths import demo_model_dir
+
+    page, model = make_page(qtbot, RunConfig())
+    qtbot.waitUntil(lambda: bool(page.rendered) and page.rendered[0].tokens is not None, timeout=20000)
+    card = page.format_card
+    editor = card.template_editor
+    assert editor.isHidden()
+    combo = card.fields["template"].widget
+    combo.setCurrentIndex(combo.findData("custom"))  # "Custom…" starts from the model's own template
+    own = load_tokenizer(demo_model_dir()).chat_template
+    assert model.config.data.template == "custom" and model.config.data.chat_template == own
+    assert not editor.isHidden() and editor.edit.toPlainText() == own
+    # A template that does not compile: the reason, and the run keeps its last good template.
+    qtbot.keyClicks(editor.edit, "{% if")
+    qtbot.waitUntil(lambda: "not valid jinja" in editor.problem(), timeout=5000)
+    assert editor.status.property("role") == "field-error" and model.config.data.chat_template == own
+    # One that never prints the answers: said so, not used either.
+    editor.edit.setPlainText("{% for m in messages %}{% if m['role'] != 'assistant' %}{{ m['content'] }}{% endif %}"
+                             "{% endfor %}")
+    qtbot.waitUntil(lambda: "never prints the assistant's answers" in editor.problem(), timeout=5000)
+    assert model.config.data.chat_template == own
+    # A good one is the run's, and the preview shows the rows rendered with it, answers highlighted.
+    editor.edit.setPlainText(QA_TEMPLATE)
+    qtbot.waitUntil(lambda: model.config.data.chat_template == QA_TEMPLATE, timeout=5000)
+    assert editor.problem() == "" and editor.status.text().startswith("✓"), editor.status.text()
+    qtbot.waitUntil(lambda: bool(page.rendered) and page.rendered[0].pieces[0][0].startswith("Q: "), timeout=20000)
+    question, answer = page.rendered[0].pieces[:2]
+    assert question == ("Q: What is the secret code of the violet lighthouse?\nA: ", False)
+    assert answer == ("lantern-42</s>\n", True)
+    html = page.sample_html()
+    assert "Q: What is the secret code" in html and LOSS[0] in html
+    # Start from Llama 3: the editor holds it, the config follows.
+    editor.start_combo.activated.emit(editor.start_combo.findData("llama3"))
+    assert "<|start_header_id|>" in editor.edit.toPlainText() and "<|start_header_id|>" in model.config.data.chat_template
+    # Back to a named template: the draft stays for later, the rows use the named one.
+    combo.setCurrentIndex(combo.findData("chatml"))
+    assert model.config.data.effective_template == "chatml" and editor.isHidden()
+
+
+def test_a_base_model_without_a_template_gets_a_hint_to_write_one(qtbot, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+    from data_support import make_tokenizer_dir
+
+    folder = make_tokenizer_dir(tmp_path / "base", chat_template=False)
+    page, model = make_page(qtbot, RunConfig().replace("model", {"source": "local", "path": str(folder)}))
+    card = page.format_card
+    qtbot.waitUntil(lambda: not card.template_hint.isHidden(), timeout=20000)
+    own = card.template_editor.start_combo.findData("own")
+    assert not card.template_editor.start_combo.model().item(own).isEnabled()  # it has none to start from
+    card.template_hint_button.click()
+    assert model.config.data.template == "custom" and "<|im_start|>" in model.config.data.chat_template
+    assert card.template_hint.isHidden() and not card.template_editor.isHidden()

@@ -285,10 +285,11 @@ class BoundField(QObject):
 
     ``widget`` edits the field (a check box shows the field's title as its text), ``label`` names it
     and ``error`` says why the last edit was rejected (hidden while there is nothing to say). It
-    lives as long as its editor does.
+    lives as long as its editor does. ``on_edit`` takes the edits instead of ``commit``, for a page
+    whose choice writes more than this one field (the Data page's "Custom…" template also writes its text).
     """
 
-    def __init__(self, config_model: ConfigModel, path: str):
+    def __init__(self, config_model: ConfigModel, path: str, on_edit: Optional[Callable[[Any], Any]] = None):
         super().__init__()
         section, _, name = path.rpartition(".")
         owner = config_model.get(section) if section else config_model.config
@@ -309,7 +310,7 @@ class BoundField(QObject):
         self.label = _label(self.title, info.description or "")
         self.error = _error_label()
         editor.show(getattr(owner, name))
-        editor.connect(self.commit)
+        editor.connect(on_edit or self.commit)
         config_model.sig_config_changed.connect(self._on_config_changed)
         config_model.sig_field_error.connect(self._on_model_field_error)
 
@@ -319,8 +320,12 @@ class BoundField(QObject):
 
     def _on_config_changed(self, _config) -> None:
         if self._path not in self._model.errors():  # keep showing what the user typed next to the reason
-            owner = self._model.get(self._section) if self._section else self._model.config
-            show_quietly(self._editor, getattr(owner, self._name))
+            self.show_config_value()
+
+    def show_config_value(self) -> None:
+        """Show the config's value again (after an ``on_edit`` that did not write the edit)."""
+        owner = self._model.get(self._section) if self._section else self._model.config
+        show_quietly(self._editor, getattr(owner, self._name))
 
     def _on_model_field_error(self, path: str, message: str) -> None:
         if path == self._path:

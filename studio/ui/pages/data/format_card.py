@@ -1,14 +1,16 @@
 """FormatCard: how rows become conversations: the detected shape with its evidence, the format settings
-(generated from DataSpec's fields and bound to the config), and the hand mapping of columns to fields."""
+(generated from DataSpec's fields and bound to the config), the custom chat template's editor (choosing
+"Custom…" writes the template and its text at once), and the hand mapping of columns to fields."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
-from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from studio.core.data import Preview
 from studio.ui.config_model import ConfigModel
+from studio.ui.pages.data.template_editor import TemplateEditor
 from studio.ui.widgets.card import Banner, Card, muted
 from studio.ui.widgets.config_form import BoundField
 from studio.ui.widgets.wheel_guard import guard_field
@@ -23,6 +25,7 @@ class FormatCard(Card):
         super().__init__("Format", "How rows become conversations, and which tokens the model learns from.",
                          parent=parent)
         self._model = config_model
+        self._tokenizer: Any = None
         self._map_combos: dict[str, QComboBox] = {}
         self.detect_banner = Banner()
         self.detect_banner.setObjectName("detection")
@@ -30,8 +33,8 @@ class FormatCard(Card):
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(6)
-        self.fields = {name: BoundField(config_model, f"data.{name}") for name in ("format", "template", "train_on",
-                                                                                   "add_eos")}
+        self.fields = {name: BoundField(config_model, f"data.{name}") for name in ("format", "train_on", "add_eos")}
+        self.fields["template"] = BoundField(config_model, "data.template", on_edit=self._on_template_chosen)
         for col, name in enumerate(("format", "template", "train_on")):
             field = self.fields[name]
             shrinkable(field.widget)
@@ -42,12 +45,45 @@ class FormatCard(Card):
         self.body.addLayout(grid)
         self.body.addWidget(self.fields["add_eos"].widget)  # its own line: the drop-downs keep the width
         self.body.addWidget(self.fields["add_eos"].error)
+        self.template_hint = QWidget()
+        self.template_hint.setObjectName("template_hint")
+        hint_row = QHBoxLayout(self.template_hint)
+        hint_row.setContentsMargins(0, 0, 0, 0)
+        hint = muted("This model has no chat template of its own, so the rows are rendered in ChatML. A base "
+                     "model can learn any format: write the one you will chat in.", role="faint")
+        hint_row.addWidget(hint, 1)
+        self.template_hint_button = QPushButton("Write a custom template…")
+        self.template_hint_button.setProperty("flat", True)
+        self.template_hint_button.clicked.connect(lambda: self.template_editor.choose_custom())
+        hint_row.addWidget(self.template_hint_button)
+        self.template_hint.hide()
+        self.body.addWidget(self.template_hint)
+        self.template_editor = TemplateEditor(config_model)
+        self.body.addWidget(self.template_editor)
         self._map_title = muted("Columns → fields (change one to map your columns by hand)", role="faint")
         self.body.addWidget(self._map_title)
         self._map_grid = QGridLayout()
         self._map_grid.setHorizontalSpacing(14)
         self._map_grid.setVerticalSpacing(6)
         self.body.addLayout(self._map_grid)
+        config_model.sig_config_changed.connect(self._update_template_hint)
+
+    def set_tokenizer(self, tokenizer: Any) -> None:
+        """The model's tokenizer (None until read): the editor checks with it, and a model without a chat
+        template gets the hint that points to the custom template."""
+        self._tokenizer = tokenizer
+        self.template_editor.set_tokenizer(tokenizer)
+        self._update_template_hint()
+
+    def _on_template_chosen(self, value: str) -> None:
+        if value != "custom":
+            self.fields["template"].commit(value)
+        elif not self.template_editor.choose_custom():
+            self.fields["template"].show_config_value()
+
+    def _update_template_hint(self, _config: Any = None) -> None:
+        base = self._tokenizer is not None and not self._tokenizer.chat_template
+        self.template_hint.setVisible(base and self._model.config.data.template == "auto")
 
     def show_detection(self, preview: Optional[Preview], template: str) -> None:
         """The detected shape and its evidence, or why none was found; ``template`` names the chat template used."""

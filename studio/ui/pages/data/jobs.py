@@ -66,7 +66,8 @@ def model_key(config: RunConfig) -> tuple:
 
 def render_key(config: RunConfig) -> tuple:
     d = config.data
-    return data_key(config) + model_key(config) + (d.template, d.train_on, d.add_eos, config.training.max_seq_len)
+    return data_key(config) + model_key(config) + (d.effective_template, d.train_on, d.add_eos,
+                                                   config.training.max_seq_len)
 
 
 def stats_key(config: RunConfig) -> tuple:
@@ -76,6 +77,8 @@ def stats_key(config: RunConfig) -> tuple:
 
 
 def describe_template(config: RunConfig, tokenizer: Optional[TokenizerAdapter], failed: bool = False) -> str:
+    if config.data.template == "custom":
+        return "your custom chat template"
     if config.data.template != "auto":
         return f"the {config.data.template} template"
     if tokenizer is None:

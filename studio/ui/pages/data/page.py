@@ -1,7 +1,8 @@
 """DataPage: bring a dataset in, see exactly what the model will be trained on, check it at scale.
 
 Source (demo, file or folder, hub id) -> preview of the first rows, raw and rendered with the
-loss mask visible -> format detection with evidence and hand mapping -> statistics over the whole
+loss mask visible -> format detection with evidence, the chat template (the model's own, a named
+one, or a custom Jinja one in an editor) and hand mapping -> statistics over the whole
 dataset (background, progress, cancel) -> split, duplicates, packing -> problems with locations.
 Each card is its own widget in this folder and writes its settings into the ConfigModel; this page
 runs the jobs of jobs.py, one JobSlot each, so a 1 GB file never blocks the window and a job made
@@ -140,6 +141,7 @@ class DataPage(QWidget):
         if self._jobs["tokenizer"].key != model_key:
             self._tokenizer = None
             self._tokenizer_error = ""
+            self.format_card.set_tokenizer(None)
             self._jobs["tokenizer"].start(lambda _state: jobs.tokenizer_job(config), self._on_tokenizer_done,
                                           self._on_tokenizer_failed, key=model_key)
         self._start_render()
@@ -212,6 +214,7 @@ class DataPage(QWidget):
         self._tokenizer = tokenizer
         self._tokenizer_error = ""
         self.preview_card.tokenizer_error = ""
+        self.format_card.set_tokenizer(tokenizer)
         self._show_detection()
         self._start_render()
         self._start_stats()
