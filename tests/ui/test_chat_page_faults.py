@@ -120,7 +120,8 @@ def test_a_custom_template_is_checked_as_it_is_typed_and_blocks_sending(qtbot, p
     _ready(qtbot, page)
     settings = page.settings
     settings.template_combo.setCurrentIndex(settings.template_combo.findData("custom"))
-    assert settings.jinja_edit.isVisible() and settings.jinja_edit.toPlainText()  # starts from the run's template
+    assert settings.jinja_edit.isVisible()
+    qtbot.waitUntil(lambda: bool(settings.jinja_edit.toPlainText()), timeout=10_000)  # the run's, once it is read
     settings.jinja_edit.setPlainText("{% for m in messages %}{{ m['role'] }}{% endfor %}")
     qtbot.waitUntil(lambda: "leaves out the text" in settings.jinja_status.text(), timeout=5_000)
     assert not page.composer.send_button.isEnabled() and "Fix the custom chat template" in page.composer.hint.text()
@@ -132,6 +133,30 @@ def test_a_custom_template_is_checked_as_it_is_typed_and_blocks_sending(qtbot, p
     settings.system_edit.setPlainText("Answer briefly.")
     _ask(qtbot, page, "hi")
     assert sent[0]["template"] == "chatml" and sent[0]["system"] == "Answer briefly."
+
+
+def test_a_run_with_a_custom_template_is_asked_in_it_and_the_editor_starts_from_it(qtbot, page, run):
+    """Issue #15: 'As trained' is the run's custom template; the page's own editor starts from it to try others."""
+    template = ("{% for m in messages %}{% if m['role'] == 'assistant' %}A: {{ m['content'] }}{{ eos_token }}\n"
+                "{% else %}Q: {{ m['content'] }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}A: {% endif %}")
+    custom = RunStore(run.path.parent).create(demo_config().replace("name", "qa").replace("data.template", template))
+    custom.adapter_dir.mkdir()
+    (custom.adapter_dir / "adapter_model.safetensors").write_bytes(b"x")
+    page.run_action("chat", custom)
+    _ready(qtbot, page)
+    settings = page.settings
+    settings.prompt_button.setChecked(True)
+    qtbot.waitUntil(lambda: settings.prompt_view.toPlainText() == "Q: Hello!\nA: ", timeout=10_000)
+    settings.template_combo.setCurrentIndex(settings.template_combo.findData("custom"))
+    assert settings.jinja_edit.toPlainText() == template
+    settings.jinja_edit.setPlainText(template.replace("Q: ", "Question: "))
+    qtbot.waitUntil(lambda: settings.prompt_view.toPlainText() == "Question: Hello!\nA: ", timeout=5_000)
+    settings.template_combo.setCurrentIndex(settings.template_combo.findData("auto"))
+    sent = []
+    real = page.worker.send
+    page.worker.send = lambda cmd, **fields: sent.append(fields) or real(cmd, **fields)
+    _ask(qtbot, page, "hi")
+    assert "template" not in sent[0]  # 'As trained': the worker renders the run's own, the custom one
 
 
 def test_a_plain_model_greys_the_tuned_side_until_an_adapter_is_loaded(qtbot, page, run):

@@ -186,6 +186,8 @@ class SettingsPanel(QFrame):
         custom editor's starting point)."""
         self._trained = (title, jinja)
         self.template_combo.setItemText(0, f"As trained: {title}" if title else "As trained")
+        if jinja and self.template_combo.currentData() == CUSTOM and not self.jinja_edit.toPlainText().strip():
+            self.jinja_edit.setPlainText(jinja)  # "Custom" was chosen before the run's template was read
         self._update_template_note()
 
     def set_tokenizer(self, tokenizer: Any) -> None:
