@@ -416,7 +416,7 @@ class ModelPage(QWidget):
             ("Context length", f"{facts.max_position_embeddings:,}"),
             ("Weights dtype", ", ".join(facts.weight_dtypes) or facts.torch_dtype or "—"),
             ("Size on disk", fmt_bytes(facts.size_on_disk) if facts.size_on_disk else "not downloaded"),
-            ("Chat template", "yes" if facts.has_chat_template else "no (ChatML is used)"),
+            ("Chat template", "yes" if facts.has_chat_template else "no: ChatML, or a custom one (Data page)"),
             ("Vocabulary", f"{facts.vocab_size:,}"),
             ("Adapter targets", ", ".join(facts.linear_modules) or "—"),
         ]
