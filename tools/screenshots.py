@@ -13,7 +13,8 @@ with the real eval worker; the Export page is grabbed after a verified GGUF f16 
 weights (export_gguf.png: the verdict and the Ollama command) and, in export.png, at its exports and
 the Push to the Hub card with the model card shown. The Chat page is grabbed mid-stream: the demo run
 loaded in the chat worker, one question answered by both sides, the next one streaming into the
-base column. Last it grabs
+base column. The Data page is grabbed a second time with a custom chat template in its editor and the
+preview rendered with it (data_template.png). Last it grabs
 an error state, train_failed.png: a run whose model's weights file was cut short in a copy. The planner is shown for a real catalog model on a common card (the tiny demo
 model would fit everything everywhere, which documents nothing).
 """
@@ -131,6 +132,8 @@ def main() -> int:
             _show_push(window, pump, wait_for)
         window.grab().save(str(path))
         print("wrote", path)
+        if key == "data":
+            _custom_template(window, out / "data_template.png", pump, wait_for)
         if key == "method":  # the training settings sit below the fold: show them from "Memory and speed" on
             path = out / "method_training.png"
             _scroll_to(window.page("method").training_forms[2], pump, margin=40)
@@ -259,6 +262,30 @@ def _failed_run(window, out: Path, pump, wait_for) -> None:
     path = out / "train_failed.png"
     window.grab().save(str(path))
     print("wrote", path, "-", train.banner.text())
+
+
+QA_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+               "{% elif m['role'] == 'user' %}Question: {{ m['content'] }}\n"
+               "{% else %}Answer: {{ m['content'] }}{{ eos_token }}\n{% endif %}{% endfor %}"
+               "{% if add_generation_prompt %}Answer: {% endif %}")
+
+
+def _custom_template(window, path: Path, pump, wait_for) -> None:
+    """The Data page with a custom chat template in its editor and the preview rendered with it."""
+    page = window.page("data")
+    card = page.format_card
+    combo = card.fields["template"].widget
+    combo.setCurrentIndex(combo.findData("custom"))
+    card.template_editor.edit.setPlainText(QA_TEMPLATE)
+    card.template_editor.check()
+    if not wait_for(lambda: bool(page.rendered) and page.rendered[0].pieces[0][0].startswith("<s>Question: "), 20):
+        print("data_template: the preview did not show the custom template", file=sys.stderr)
+    pump(0.6)
+    _scroll_to(combo, pump, margin=40)  # the choice, the editor and the first example rendered with it
+    window.grab().save(str(path))
+    print("wrote", path)
+    combo.setCurrentIndex(combo.findData("auto"))  # the other pages show the demo as it is
+    _scroll_to(page.source, pump)
 
 
 def _scroll_to(widget, pump, margin: int = 16) -> None:
