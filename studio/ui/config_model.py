@@ -90,6 +90,12 @@ class ConfigModel(QObject):
         self.replace_config(new)
         return True
 
+    def reject(self, path: str, message: str) -> None:
+        """Publish why an edit a widget checked itself was not applied ("" = it is fine again), as ``set`` does for
+        the config's own checks: the field shows it and Train refuses to start until it is fixed. For editors that
+        check more than the config can, e.g. a chat template against the model's own special tokens."""
+        self._set_error(path, message)
+
     def set_method(self, name: str) -> None:
         """Switch method, carrying over the fields the old and new method share (rank, alpha...)."""
         if self._config.method.name == name:

@@ -171,6 +171,7 @@ def test_a_custom_template_is_written_in_the_editor_checked_as_typed_and_preview
     qtbot.keyClicks(editor.edit, "{% if")
     qtbot.waitUntil(lambda: "not valid jinja" in editor.problem(), timeout=5000)
     assert editor.status.property("role") == "field-error" and model.config.data.chat_template == own
+    assert "not valid jinja" in model.errors()["data.chat_template"]  # Train says so and does not start
     # One that never prints the answers: said so, not used either.
     editor.edit.setPlainText("{% for m in messages %}{% if m['role'] != 'assistant' %}{{ m['content'] }}{% endif %}"
                              "{% endfor %}")
@@ -180,6 +181,7 @@ def test_a_custom_template_is_written_in_the_editor_checked_as_typed_and_preview
     editor.edit.setPlainText(QA_TEMPLATE)
     qtbot.waitUntil(lambda: model.config.data.chat_template == QA_TEMPLATE, timeout=5000)
     assert editor.problem() == "" and editor.status.text().startswith("✓"), editor.status.text()
+    assert "data.chat_template" not in model.errors()
     qtbot.waitUntil(lambda: bool(page.rendered) and page.rendered[0].pieces[0][0].startswith("Q: "), timeout=20000)
     question, answer = page.rendered[0].pieces[:2]
     assert question == ("Q: What is the secret code of the violet lighthouse?\nA: ", False)
@@ -189,9 +191,13 @@ def test_a_custom_template_is_written_in_the_editor_checked_as_typed_and_preview
     # Start from Llama 3: the editor holds it, the config follows.
     editor.start_combo.activated.emit(editor.start_combo.findData("llama3"))
     assert "<|start_header_id|>" in editor.edit.toPlainText() and "<|start_header_id|>" in model.config.data.chat_template
-    # Back to a named template: the draft stays for later, the rows use the named one.
+    # Back to a named template with a broken draft: the draft stays for later and is nothing to fix now.
+    editor.edit.setPlainText("{% if")
+    editor.check()
+    assert "data.chat_template" in model.errors()
     combo.setCurrentIndex(combo.findData("chatml"))
     assert model.config.data.effective_template == "chatml" and editor.isHidden()
+    assert "data.chat_template" not in model.errors()
 
 
 def test_a_base_model_without_a_template_gets_a_hint_to_write_one(qtbot, tmp_path):

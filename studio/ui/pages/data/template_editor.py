@@ -3,7 +3,7 @@
 Shown while the Chat template is "Custom…". Each pause in typing runs studio.core.data.render.check_template
 (the check the config itself applies) with the model's tokenizer; a template that can train is written into
 the ConfigModel, so the preview, the statistics, training, chat and export all use it, and one that cannot
-only shows why, the config keeping its last good template. "Start from" fills the editor with the model's
+is the field's rejected edit: its reason shown here and by Train, the config keeping its last good template. "Start from" fills the editor with the model's
 own template or a named one, written so that, unchanged, it trains exactly as that one does.
 """
 
@@ -109,15 +109,21 @@ class TemplateEditor(QWidget):
         self._timer.start()
 
     def check(self) -> None:
-        """Check the text now; write it into the config when it can train."""
+        """Check the text now: one that can train becomes the run's; one that cannot is the field's rejected edit
+        (the reason shown here and by Train, which will not start), the run keeping its last good template."""
         self._timer.stop()
         text = self.edit.toPlainText()
         problem = self._problem_of(text)
         data = self._model.config.data
-        if not problem and data.template == "custom" and text != data.chat_template:
-            self._shown = text
-            self._model.set(PATH, text)  # a rejection arrives as sig_field_error with the config's own reason
-            problem = self._model.errors().get(PATH, "")
+        if data.template == "custom":
+            if problem:
+                self._model.reject(PATH, problem)
+            elif text != data.chat_template:
+                self._shown = text
+                if not self._model.set(PATH, text):  # the config's own check, without the tokenizer
+                    problem = self._model.errors().get(PATH, "")
+            else:
+                self._model.reject(PATH, "")
         self._show(problem)
 
     def _problem_of(self, text: str) -> str:
@@ -136,6 +142,8 @@ class TemplateEditor(QWidget):
     def _on_config_changed(self, config: RunConfig) -> None:
         data = config.data
         self.setVisible(data.template == "custom")
+        if data.template != "custom" and PATH in self._model.errors():
+            self._model.reject(PATH, "")  # a draft beside a named template is not the run's: nothing to fix
         if data.chat_template != self._shown:  # changed elsewhere (a loaded config, "Custom…" chosen): show it
             self._shown = data.chat_template
             with QSignalBlocker(self.edit):
