@@ -198,6 +198,10 @@ def test_a_custom_template_is_written_in_the_editor_checked_as_typed_and_preview
     combo.setCurrentIndex(combo.findData("chatml"))
     assert model.config.data.effective_template == "chatml" and editor.isHidden()
     assert "data.chat_template" not in model.errors()
+    # Custom again: the run has its last good template, and the draft shown is checked for it again.
+    combo.setCurrentIndex(combo.findData("custom"))
+    assert "<|start_header_id|>" in model.config.data.chat_template and editor.edit.toPlainText() == "{% if"
+    assert "not valid jinja" in model.errors()["data.chat_template"] and "not valid jinja" in editor.problem()
 
 
 def test_a_base_model_without_a_template_gets_a_hint_to_write_one(qtbot, tmp_path):

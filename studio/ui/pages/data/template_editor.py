@@ -31,6 +31,7 @@ class TemplateEditor(QWidget):
         self._model = config_model
         self._tokenizer: Any = None
         self._shown = config_model.config.data.chat_template  # the config's text the editor last showed
+        self._custom = False  # whether the run's template was 'custom' at the last config change
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 6, 0, 0)
         lay.setSpacing(6)
@@ -144,13 +145,14 @@ class TemplateEditor(QWidget):
         self.setVisible(data.template == "custom")
         if data.template != "custom" and PATH in self._model.errors():
             self._model.reject(PATH, "")  # a draft beside a named template is not the run's: nothing to fix
+        chosen = data.template == "custom" and not self._custom  # "Custom…" chosen, or a custom config loaded
+        self._custom = data.template == "custom"
         if data.chat_template != self._shown:  # changed elsewhere (a loaded config, "Custom…" chosen): show it
             self._shown = data.chat_template
             with QSignalBlocker(self.edit):
                 self.edit.setPlainText(data.chat_template)
-            if data.template == "custom":
-                self.check()
-        elif data.template == "custom" and not self.status.text():
+            chosen = self._custom
+        if chosen:  # what the editor holds (a draft kept from before, too) is checked for the run now
             self.check()
 
     def _on_field_error(self, path: str, message: str) -> None:
